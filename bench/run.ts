@@ -1,0 +1,43 @@
+// `npm run bench`: runs every bench/*.bench.ts, prints a table, writes bench/results.json.
+// Targets from the issues are checked here and shown as ok/MISSED; the run never fails on them,
+// BENCHMARKS.md is where figures are recorded with the machine they ran on.
+import { readdirSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { join } from "node:path";
+import type { BenchModule, BenchResult } from "./types.ts";
+
+const dir = import.meta.dirname;
+const only = process.argv.slice(2);
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith(".bench.ts"))
+  .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
+  .sort();
+
+const results: BenchResult[] = [];
+for (const f of files) {
+  process.stderr.write(`running ${f}…\n`);
+  const mod = (await import(join(dir, f))) as BenchModule;
+  results.push(...(await mod.run()));
+}
+
+const fmt = (n: number | undefined) =>
+  n === undefined ? "" : Math.abs(n) >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(2);
+const rows = results.map((r) => [
+  r.name,
+  `${fmt(r.value)} ${r.unit}`,
+  fmt(r.baseline),
+  r.ratio === undefined ? "" : `${r.ratio.toFixed(1)}×`,
+  r.note ?? "",
+]);
+const head = ["benchmark", "value", "baseline", "ratio", "note"];
+const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ");
+console.log(line(head));
+console.log(widths.map((w) => "-".repeat(w)).join("  "));
+for (const r of rows) console.log(line(r));
+console.log(
+  `\nmachine: ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`,
+);
+
+writeFileSync(join(dir, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
+console.log(`written ${join(dir, "results.json")}`);

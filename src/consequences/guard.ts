@@ -1,0 +1,35 @@
+// The last line of defence, checked right before any effect runs: whatever a policy list, a
+// protection or a typo says, Tyr never bans itself or a moderator, and never denies its own server.
+import { compileGlob } from "../banlists/glob.ts";
+import type { Consequence } from "./types.ts";
+
+export interface GuardContext {
+  botUserId: string;
+  /** The bot's server name, port included if it has one. */
+  ownServer: string;
+  /** Current members of the management room. */
+  moderators: ReadonlySet<string>;
+}
+
+/** Why `c` must not run, or undefined when it may. */
+export function refusal(c: Consequence, ctx: GuardContext): string | undefined {
+  switch (c.kind) {
+    case "ban":
+    case "kick":
+    case "mute":
+      if (c.user === ctx.botUserId) return `refusing to ${c.kind} Tyr itself`;
+      if (ctx.moderators.has(c.user))
+        return `refusing to ${c.kind} ${c.user}: a member of the management room`;
+      return undefined;
+    case "setAcl": {
+      const host = ctx.ownServer.replace(/:\d+$/, "").toLowerCase();
+      const bad = c.content.deny.find((d) => compileGlob(d).matches(host));
+      if (bad !== undefined) return `refusing a server ACL that denies Tyr's own server (${bad})`;
+      if (!c.content.allow.some((a) => compileGlob(a).matches(host)))
+        return "refusing a server ACL that does not allow Tyr's own server";
+      return undefined;
+    }
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,62 @@
+// Every change Tyr makes to the world is a Consequence. Pure code produces them; only the
+// consequence queue executes them (rate limits, retries, de-duplication, dry-run, action log).
+import type { Rule } from "../banlists/rule.ts";
+
+export type Cause =
+  | { readonly by: "policy"; readonly rule: Rule }
+  | { readonly by: "protection"; readonly name: string; readonly dryRun?: boolean }
+  | { readonly by: "moderator"; readonly user: string; readonly command: string }
+  | { readonly by: "system"; readonly what: string };
+
+export interface ServerAclContent {
+  allow: string[];
+  deny: string[];
+  allow_ip_literals: boolean;
+}
+
+export type Consequence =
+  | {
+      readonly kind: "ban" | "unban" | "kick";
+      readonly room: string;
+      readonly user: string;
+      readonly reason: string;
+      readonly cause: Cause;
+    }
+  | {
+      readonly kind: "redact";
+      readonly room: string;
+      readonly event: string;
+      readonly reason: string;
+      readonly cause: Cause;
+    }
+  | {
+      readonly kind: "setAcl";
+      readonly room: string;
+      readonly content: ServerAclContent;
+      readonly cause: Cause;
+    }
+  | {
+      readonly kind: "mute";
+      readonly room: string;
+      readonly user: string;
+      readonly durationMs?: number;
+      readonly reason: string;
+      readonly cause: Cause;
+    }
+  | {
+      readonly kind: "setJoinRule";
+      readonly room: string;
+      readonly joinRule: "invite" | "public" | "knock";
+      readonly reason: string;
+      readonly cause: Cause;
+    }
+  | { readonly kind: "warn"; readonly room: string; readonly text: string; readonly cause: Cause }
+  | { readonly kind: "notify"; readonly text: string; readonly html?: string; readonly cause: Cause }
+  /** Any other message the bot sends: command replies, progress edits, reactions. */
+  | {
+      readonly kind: "send";
+      readonly room: string;
+      readonly eventType: string;
+      readonly content: Record<string, unknown>;
+      readonly cause: Cause;
+    };

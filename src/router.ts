@@ -1,0 +1,155 @@
+// Splits each /sync batch into what the rest of Tyr cares about: state changes (kept in the room
+// state cache, then announced), timeline events, account data, invites and left rooms. Events are
+// validated here once; subscribers get well-formed envelopes and must still treat content as untrusted.
+import type { Logger } from "./logging.ts";
+import { RoomStateCache, toStateEvent, type StateEvent } from "./matrix/roomState.ts";
+import type { RawEvent, SyncResponse } from "./matrix/syncTypes.ts";
+
+export interface TimelineEvent {
+  roomId: string;
+  type: string;
+  eventId: string;
+  sender: string;
+  content: Record<string, unknown>;
+  ts: number;
+  stateKey?: string;
+  redacts?: string;
+  /** True when the event came to us encrypted and was decrypted. */
+  decrypted?: boolean;
+  raw: RawEvent;
+}
+
+export interface BatchMeta {
+  /** First sync without a saved token: timeline events are history, not live input. */
+  initial: boolean;
+}
+
+export interface Subscriber {
+  onState?(roomId: string, ev: StateEvent, prev: StateEvent | undefined, meta: BatchMeta): void;
+  onTimeline?(ev: TimelineEvent, meta: BatchMeta): void | Promise<void>;
+  onAccountData?(type: string, content: Record<string, unknown>): void;
+  onInvite?(roomId: string, inviter: string | undefined): void;
+  onLeave?(roomId: string): void;
+  /** The timeline of a room skipped events (gap): re-derive what depends on them. */
+  onGap?(roomId: string): void;
+  /** After the whole batch: the place for coalesced work (reconciliation, ACL sync). */
+  onBatchEnd?(meta: BatchMeta): Promise<void> | void;
+}
+
+/** Turns an encrypted timeline event into its cleartext, when the crypto engine can. */
+export type Decryptor = (roomId: string, raw: RawEvent) => Promise<RawEvent | undefined>;
+
+export function toTimelineEvent(roomId: string, raw: RawEvent): TimelineEvent | undefined {
+  if (typeof raw.type !== "string" || typeof raw.event_id !== "string" || typeof raw.sender !== "string")
+    return undefined;
+  const content =
+    raw.content && typeof raw.content === "object" && !Array.isArray(raw.content)
+      ? (raw.content as Record<string, unknown>)
+      : {};
+  const ev: TimelineEvent = {
+    roomId,
+    type: raw.type,
+    eventId: raw.event_id,
+    sender: raw.sender,
+    content,
+    ts: typeof raw.origin_server_ts === "number" ? raw.origin_server_ts : 0,
+    raw,
+  };
+  if (typeof raw.state_key === "string") ev.stateKey = raw.state_key;
+  const redacts =
+    typeof raw.redacts === "string"
+      ? raw.redacts
+      : typeof content.redacts === "string"
+        ? content.redacts
+        : undefined;
+  if (redacts) ev.redacts = redacts;
+  return ev;
+}
+
+export class Router {
+  readonly state: RoomStateCache;
+  private readonly subscribers: Subscriber[] = [];
+  private readonly log: Logger;
+  decryptor: Decryptor | undefined;
+
+  constructor(state: RoomStateCache, log: Logger) {
+    this.state = state;
+    this.log = log;
+  }
+
+  subscribe(s: Subscriber): void {
+    this.subscribers.push(s);
+  }
+
+  async handle(body: SyncResponse, meta: BatchMeta): Promise<void> {
+    for (const ev of body.account_data?.events ?? []) {
+      if (typeof ev.type === "string" && ev.content && typeof ev.content === "object") {
+        this.each((s) => s.onAccountData?.(ev.type as string, ev.content as Record<string, unknown>));
+      }
+    }
+    for (const [roomId, room] of Object.entries(body.rooms?.join ?? {})) {
+      for (const raw of room.state?.events ?? []) this.applyState(roomId, raw, meta);
+      if (room.timeline?.limited && !meta.initial) this.each((s) => s.onGap?.(roomId));
+      for (const raw0 of room.timeline?.events ?? []) {
+        if (typeof raw0.state_key === "string") this.applyState(roomId, raw0, meta);
+        let raw = raw0;
+        let decrypted = false;
+        if (raw.type === "m.room.encrypted" && this.decryptor) {
+          const clear = await this.decryptor(roomId, raw);
+          if (clear) {
+            raw = clear;
+            decrypted = true;
+          }
+        }
+        const ev = toTimelineEvent(roomId, raw);
+        if (!ev) {
+          this.log.debug({ roomId }, "dropping a malformed timeline event");
+          continue;
+        }
+        if (decrypted) ev.decrypted = true;
+        for (const s of this.subscribers) {
+          try {
+            await s.onTimeline?.(ev, meta);
+          } catch (e) {
+            this.log.error({ err: e, roomId, eventId: ev.eventId }, "timeline handler failed");
+          }
+        }
+      }
+    }
+    for (const [roomId, room] of Object.entries(body.rooms?.invite ?? {})) {
+      const me = room.invite_state?.events?.find(
+        (e) => e.type === "m.room.member" && (e.content as { membership?: string })?.membership === "invite",
+      );
+      this.each((s) => s.onInvite?.(roomId, typeof me?.sender === "string" ? me.sender : undefined));
+    }
+    for (const roomId of Object.keys(body.rooms?.leave ?? {})) {
+      this.state.forget(roomId);
+      this.each((s) => s.onLeave?.(roomId));
+    }
+    for (const s of this.subscribers) {
+      try {
+        await s.onBatchEnd?.(meta);
+      } catch (e) {
+        this.log.error({ err: e }, "batch-end handler failed");
+      }
+    }
+  }
+
+  private applyState(roomId: string, raw: RawEvent, meta: BatchMeta): void {
+    const ev = toStateEvent(raw);
+    if (!ev) return;
+    const prev = this.state.room(roomId).set(ev);
+    if (prev?.eventId === ev.eventId && ev.eventId) return;
+    this.each((s) => s.onState?.(roomId, ev, prev, meta));
+  }
+
+  private each(fn: (s: Subscriber) => void): void {
+    for (const s of this.subscribers) {
+      try {
+        fn(s);
+      } catch (e) {
+        this.log.error({ err: e }, "sync subscriber failed");
+      }
+    }
+  }
+}
