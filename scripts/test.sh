@@ -1,8 +1,19 @@
 #!/usr/bin/env bash
-# The whole test suite from a fresh clone: Node 24, npm packages and Synapse are installed on the
-# first run (Synapse by the test harness, into .tyr-dev/synapse-venv), then unit + integration tests.
+# The whole test suite from a fresh clone: Node 24 and the npm packages (scripts/env.sh), Synapse
+# from PyPI into .tyr-dev/synapse-venv (the test harness), then unit + integration tests.
+# Extra arguments go to vitest, e.g. `scripts/test.sh --project unit`.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$TYR_ROOT"
 node --input-type=module -e 'import("./tests/harness/synapse.ts").then((m) => m.ensureSynapseInstalled((s) => console.error(s)))'
-exec npx vitest run "$@"
+results="$TYR_ROOT/.tyr-dev/test-results.json"
+mkdir -p "$(dirname "$results")"
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile.json="$results" "$@" || status=$?
+# One plain closing line for tools that read it.
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  const skipped = r.numPendingTests + r.numTodoTests;
+  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
+' "$results" || true
+exit $status

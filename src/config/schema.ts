@@ -12,11 +12,9 @@ export const roomRef = z
     error: "expected a room ID (!…) or alias (#…:server)",
   });
 
-const url = z
-  .string({ error: "expected an http(s) URL" })
-  .refine((s) => /^https?:\/\/[^\s/]+/.test(s), {
-    error: "expected an http(s) URL such as https://matrix.example.org",
-  });
+const url = z.string({ error: "expected an http(s) URL" }).refine((s) => /^https?:\/\/[^\s/]+/.test(s), {
+  error: "expected an http(s) URL such as https://matrix.example.org",
+});
 
 const nonEmpty = (what: string) =>
   z.string({ error: `expected ${what}` }).min(1, { error: `expected ${what}` });

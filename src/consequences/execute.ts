@@ -4,7 +4,8 @@ import type { TyrClient } from "../matrix/client.ts";
 import type { Messenger } from "../matrix/messenger.ts";
 import type { Executor } from "./queue.ts";
 import type { Consequence } from "./types.ts";
-import { noticeContent } from "../matrix/notice.ts";
+import { notice } from "../format/content.ts";
+import { text, trusted } from "../format/fragment.ts";
 
 const enc = encodeURIComponent;
 
@@ -12,6 +13,7 @@ export class MatrixExecutor implements Executor {
   private readonly client: TyrClient;
   private readonly messenger: Messenger;
   private readonly managementRoomId: () => string;
+  private readonly roomLocks = new Map<string, Promise<void>>();
 
   constructor(client: TyrClient, messenger: Messenger, managementRoomId: () => string) {
     this.client = client;
@@ -44,24 +46,54 @@ export class MatrixExecutor implements Executor {
         const current = await this.getState(c.room, "m.room.join_rules");
         return this.putState(c.room, "m.room.join_rules", "", { ...current, join_rule: c.joinRule });
       }
-      case "mute": {
+      case "mute":
         // Read fresh power levels: a stale copy would undo concurrent changes by other admins.
-        const pl = await this.getState(c.room, "m.room.power_levels");
-        const users = { ...((pl.users as Record<string, number> | undefined) ?? {}) };
-        const eventsDefault = typeof pl.events_default === "number" ? pl.events_default : 0;
-        users[c.user] = Math.min(
-          eventsDefault - 1,
-          (users[c.user] ?? Number(pl.users_default ?? 0)) as number,
-        );
-        return this.putState(c.room, "m.room.power_levels", "", { ...pl, users });
-      }
+        // One read-modify-write per room at a time, or concurrent mutes would undo each other.
+        return this.inRoom(c.room, async () => {
+          const pl = await this.getState(c.room, "m.room.power_levels");
+          const users = { ...((pl.users as Record<string, number> | undefined) ?? {}) };
+          const eventsDefault = typeof pl.events_default === "number" ? pl.events_default : 0;
+          users[c.user] = Math.min(
+            eventsDefault - 1,
+            (users[c.user] ?? Number(pl.users_default ?? 0)) as number,
+          );
+          return this.putState(c.room, "m.room.power_levels", "", { ...pl, users });
+        });
+      case "unmute":
+        return this.inRoom(c.room, async () => {
+          const pl = await this.getState(c.room, "m.room.power_levels");
+          const users = { ...((pl.users as Record<string, number> | undefined) ?? {}) };
+          const eventsDefault = typeof pl.events_default === "number" ? pl.events_default : 0;
+          const current = users[c.user] ?? Number(pl.users_default ?? 0);
+          if (current >= eventsDefault) return "not muted any more; left as it is";
+          if (c.restoreLevel === undefined) delete users[c.user];
+          else users[c.user] = c.restoreLevel;
+          return this.putState(c.room, "m.room.power_levels", "", { ...pl, users });
+        });
       case "warn":
-        return this.messenger.send(c.room, "m.room.message", noticeContent(c.text));
+        return this.messenger.send(c.room, "m.room.message", { ...notice(text(c.text)) });
       case "notify":
-        return this.messenger.send(this.managementRoomId(), "m.room.message", noticeContent(c.text, c.html));
+        return this.messenger.send(this.managementRoomId(), "m.room.message", {
+          ...notice(c.html === undefined ? text(c.text) : trusted(c.html, c.text)),
+        });
       case "send":
         return this.messenger.send(c.room, c.eventType, c.content);
     }
+  }
+
+  /** Runs read-modify-write steps on one room's state one at a time. */
+  private inRoom<T>(roomId: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.roomLocks.get(roomId) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const settled = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.roomLocks.set(roomId, settled);
+    void settled.then(() => {
+      if (this.roomLocks.get(roomId) === settled) this.roomLocks.delete(roomId);
+    });
+    return next;
   }
 
   private async getState(roomId: string, type: string): Promise<Record<string, unknown>> {

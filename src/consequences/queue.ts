@@ -45,6 +45,7 @@ export function dedupeKey(c: Consequence): string | undefined {
     case "unban":
     case "kick":
     case "mute":
+    case "unmute":
       return `${c.kind}|${c.room}|${c.user}`;
     case "redact":
       return `redact|${c.event}`;
@@ -71,6 +72,7 @@ const MODERATION_KINDS = new Set<Consequence["kind"]>([
   "redact",
   "setAcl",
   "mute",
+  "unmute",
   "setJoinRule",
 ]);
 
@@ -161,7 +163,8 @@ export class ConsequenceQueue {
     const finish = (r: Result) => {
       if (job.key && this.byKey.get(job.key) === job) this.byKey.delete(job.key);
       const c = job.c;
-      if (MODERATION_KINDS.has(c.kind)) actionLog.append(toRecord(c, r.outcome, r.detail ?? r.error));
+      if (MODERATION_KINDS.has(c.kind) && !isHousekeeping(c))
+        actionLog.append(toRecord(c, r.outcome, r.detail ?? r.error));
       this.stats[r.outcome === "dry-run" ? "dryRun" : r.outcome]++;
       job.resolve(r);
     };
@@ -200,6 +203,11 @@ export class ConsequenceQueue {
   }
 }
 
+/** Tyr tidying its own messages (e.g. removing a ⏳ reaction) is not a moderation action. */
+function isHousekeeping(c: Consequence): boolean {
+  return c.cause.by === "system" && c.cause.what === "housekeeping";
+}
+
 export function errorText(e: unknown): string {
   const err = e as { errcode?: string; error?: string; message?: string; cause?: { code?: string } };
   if (err?.errcode) return `${err.errcode}: ${err.error ?? ""}`.trim();
@@ -214,6 +222,7 @@ export function summarise(c: Consequence): string {
     case "unban":
     case "kick":
     case "mute":
+    case "unmute":
       return `${c.kind} ${c.user} in ${c.room}`;
     case "redact":
       return `redact ${c.event} in ${c.room}`;

@@ -43,6 +43,16 @@ export type Consequence =
       readonly reason: string;
       readonly cause: Cause;
     }
+  /** Lifts a mute: restores `restoreLevel` (or removes the user's override when absent), but only
+   *  while the user is still below `events_default` — a level changed since by a moderator stays. */
+  | {
+      readonly kind: "unmute";
+      readonly room: string;
+      readonly user: string;
+      readonly restoreLevel?: number;
+      readonly reason: string;
+      readonly cause: Cause;
+    }
   | {
       readonly kind: "setJoinRule";
       readonly room: string;
@@ -60,3 +70,7 @@ export type Consequence =
       readonly content: Record<string, unknown>;
       readonly cause: Cause;
     };
+
+/** Tyr tidying its own messages (replies, reactions, progress): not a moderation action, so it
+ *  is not written to the action log. */
+export const HOUSEKEEPING: Cause = { by: "system", what: "housekeeping" };

@@ -49,12 +49,20 @@ export class SyncLoop {
   async run(): Promise<void> {
     this.running = true;
     let token = this.opts.loadToken();
+    let first = true;
     const log = this.opts.log;
     while (this.running) {
       let body: SyncResponse;
       try {
         body = (await this.client.transport.request("GET", "/_matrix/client/v3/sync", {
-          qs: { filter: FILTER, timeout: token ? this.opts.pollTimeoutMs : 0, since: token },
+          // The first sync of a run asks for full state: the room state cache starts empty even
+          // when we resume from a saved token.
+          qs: {
+            filter: FILTER,
+            timeout: token && !first ? this.opts.pollTimeoutMs : 0,
+            since: token,
+            full_state: first && token ? "true" : undefined,
+          },
           accessToken: this.client.accessToken,
           timeoutMs: this.opts.pollTimeoutMs + 30_000,
           ignorePause: true,
@@ -90,6 +98,7 @@ export class SyncLoop {
         token = body.next_batch;
         this.opts.saveToken(token);
       }
+      first = false;
       this.lastSyncAt = Date.now();
     }
   }

@@ -43,7 +43,11 @@ function venvPython(): string {
 /** Creates the virtualenv and installs Synapse when it is missing or at another version. */
 export function ensureSynapseInstalled(log: (m: string) => void = () => {}): void {
   const check = existsSync(venvPython())
-    ? spawnSync(venvPython(), ["-c", "import synapse; print(synapse.__version__)"], { encoding: "utf8" })
+    ? spawnSync(
+        venvPython(),
+        ["-c", "from importlib.metadata import version; print(version('matrix-synapse'))"],
+        { encoding: "utf8" },
+      )
     : undefined;
   if (check?.status === 0 && check.stdout.trim() === SYNAPSE_VERSION) return;
   log(`installing matrix-synapse ${SYNAPSE_VERSION} into ${VENV} (first run only)…`);

@@ -43,18 +43,26 @@ export class TestUser {
         await new Promise((r) => setTimeout(r, json.retry_after_ms ?? 500));
         continue;
       }
-      if (!res.ok) throw Object.assign(new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`), { status: res.status, body: json });
+      if (!res.ok)
+        throw Object.assign(new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`), {
+          status: res.status,
+          body: json,
+        });
       return json;
     }
   }
 
   async createRoom(opts: Record<string, unknown> = {}): Promise<string> {
-    const r = await this.api<{ room_id: string }>("POST", "/_matrix/client/v3/createRoom", { preset: "private_chat", ...opts });
+    const r = await this.api<{ room_id: string }>("POST", "/_matrix/client/v3/createRoom", {
+      preset: "private_chat",
+      ...opts,
+    });
     return r.room_id;
   }
 
   async join(roomIdOrAlias: string): Promise<string> {
-    return (await this.api<{ room_id: string }>("POST", `/_matrix/client/v3/join/${enc(roomIdOrAlias)}`, {})).room_id;
+    return (await this.api<{ room_id: string }>("POST", `/_matrix/client/v3/join/${enc(roomIdOrAlias)}`, {}))
+      .room_id;
   }
 
   async leave(roomId: string): Promise<void> {
@@ -66,7 +74,11 @@ export class TestUser {
   }
 
   async send(roomId: string, content: Record<string, unknown>, type = "m.room.message"): Promise<string> {
-    const r = await this.api<{ event_id: string }>("PUT", `/_matrix/client/v3/rooms/${enc(roomId)}/send/${enc(type)}/${randomUUID()}`, content);
+    const r = await this.api<{ event_id: string }>(
+      "PUT",
+      `/_matrix/client/v3/rooms/${enc(roomId)}/send/${enc(type)}/${randomUUID()}`,
+      content,
+    );
     return r.event_id;
   }
 
@@ -74,14 +86,30 @@ export class TestUser {
     return this.send(roomId, { msgtype: "m.text", body });
   }
 
-  async setState(roomId: string, type: string, stateKey: string, content: Record<string, unknown>): Promise<string> {
-    const r = await this.api<{ event_id: string }>("PUT", `/_matrix/client/v3/rooms/${enc(roomId)}/state/${enc(type)}/${enc(stateKey)}`, content);
+  async setState(
+    roomId: string,
+    type: string,
+    stateKey: string,
+    content: Record<string, unknown>,
+  ): Promise<string> {
+    const r = await this.api<{ event_id: string }>(
+      "PUT",
+      `/_matrix/client/v3/rooms/${enc(roomId)}/state/${enc(type)}/${enc(stateKey)}`,
+      content,
+    );
     return r.event_id;
   }
 
-  async getState<T = Record<string, unknown>>(roomId: string, type: string, stateKey = ""): Promise<T | undefined> {
+  async getState<T = Record<string, unknown>>(
+    roomId: string,
+    type: string,
+    stateKey = "",
+  ): Promise<T | undefined> {
     try {
-      return await this.api<T>("GET", `/_matrix/client/v3/rooms/${enc(roomId)}/state/${enc(type)}/${enc(stateKey)}`);
+      return await this.api<T>(
+        "GET",
+        `/_matrix/client/v3/rooms/${enc(roomId)}/state/${enc(type)}/${enc(stateKey)}`,
+      );
     } catch (e) {
       if ((e as { status?: number }).status === 404) return undefined;
       throw e;
@@ -102,10 +130,10 @@ export class TestUser {
   async sync(timeoutMs = 1000): Promise<void> {
     const qs = new URLSearchParams({ timeout: String(timeoutMs) });
     if (this.since) qs.set("since", this.since);
-    const body = await this.api<{ next_batch: string; rooms?: { join?: Record<string, { timeline?: { events?: SeenEvent[] } }> } }>(
-      "GET",
-      `/_matrix/client/v3/sync?${qs}`,
-    );
+    const body = await this.api<{
+      next_batch: string;
+      rooms?: { join?: Record<string, { timeline?: { events?: SeenEvent[] } }> };
+    }>("GET", `/_matrix/client/v3/sync?${qs}`);
     this.since = body.next_batch;
     for (const [roomId, room] of Object.entries(body.rooms?.join ?? {})) {
       const list = this.seen.get(roomId) ?? [];
@@ -115,22 +143,37 @@ export class TestUser {
   }
 
   /** Syncs until an event in `roomId` satisfies `pred` (checking events already seen too). */
-  async waitFor(roomId: string, pred: (ev: SeenEvent) => boolean, timeoutMs = 30_000, what = "event"): Promise<SeenEvent> {
+  async waitFor(
+    roomId: string,
+    pred: (ev: SeenEvent) => boolean,
+    timeoutMs = 30_000,
+    what = "event",
+  ): Promise<SeenEvent> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const hit = this.seen.get(roomId)?.find(pred);
       if (hit) return hit;
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} in ${roomId}`);
+      if (Date.now() > deadline)
+        throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} in ${roomId}`);
       await this.sync(Math.min(2_000, Math.max(0, deadline - Date.now())));
     }
   }
 
   /** Waits for a notice from `botId` replying after `afterEventId` (by position in the timeline). */
-  async waitForNotice(roomId: string, botId: string, match: RegExp | ((body: string) => boolean), timeoutMs = 30_000): Promise<SeenEvent> {
+  async waitForNotice(
+    roomId: string,
+    botId: string,
+    match: RegExp | ((body: string) => boolean),
+    timeoutMs = 30_000,
+  ): Promise<SeenEvent> {
     const test = typeof match === "function" ? match : (b: string) => match.test(b);
     return this.waitFor(
       roomId,
-      (ev) => ev.sender === botId && ev.type === "m.room.message" && ev.content.msgtype === "m.notice" && test(String(ev.content.body ?? "")),
+      (ev) =>
+        ev.sender === botId &&
+        ev.type === "m.room.message" &&
+        ev.content.msgtype === "m.notice" &&
+        test(String(ev.content.body ?? "")),
       timeoutMs,
       `a notice from ${botId} matching ${String(match)}`,
     );
@@ -144,7 +187,11 @@ export class TestUser {
 }
 
 /** Polls `check` until it returns a truthy value or the time runs out. */
-export async function eventually<T>(check: () => Promise<T | undefined | false>, timeoutMs = 30_000, what = "condition"): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+  what = "condition",
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -154,7 +201,10 @@ export async function eventually<T>(check: () => Promise<T | undefined | false>,
     } catch (e) {
       last = e;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`,
+      );
     await new Promise((r) => setTimeout(r, 250));
   }
 }

@@ -41,7 +41,7 @@ describe("HttpTransport against a local HTTP server", () => {
       n <= 2
         ? {
             status: 429,
-            headers: n === 1 ? { "Retry-After": "0.05" } : {},
+            headers: (n === 1 ? { "Retry-After": "0.05" } : {}) as Record<string, string>,
             body: { errcode: "M_LIMIT_EXCEEDED", retry_after_ms: 30 },
           }
         : { status: 200, body: { ok: true } },

@@ -1,0 +1,175 @@
+// The imperative shell: builds every part, connects them to the sync loop, and owns start/stop.
+// Decisions live in the pure modules (banlists, acl, protections, commands); effects go through
+// the consequence queue; network I/O lives in src/matrix/.
+import type { LoadedConfig } from "./config/load.ts";
+import type { Logger } from "./logging.ts";
+import { TyrClient, bridgeBotSdkLogging } from "./matrix/client.ts";
+import { establishSession, LoginError, type Session } from "./matrix/login.ts";
+import { Messenger } from "./matrix/messenger.ts";
+import { RoomStateCache } from "./matrix/roomState.ts";
+import { SyncLoop, describeError } from "./matrix/sync.ts";
+import { Router, type Subscriber } from "./router.ts";
+import { ActionLog } from "./store/actionLog.ts";
+import { SyncTokenStore } from "./store/syncToken.ts";
+import { ConsequenceQueue } from "./consequences/queue.ts";
+import { MatrixExecutor } from "./consequences/execute.ts";
+import { refusal } from "./consequences/guard.ts";
+import { mkdirSync } from "node:fs";
+
+export const VERSION = "0.1.0";
+
+export class StartupError extends Error {}
+
+export interface BotParts {
+  readonly config: LoadedConfig["config"];
+  readonly log: Logger;
+  readonly session: Session;
+  readonly client: TyrClient;
+  readonly state: RoomStateCache;
+  readonly router: Router;
+  readonly messenger: Messenger;
+  readonly queue: ConsequenceQueue;
+  readonly actionLog: ActionLog;
+  readonly managementRoomId: string;
+  readonly startedAt: number;
+  readonly serverName: string;
+  /** Current members (join) of the management room. */
+  moderators(): Set<string>;
+  lastSyncAt(): number | undefined;
+}
+
+/** A feature (commands, policy sync, protections, crypto…) plugs into the bot through this. */
+export interface Feature extends Subscriber {
+  readonly name: string;
+  start?(): Promise<void> | void;
+  stop?(): Promise<void> | void;
+}
+
+export class Tyr implements BotParts {
+  readonly config: LoadedConfig["config"];
+  readonly log: Logger;
+  readonly session: Session;
+  readonly client: TyrClient;
+  readonly state = new RoomStateCache();
+  readonly router: Router;
+  readonly messenger: Messenger;
+  readonly queue: ConsequenceQueue;
+  readonly actionLog: ActionLog;
+  readonly managementRoomId: string;
+  readonly startedAt = Date.now();
+  readonly serverName: string;
+  private readonly sync: SyncLoop;
+  private readonly features: Feature[] = [];
+  private stopping = false;
+
+  private constructor(opts: {
+    loaded: LoadedConfig;
+    log: Logger;
+    session: Session;
+    client: TyrClient;
+    managementRoomId: string;
+  }) {
+    this.config = opts.loaded.config;
+    this.log = opts.log;
+    this.session = opts.session;
+    this.client = opts.client;
+    this.managementRoomId = opts.managementRoomId;
+    this.serverName = opts.session.userId.slice(opts.session.userId.indexOf(":") + 1);
+    this.router = new Router(this.state, this.log.child({ module: "router" }));
+    this.messenger = new Messenger(this.client, this.state);
+    this.actionLog = new ActionLog(this.config.dataPath);
+    this.queue = new ConsequenceQueue(
+      new MatrixExecutor(this.client, this.messenger, () => this.managementRoomId),
+      {
+        concurrency: this.config.queue.concurrency,
+        maxRetries: this.config.queue.maxRetries,
+        dryRun: this.config.dryRun,
+        log: this.log.child({ module: "queue" }),
+        actionLog: this.actionLog,
+        guard: (c) =>
+          refusal(c, {
+            botUserId: this.session.userId,
+            ownServer: this.serverName,
+            moderators: this.moderators(),
+          }),
+      },
+    );
+    const tokens = new SyncTokenStore(this.config.dataPath, this.session.userId);
+    this.sync = new SyncLoop(this.client, {
+      log: this.log.child({ module: "sync" }),
+      loadToken: () => tokens.load(),
+      saveToken: (t) => tokens.save(t),
+      onBatch: (body, meta) => this.router.handle(body, meta),
+    });
+  }
+
+  /** Logs in, joins the management room and prepares every part; `run()` then starts syncing. */
+  static async create(loaded: LoadedConfig, log: Logger, signal?: AbortSignal): Promise<Tyr> {
+    bridgeBotSdkLogging(log);
+    mkdirSync(loaded.config.dataPath, { recursive: true });
+    const session = await establishSession({
+      homeserverUrl: loaded.config.homeserverUrl,
+      credentials: loaded.credentials,
+      dataPath: loaded.config.dataPath,
+      log,
+      ...(signal ? { signal } : {}),
+    });
+    log.info({ userId: session.userId, deviceId: session.deviceId }, "logged in");
+    const client = new TyrClient(loaded.config.homeserverUrl, session.accessToken, {
+      log: log.child({ module: "http" }),
+    });
+    const managementRoomId = await joinManagementRoom(client, loaded.config.managementRoom, session.userId);
+    log.info({ managementRoomId }, "management room joined");
+    return new Tyr({ loaded, log, session, client, managementRoomId });
+  }
+
+  add(feature: Feature): void {
+    this.features.push(feature);
+    this.router.subscribe(feature);
+  }
+
+  moderators(): Set<string> {
+    return new Set(this.state.peek(this.managementRoomId)?.members(["join"]) ?? []);
+  }
+
+  lastSyncAt(): number | undefined {
+    return this.sync.lastSyncAt;
+  }
+
+  /** Syncs until `stop()`. Rejects on fatal errors (revoked token). */
+  async run(): Promise<void> {
+    for (const f of this.features) await f.start?.();
+    try {
+      await this.sync.run();
+    } finally {
+      for (const f of this.features) await f.stop?.();
+    }
+  }
+
+  /** Stops syncing, then lets queued effects finish (bounded) so nothing half-done is dropped. */
+  async stop(graceMs = 10_000): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.log.info("shutting down");
+    this.sync.stop();
+    await Promise.race([this.queue.idle(), new Promise((r) => setTimeout(r, graceMs))]);
+  }
+}
+
+async function joinManagementRoom(client: TyrClient, ref: string, me: string): Promise<string> {
+  try {
+    return await client.joinRoom(ref);
+  } catch (e) {
+    const code = (e as { errcode?: string }).errcode;
+    if (code === "M_NOT_FOUND") {
+      throw new StartupError(`management room ${ref} was not found: check managementRoom in the config`);
+    }
+    if (code === "M_FORBIDDEN") {
+      throw new StartupError(
+        `cannot join the management room ${ref}: invite ${me} to it first (${describeError(e)})`,
+      );
+    }
+    if (code === "M_UNKNOWN_TOKEN") throw new LoginError("the homeserver rejected the access token");
+    throw new StartupError(`cannot join the management room ${ref}: ${describeError(e)}`);
+  }
+}

@@ -1,0 +1,88 @@
+// `tyr` command line. Exit codes: 0 ok; 1 runtime failure; 2 bad config or usage.
+import { Command, CommanderError } from "commander";
+import { ConfigError, loadConfigFile } from "./config/load.ts";
+import { createLogger } from "./logging.ts";
+import { StartupError, VERSION } from "./bot.ts";
+import { LoginError } from "./matrix/login.ts";
+import { FatalSyncError } from "./matrix/sync.ts";
+import { startBot } from "./main.ts";
+
+function fail(code: number, message: string): never {
+  process.stderr.write(`tyr: ${message}\n`);
+  process.exit(code);
+}
+
+const program = new Command()
+  .name("tyr")
+  .description("Tyr: a Matrix moderation bot (ban lists, server ACLs, spam protections, E2EE)")
+  .version(VERSION, "-V, --version")
+  .exitOverride()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+program
+  .command("run")
+  .description("run the bot in the foreground")
+  .requiredOption("-c, --config <file>", "path to the YAML config file")
+  .action(async (opts: { config: string }) => {
+    const loaded = loadOrExit(opts.config);
+    const log = createLogger({ level: loaded.config.logLevel, format: loaded.config.logFormat });
+    for (const w of loaded.warnings) log.warn(w);
+    const abort = new AbortController();
+    let bot: Awaited<ReturnType<typeof startBot>> | undefined;
+    const onSignal = (sig: string) => {
+      log.info({ signal: sig }, "signal received");
+      abort.abort();
+      if (!bot) process.exit(0);
+      void bot.stop();
+    };
+    process.once("SIGINT", () => onSignal("SIGINT"));
+    process.once("SIGTERM", () => onSignal("SIGTERM"));
+    try {
+      bot = await startBot(loaded, log, abort.signal);
+      await bot.run();
+      log.info("stopped");
+      log.flush?.();
+      process.exit(0);
+    } catch (e) {
+      if (e instanceof StartupError || e instanceof LoginError || e instanceof FatalSyncError)
+        fail(1, e.message);
+      log.fatal({ err: e }, "Tyr stopped on an unexpected error");
+      fail(1, `unexpected error: ${(e as Error).message ?? String(e)}`);
+    }
+  });
+
+const configCmd = program.command("config").description("configuration tools");
+configCmd
+  .command("check")
+  .description("validate a config file and list every problem")
+  .requiredOption("-c, --config <file>", "path to the YAML config file")
+  .action((opts: { config: string }) => {
+    const loaded = loadOrExit(opts.config, { lenientSecrets: true });
+    for (const w of loaded.warnings) process.stdout.write(`warning: ${w}\n`);
+    process.stdout.write(`${opts.config}: OK\n`);
+  });
+
+function loadOrExit(
+  file: string,
+  opts: { lenientSecrets?: boolean } = {},
+): ReturnType<typeof loadConfigFile> {
+  try {
+    return loadConfigFile(file, process.env, opts);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`${e.message}\n`);
+      fail(2, `invalid config ${file}`);
+    }
+    throw e;
+  }
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) {
+    if (e.exitCode === 0) process.exit(0);
+    process.exit(2);
+  }
+  fail(1, (e as Error).message);
+}

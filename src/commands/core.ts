@@ -1,0 +1,42 @@
+// Core commands: status (help is generated in help.ts).
+import { commandsFor } from "./framework/index.ts";
+import { code, fmt, heading, blocks, keyValue, type Fragment } from "../format/fragment.ts";
+import type { CommandContext } from "./context.ts";
+import { VERSION } from "../bot.ts";
+import { formatDuration } from "./framework/index.ts";
+
+const { command } = commandsFor<CommandContext>();
+
+export const coreCommands = [
+  command({
+    name: "status",
+    group: "General",
+    summary: "What Tyr is doing: version, uptime, rooms, lists, queue, sync",
+    run: (ctx) => statusReport(ctx),
+  }),
+];
+
+function ago(ms: number | undefined): string {
+  if (ms === undefined) return "never";
+  const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
+  return s < 2 ? "just now" : `${formatDuration(s * 1000)} ago`;
+}
+
+export function statusReport(ctx: CommandContext): Fragment {
+  const b = ctx.bot;
+  const q = b.queue.stats;
+  const pairs: [string, Fragment | string][] = [
+    ["Version", `Tyr ${VERSION}`],
+    ["Uptime", formatDuration(Math.max(1000, Date.now() - b.startedAt))],
+    ["Homeserver", b.config.homeserverUrl],
+    ["Bot", fmt`${code(b.session.userId)} (device ${code(b.session.deviceId || "unknown")})`],
+    ["Last sync", ago(b.lastSyncAt())],
+    [
+      "Queue",
+      `${b.queue.depth} waiting · ${q.done} done · ${q.failed} failed · ${q.skipped} refused${b.config.dryRun ? " · DRY RUN (nothing is executed)" : ""}`,
+    ],
+  ];
+  for (const r of ctx.services.reporting)
+    for (const line of r.statusLines()) pairs.push([line.label, line.value]);
+  return blocks(heading(4, "Tyr status"), keyValue(pairs));
+}

@@ -1,0 +1,289 @@
+// The command shell: takes messages from the management room, checks who is asking, parses with
+// the pure framework, asks for confirmation where a command wants it, runs the command, and
+// answers with threaded m.notice replies plus a ⏳/✅/❌ reaction on the command.
+import type { BotParts, Feature } from "../bot.ts";
+import type { BatchMeta, TimelineEvent } from "../router.ts";
+import type { Services } from "../services.ts";
+import { HOUSEKEEPING, type Consequence } from "../consequences/types.ts";
+import { interpretMessage, type CommandRegistry, type ParsedCommand } from "./framework/index.ts";
+import { blocks, bold, fmt, text, type Fragment } from "../format/fragment.ts";
+import { paginate, type Reply } from "../format/paginate.ts";
+import {
+  editContent,
+  normaliseReactionKey,
+  notice,
+  reactionContent,
+  REACTION_DONE,
+  REACTION_FAILED,
+  REACTION_WORKING,
+  threadReply,
+} from "../format/content.ts";
+import { userLevel } from "../matrix/power.ts";
+import type { CommandContext, Progress } from "./context.ts";
+import { errorText } from "../consequences/queue.ts";
+import { ProgressMessage } from "../consequences/progress.ts";
+
+/** Decides whether a sender's device may command the bot (the E2EE trust policy plugs in here). */
+export type TrustGate = (ev: TimelineEvent) => Promise<string | undefined>;
+
+interface PendingConfirmation {
+  parsed: ParsedCommand<CommandContext>;
+  command: TimelineEvent;
+  sender: string;
+  expires: number;
+  timer: NodeJS.Timeout;
+}
+
+const REFUSAL_INTERVAL_MS = 10 * 60_000;
+const WORKING_REACTION_DELAY_MS = 1_000;
+
+export class CommandHandler implements Feature {
+  readonly name = "commands";
+  private readonly bot: BotParts;
+  private readonly services: Services;
+  private readonly registry: CommandRegistry<CommandContext>;
+  private readonly pending = new Map<string, PendingConfirmation>();
+  private readonly refusedAt = new Map<string, number>();
+  private readonly running = new Set<Promise<void>>();
+  trustGate: TrustGate | undefined;
+
+  constructor(bot: BotParts, services: Services, registry: CommandRegistry<CommandContext>) {
+    this.bot = bot;
+    this.services = services;
+    this.registry = registry;
+  }
+
+  async onTimeline(ev: TimelineEvent, meta: BatchMeta): Promise<void> {
+    // History from the first sync is not a request to act now; nor is anything we sent.
+    if (meta.initial || ev.roomId !== this.bot.managementRoomId || ev.sender === this.bot.session.userId)
+      return;
+    if (ev.type === "m.reaction") return this.onReaction(ev);
+    if (ev.type !== "m.room.message") return;
+    const rel = ev.content["m.relates_to"] as { rel_type?: unknown } | undefined;
+    // Edits of earlier commands are ignored by design: re-running a ban because of a typo fix
+    // surprises people; they send the corrected command again.
+    if (rel && typeof rel === "object" && rel.rel_type === "m.replace") return;
+
+    const room = this.bot.state.peek(this.bot.managementRoomId);
+    const me = this.bot.session.userId;
+    const displayName = room?.displayName(me) ?? me.slice(1, me.indexOf(":"));
+    const outcome = interpretMessage(
+      this.registry,
+      ev.content,
+      { userId: me, displayName },
+      this.bot.config.commands.prefix,
+    );
+    if (outcome === null) return;
+
+    const denied = this.accessProblem(ev.sender);
+    if (denied) return this.refuse(ev, denied);
+    if (this.trustGate) {
+      const untrusted = await this.trustGate(ev);
+      if (untrusted) return this.refuse(ev, untrusted, true);
+    }
+    if (!outcome.ok) {
+      await this.send(paginate(text(outcome.error), { relatesTo: threadReply(ev.eventId) }));
+      await this.react(ev.eventId, REACTION_FAILED);
+      return;
+    }
+    // Commands run beside the sync loop so a long job never delays the next sync.
+    const job = this.execute(outcome, ev).finally(() => this.running.delete(job));
+    this.running.add(job);
+  }
+
+  async stop(): Promise<void> {
+    for (const p of this.pending.values()) clearTimeout(p.timer);
+    this.pending.clear();
+    await Promise.allSettled([...this.running]);
+  }
+
+  /** Why `sender` may not command the bot, or undefined. */
+  private accessProblem(sender: string): string | undefined {
+    const room = this.bot.state.peek(this.bot.managementRoomId);
+    if (!room || room.membership(sender) !== "join") return "only members of this room can command Tyr";
+    const min = this.bot.config.commands.minPowerLevel;
+    if (userLevel(room, sender) < min)
+      return `only members with power level ${min} or more in this room can command Tyr`;
+    return undefined;
+  }
+
+  /** One polite refusal per sender per interval; their text is never echoed back. */
+  private async refuse(ev: TimelineEvent, why: string, always = false): Promise<void> {
+    const last = this.refusedAt.get(ev.sender) ?? 0;
+    if (!always && Date.now() - last < REFUSAL_INTERVAL_MS) return;
+    this.refusedAt.set(ev.sender, Date.now());
+    this.bot.log.info({ sender: ev.sender, why }, "command refused");
+    await this.send([notice(fmt`Sorry, ${why}.`, { relatesTo: threadReply(ev.eventId) })]);
+  }
+
+  private async execute(parsed: ParsedCommand<CommandContext>, ev: TimelineEvent): Promise<void> {
+    const ctx = this.context(ev, parsed.invocation.command);
+    let preview: Fragment | null;
+    try {
+      preview = await parsed.confirmation(ctx);
+    } catch (e) {
+      return this.fail(ev, parsed, e);
+    }
+    if (preview) return this.askConfirmation(parsed, ev, preview);
+    return this.runNow(parsed, ev, ctx);
+  }
+
+  private async runNow(
+    parsed: ParsedCommand<CommandContext>,
+    ev: TimelineEvent,
+    ctx: CommandContext,
+  ): Promise<void> {
+    let working: Promise<string | undefined> | undefined;
+    const timer = setTimeout(
+      () => (working = this.react(ev.eventId, REACTION_WORKING)),
+      WORKING_REACTION_DELAY_MS,
+    );
+    let ok = true;
+    try {
+      const reply = await parsed.run(ctx);
+      if (reply) await ctx.reply(reply);
+    } catch (e) {
+      ok = false;
+      await this.fail(ev, parsed, e, false);
+    } finally {
+      clearTimeout(timer);
+    }
+    const workingId = await working;
+    if (workingId) await this.redact(workingId);
+    await this.react(ev.eventId, ok ? REACTION_DONE : REACTION_FAILED);
+  }
+
+  private async fail(
+    ev: TimelineEvent,
+    parsed: ParsedCommand<CommandContext>,
+    e: unknown,
+    react = true,
+  ): Promise<void> {
+    this.bot.log.error({ err: e, command: parsed.invocation.command }, "command failed");
+    const name = parsed.invocation.command;
+    await this.send([
+      notice(fmt`${name} failed: ${errorText(e)}. Check the log for details, or try again.`, {
+        relatesTo: threadReply(ev.eventId),
+      }),
+    ]);
+    if (react) await this.react(ev.eventId, REACTION_FAILED);
+  }
+
+  private async askConfirmation(
+    parsed: ParsedCommand<CommandContext>,
+    ev: TimelineEvent,
+    preview: Fragment,
+  ): Promise<void> {
+    const timeoutS = this.bot.config.commands.confirmTimeoutSeconds;
+    const prompt = blocks(
+      preview,
+      fmt`${bold("React with ✅ to this message")} within ${formatMinutes(timeoutS)} to go ahead (only ${ev.sender} can confirm), or send the command again with ${"--yes"}.`,
+    );
+    const [previewId] = await this.send(paginate(prompt, { relatesTo: threadReply(ev.eventId) }));
+    if (!previewId) return;
+    const timer = setTimeout(() => {
+      if (!this.pending.delete(previewId)) return;
+      void this.sendRaw(
+        "m.room.message",
+        editContent(previewId, fmt`Cancelled: no confirmation within ${formatMinutes(timeoutS)}.`),
+      );
+    }, timeoutS * 1000);
+    timer.unref?.();
+    this.pending.set(previewId, {
+      parsed,
+      command: ev,
+      sender: ev.sender,
+      expires: Date.now() + timeoutS * 1000,
+      timer,
+    });
+  }
+
+  private async onReaction(ev: TimelineEvent): Promise<void> {
+    const rel = ev.content["m.relates_to"] as
+      { rel_type?: unknown; event_id?: unknown; key?: unknown } | undefined;
+    if (
+      !rel ||
+      rel.rel_type !== "m.annotation" ||
+      typeof rel.event_id !== "string" ||
+      typeof rel.key !== "string"
+    )
+      return;
+    const p = this.pending.get(rel.event_id);
+    if (!p || normaliseReactionKey(rel.key) !== REACTION_DONE) return;
+    if (ev.sender !== p.sender) return; // only the moderator who asked can confirm
+    if (this.accessProblem(ev.sender)) return;
+    this.pending.delete(rel.event_id);
+    clearTimeout(p.timer);
+    const ctx = this.context(p.command, p.parsed.invocation.command);
+    const job = this.runNow(p.parsed, p.command, ctx).finally(() => this.running.delete(job));
+    this.running.add(job);
+  }
+
+  private context(ev: TimelineEvent, command: string): CommandContext {
+    const cause = { by: "moderator" as const, user: ev.sender, command };
+    return {
+      bot: this.bot,
+      services: this.services,
+      registry: this.registry,
+      sender: ev.sender,
+      roomId: ev.roomId,
+      eventId: ev.eventId,
+      cause,
+      reply: (r: Reply) => this.send(paginate(r, { relatesTo: threadReply(ev.eventId) })),
+      progress: () => this.progress(ev),
+      act: (cs: readonly Consequence[], onProgress) => this.bot.queue.submitAll(cs, onProgress),
+    };
+  }
+
+  private progress(ev: TimelineEvent): Progress {
+    return new ProgressMessage(this.bot.queue, this.bot.managementRoomId, {
+      relatesTo: threadReply(ev.eventId),
+    });
+  }
+
+  private async send(pages: readonly object[]): Promise<string[]> {
+    const ids: string[] = [];
+    for (const page of pages) {
+      const id = await this.sendRaw("m.room.message", page as Record<string, unknown>);
+      if (id) ids.push(id);
+    }
+    return ids;
+  }
+
+  /** Replies jump the queue: a moderator waiting for an answer must not wait behind a ban wave. */
+  private async sendRaw(eventType: string, content: object): Promise<string | undefined> {
+    const r = await this.bot.queue.submit(
+      {
+        kind: "send",
+        room: this.bot.managementRoomId,
+        eventType,
+        content: content as Record<string, unknown>,
+        cause: HOUSEKEEPING,
+      },
+      { front: true },
+    );
+    if (r.outcome !== "done") this.bot.log.warn({ error: r.error }, "could not send to the management room");
+    return r.detail;
+  }
+
+  private react(eventId: string, key: string): Promise<string | undefined> {
+    return this.sendRaw("m.reaction", reactionContent(eventId, key));
+  }
+
+  private async redact(eventId: string): Promise<void> {
+    await this.bot.queue.submit(
+      {
+        kind: "redact",
+        room: this.bot.managementRoomId,
+        event: eventId,
+        reason: "command finished",
+        cause: HOUSEKEEPING,
+      },
+      { front: true },
+    );
+  }
+}
+
+function formatMinutes(seconds: number): string {
+  return seconds % 60 === 0 ? `${seconds / 60} minute${seconds === 60 ? "" : "s"}` : `${seconds} seconds`;
+}

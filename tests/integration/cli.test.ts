@@ -1,0 +1,153 @@
+// The `tyr` command line as an operator uses it: exit codes, one-line reasons, signals.
+import { describe, expect, inject, it } from "vitest";
+import { spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PROJECT_ROOT, Synapse, freePort } from "../harness/synapse.ts";
+import { TestUser } from "../harness/user.ts";
+
+const synapse = Synapse.attach(inject("synapse"));
+const CLI = join(PROJECT_ROOT, "src/cli.ts");
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function tyr(
+  args: string[],
+  opts: { env?: Record<string, string>; killAfter?: (out: string) => boolean; timeoutMs?: number } = {},
+): Promise<Run> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [CLI, ...args], {
+      env: { ...process.env, ...opts.env },
+      cwd: PROJECT_ROOT,
+    });
+    let stdout = "";
+    let stderr = "";
+    let signalled = false;
+    const check = () => {
+      if (!signalled && opts.killAfter?.(stdout + stderr)) {
+        signalled = true;
+        p.kill("SIGTERM");
+      }
+    };
+    p.stdout.on("data", (d) => ((stdout += d), check()));
+    p.stderr.on("data", (d) => ((stderr += d), check()));
+    const t = setTimeout(() => p.kill("SIGKILL"), opts.timeoutMs ?? 60_000);
+    p.on("exit", (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+function configFile(body: Record<string, unknown>): string {
+  const dir = mkdtempSync(join(tmpdir(), "tyr-cli-"));
+  const f = join(dir, "config.yaml");
+  writeFileSync(
+    f,
+    Object.entries({ dataPath: join(dir, "data"), logFormat: "json", ...body })
+      .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
+      .join("\n"),
+  );
+  return f;
+}
+
+describe("tyr CLI", () => {
+  it("prints its version and help", async () => {
+    expect((await tyr(["--version"])).stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    const help = await tyr(["--help"]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain("config");
+  });
+
+  it("config check passes on config/default.yaml", async () => {
+    const r = await tyr(["config", "check", "--config", "config/default.yaml"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("config/default.yaml: OK");
+  });
+
+  it("config check lists every problem of a broken file and exits 2", async () => {
+    const f = configFile({
+      homeserverUrl: "matrix.org",
+      managementRoom: "mods",
+      logLevel: "loud",
+      accessToken: "x",
+      colour: "blue",
+    });
+    const r = await tyr(["config", "check", "--config", f]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      'homeserverUrl: expected an http(s) URL such as https://matrix.example.org, got "matrix.org"',
+    );
+    expect(r.stderr).toContain('managementRoom: expected a room ID (!…) or alias (#…:server), got "mods"');
+    expect(r.stderr).toContain(
+      'logLevel: expected one of trace, debug, info, warn, error, fatal, silent, got "loud"',
+    );
+    expect(r.stderr).toContain("colour: unknown key");
+    expect(r.stderr.trim().split("\n").at(-1)).toMatch(/^tyr: invalid config /);
+  });
+
+  it("a missing config file is one clear line", async () => {
+    const r = await tyr(["run", "--config", "/nonexistent/tyr.yaml"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("the file does not exist");
+  });
+
+  it("a wrong token exits 1 with a clear reason", async () => {
+    const f = configFile({
+      homeserverUrl: synapse.url,
+      accessToken: "syt_not_a_token",
+      managementRoom: "!x:localhost",
+    });
+    const r = await tyr(["run", "--config", f]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/tyr: the homeserver rejected the access token/);
+    expect(r.stdout + r.stderr).not.toContain("syt_not_a_token");
+  });
+
+  it("a management room it cannot join exits 1 and says what to do", async () => {
+    const b = await synapse.register("tyr");
+    const mod = new TestUser(synapse.url, await synapse.register("mod"));
+    const room = await mod.createRoom(); // not invited
+    const f = configFile({ homeserverUrl: synapse.url, accessToken: b.accessToken, managementRoom: room });
+    const r = await tyr(["run", "--config", f]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`cannot join the management room ${room}: invite ${b.userId} to it first`);
+  });
+
+  it("retries with backoff while the homeserver is unreachable, and stops cleanly on SIGTERM", async () => {
+    const port = await freePort();
+    const f = configFile({
+      homeserverUrl: `http://127.0.0.1:${port}`,
+      accessToken: "t",
+      managementRoom: "!x:localhost",
+    });
+    const started = Date.now();
+    const r = await tyr(["run", "--config", f], {
+      killAfter: (out) => (out.match(/homeserver not reachable/g) ?? []).length >= 3,
+    });
+    expect(r.code).toBe(0);
+    // 1 s, 2 s between the three attempts: backing off, not spinning
+    expect(Date.now() - started).toBeGreaterThan(2_500);
+    const lines = r.stdout.split("\n").filter((l) => l.includes("homeserver not reachable"));
+    expect(lines.length).toBeLessThanOrEqual(4);
+    expect(lines[0]).toContain("ECONNREFUSED");
+  });
+
+  it("runs and shuts down cleanly on SIGTERM", async () => {
+    const b = await synapse.register("tyr");
+    const mod = new TestUser(synapse.url, await synapse.register("mod"));
+    const room = await mod.createRoom({ invite: [b.userId] });
+    const f = configFile({ homeserverUrl: synapse.url, accessToken: b.accessToken, managementRoom: room });
+    const r = await tyr(["run", "--config", f], {
+      killAfter: (out) => out.includes("management room joined"),
+    });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('"msg":"shutting down"');
+    expect(r.stdout).not.toContain(b.accessToken);
+  });
+});

@@ -1,0 +1,58 @@
+// No Docker engine runs here, so the compose file is checked for structure: both services, the
+// volumes, the config Tyr reads, health checks, and that the secret reaches the path the config names.
+import { describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parse } from "yaml";
+import { loadConfigFile } from "../../../src/config/load.ts";
+
+const root = join(import.meta.dirname, "../../..");
+const compose = parse(readFileSync(join(root, "docker-compose.yml"), "utf8")) as {
+  services: Record<
+    string,
+    {
+      image?: string;
+      build?: unknown;
+      volumes?: string[];
+      healthcheck?: { test: string[] };
+      command?: string[];
+      depends_on?: Record<string, { condition: string }>;
+      secrets?: string[];
+    }
+  >;
+  volumes: Record<string, unknown>;
+  secrets: Record<string, { file: string }>;
+};
+
+describe("docker-compose.yml", () => {
+  it("has Synapse and Tyr with health checks", () => {
+    expect(Object.keys(compose.services).sort()).toEqual(["synapse", "tyr"]);
+    expect(compose.services.synapse!.image).toMatch(/^matrixdotorg\/synapse:v1\.163\.2$/);
+    for (const s of Object.values(compose.services)) expect(s.healthcheck?.test.length).toBeGreaterThan(1);
+    expect(compose.services.tyr!.depends_on?.synapse?.condition).toBe("service_healthy");
+  });
+
+  it("persists both services' data in named volumes", () => {
+    expect(compose.services.synapse!.volumes).toContain("synapse-data:/data");
+    expect(compose.services.tyr!.volumes).toContain("tyr-data:/data");
+    expect(Object.keys(compose.volumes).sort()).toEqual(["synapse-data", "tyr-data"]);
+  });
+
+  it("runs Tyr with the mounted config, and hands it the token where default.yaml looks", () => {
+    const tyr = compose.services.tyr!;
+    expect(tyr.command).toEqual(["run", "--config", "/config/config.yaml"]);
+    expect(tyr.volumes).toContain("./tyr-config:/config:ro");
+    expect(tyr.secrets).toEqual(["tyr-access-token"]);
+    const def = loadConfigFile(join(root, "config/default.yaml"), {}, { lenientSecrets: true });
+    expect(def.warnings.join()).toContain("/run/secrets/tyr-access-token");
+    // the health check reads the sync position file, which lives in the data volume
+    expect(tyr.healthcheck!.test.join(" ")).toContain("/data/sync-token.json");
+  });
+
+  it("builds the image from the Dockerfile in the repository", () => {
+    expect(compose.services.tyr!.build).toBe(".");
+    const dockerfile = readFileSync(join(root, "Dockerfile"), "utf8");
+    expect(dockerfile).toMatch(/FROM node:24/);
+    expect(dockerfile).toMatch(/ENTRYPOINT \["node", "bin\/tyr.js"\]/);
+  });
+});
