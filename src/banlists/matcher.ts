@@ -1,0 +1,879 @@
+// Matching entities against the rules of many policy lists.
+//
+// Every rule lands in exactly one place, chosen so that most rules are never looked at:
+//   exact entity        → hash table keyed by the lower-cased entity (one probe)
+//   MSC4205 hash        → map keyed by the base64 sha256 (one lookup per form of the entity)
+//   glob with an anchored suffix that starts at a separator (`@*:server`, `@spam*:server`,
+//   `*.evil.org`)       → suffix table; the input is probed once per separator it contains (one
+//                         `:` in a user ID); inside a suffix bucket, globs with a literal head are
+//                         bucketed again by that head
+//   glob with a literal head (`@spam*`) → prefix table (one probe per distinct key length)
+//   glob with a literal fragment (`*word*`) → n-gram buckets behind a counting filter (a typed-array
+//                         read per input position; a map lookup only when the n-gram may be present)
+//   anything else (`*`, `@*`, `?*x`) → checked one by one
+// Candidates from buckets are always verified with the full glob, so buckets only have to be
+// necessary conditions; tests/unit/banlists/matcher.test.ts checks all of it against brute force.
+//
+// Hot path: one backward pass over the lower-cased input computes a rolling hash. At position i
+// the hash covers input[i..], so the same pass yields the hash of the whole input (for the exact
+// table) and of every suffix starting at a separator (for the suffix table), and checks the n-gram
+// filters. Tables are open-addressing over typed arrays, keyed by that same hash, so a miss costs
+// one probe and no string hashing or slicing.
+import { createHash } from "node:crypto";
+import { compileGlob, hasWildcard, type Glob } from "./glob.ts";
+import type { RuleDiff } from "./policyList.ts";
+import type { Rule, RuleKind } from "./rule.ts";
+
+interface Entry {
+  readonly rule: Rule;
+  readonly glob: Glob | null;
+  /** Where the entry is stored, for removal. */
+  readonly home: Home;
+  /** Query counter of the last query that saw this entry (de-duplicates n-gram hits). */
+  stamp: number;
+}
+
+type Home =
+  | { readonly t: "exact"; readonly key: string }
+  | { readonly t: "hash"; readonly key: string }
+  | { readonly t: "suffix"; readonly key: string; readonly prefix: string | null }
+  | { readonly t: "prefix"; readonly key: string }
+  | { readonly t: "ngram"; readonly n: 2 | 3 | 4; readonly key: string }
+  | { readonly t: "general" };
+
+/** Longest literal head used as a prefix-table key. */
+const PREFIX_KEY_MAX = 4;
+
+const FNV_OFFSET = 0x811c9dc5 | 0;
+const FNV_PRIME = 0x01000193;
+
+/** Hash of s[from..to) read right to left (matches the backward pass); never 0 (0 = empty slot). */
+function backHash(s: string, from: number, to: number): number {
+  let h = FNV_OFFSET;
+  for (let i = to - 1; i >= from; i--) h = Math.imul(h ^ s.charCodeAt(i), FNV_PRIME);
+  return h === 0 ? 1 : h;
+}
+
+/**
+ * Open-addressing string table (linear probing, backward-shift deletion) keyed by `backHash`.
+ * `find` compares a key with a substring of the input without slicing it.
+ */
+class StrTable<V> {
+  private mask = 15;
+  private hashes = new Int32Array(16);
+  /**
+   * Optional Bloom filter over the stored hashes (4 bits per slot, one probe): for big tables it
+   * answers most misses from a bitset small enough to stay in cache instead of probing `hashes`.
+   * Deleting leaves bits set (a stale bit only costs a probe); resizing rebuilds it.
+   */
+  private filter: Int32Array | null;
+  private filterShift = 0;
+  /** Key at 3i, value at 3i+1, tag at 3i+2: a hit reads one cache line for all three. */
+  private slots: unknown[] = new Array<unknown>(48).fill(undefined);
+  size = 0;
+  /** Tag of the last successful `find` (a caller-defined small integer stored with the value). */
+  lastTag = 0;
+
+  constructor(withFilter = false) {
+    this.filter = withFilter ? new Int32Array(2) : null;
+    this.filterShift = 32 - 6;
+  }
+
+  /** The value whose key equals input[from..from+len), given that substring's backHash. */
+  find(hash: number, input: string, from: number, len: number): V | undefined {
+    const filter = this.filter;
+    if (filter !== null) {
+      // High hash bits pick the filter bit; the table uses the low bits, so they are independent.
+      const bit = hash >>> this.filterShift;
+      if (((filter[bit >>> 5] as number) & (1 << (bit & 31))) === 0) return undefined;
+    }
+    const hashes = this.hashes;
+    const mask = this.mask;
+    for (let i = hash & mask; ; i = (i + 1) & mask) {
+      const h = hashes[i];
+      if (h === 0) return undefined;
+      if (h === hash) {
+        const k = this.slots[3 * i] as string;
+        if (k.length === len) {
+          // Whole input and suffixes (the hot cases) compare without a position argument.
+          const atEnd = from + len === input.length;
+          if (atEnd ? (from === 0 ? k === input : input.endsWith(k)) : input.startsWith(k, from)) {
+            this.lastTag = this.slots[3 * i + 2] as number;
+            return this.slots[3 * i + 1] as V;
+          }
+        }
+      }
+    }
+  }
+
+  get(key: string): V | undefined {
+    return this.find(backHash(key, 0, key.length), key, 0, key.length);
+  }
+
+  private slotOf(key: string, hash: number): number {
+    const mask = this.mask;
+    for (let i = hash & mask; ; i = (i + 1) & mask) {
+      const h = this.hashes[i];
+      if (h === 0 || (h === hash && this.slots[3 * i] === key)) return i;
+    }
+  }
+
+  set(key: string, value: V, tag = 0): void {
+    const hash = backHash(key, 0, key.length);
+    const i = this.slotOf(key, hash);
+    if (this.hashes[i] === 0) {
+      this.hashes[i] = hash;
+      this.slots[3 * i] = key;
+      this.size++;
+      this.markFilter(hash);
+    }
+    this.slots[3 * i + 1] = value;
+    this.slots[3 * i + 2] = tag;
+    if (this.size * 2 > this.mask) this.resize((this.mask + 1) * 2);
+  }
+
+  delete(key: string): boolean {
+    const mask = this.mask;
+    let i = this.slotOf(key, backHash(key, 0, key.length));
+    if (this.hashes[i] === 0) return false;
+    // Backward-shift deletion keeps every probe chain contiguous (no tombstones).
+    for (let j = (i + 1) & mask; this.hashes[j] !== 0; j = (j + 1) & mask) {
+      const home = (this.hashes[j] as number) & mask;
+      // Move j into the hole at i unless j's home lies cyclically in (i, j].
+      if (i <= j ? home <= i || home > j : home <= i && home > j) {
+        this.hashes[i] = this.hashes[j] as number;
+        for (let k = 0; k < 3; k++) this.slots[3 * i + k] = this.slots[3 * j + k];
+        i = j;
+      }
+    }
+    this.hashes[i] = 0;
+    for (let k = 0; k < 3; k++) this.slots[3 * i + k] = undefined;
+    this.size--;
+    if (this.mask > 15 && this.size * 8 < this.mask) this.resize((this.mask + 1) / 2);
+    return true;
+  }
+
+  private markFilter(hash: number): void {
+    const filter = this.filter;
+    if (filter === null) return;
+    const bit = hash >>> this.filterShift;
+    filter[bit >>> 5]! |= 1 << (bit & 31);
+  }
+
+  private resize(capacity: number): void {
+    const { hashes, slots } = this;
+    if (this.filter !== null) {
+      // 4 bits per slot: capacity · 4 = 2^(32 - filterShift) bits.
+      this.filterShift = 32 - (Math.log2(capacity) + 2);
+      this.filter = new Int32Array(Math.max(1, (capacity * 4) >>> 5));
+    }
+    this.mask = capacity - 1;
+    this.hashes = new Int32Array(capacity);
+    this.slots = new Array<unknown>(3 * capacity).fill(undefined);
+    for (let j = 0; j < hashes.length; j++) {
+      const h = hashes[j] as number;
+      if (h === 0) continue;
+      let i = h & this.mask;
+      while (this.hashes[i] !== 0) i = (i + 1) & this.mask;
+      this.hashes[i] = h;
+      for (let k = 0; k < 3; k++) this.slots[3 * i + k] = slots[3 * j + k];
+      this.markFilter(h);
+    }
+  }
+}
+
+function pushTo(table: StrTable<Entry[]>, key: string, e: Entry): void {
+  const list = table.get(key);
+  if (list === undefined) table.set(key, [e]);
+  else list.push(e);
+}
+
+function removeFromList(list: Entry[], e: Entry): boolean {
+  const i = list.indexOf(e);
+  if (i < 0) return false;
+  list[i] = list[list.length - 1] as Entry;
+  list.pop();
+  return true;
+}
+
+function removeFrom(table: StrTable<Entry[]>, key: string, e: Entry): boolean {
+  const list = table.get(key);
+  if (list === undefined || !removeFromList(list, e)) return false;
+  if (list.length === 0) table.delete(key);
+  return true;
+}
+
+/** What the index can use of a glob: anchored prefix/suffix and the best literal fragment. */
+export interface GlobShape {
+  /** Literal characters the input must start with (head up to its first `?`). */
+  readonly prefix: string;
+  /** Literal characters the input must end with (after the last `?` of the anchored end). */
+  readonly suffix: string;
+  /** From the first separator of `suffix` on: the key for separator-suffix lookups. */
+  readonly sepSuffix: string | null;
+  /** Longest `?`-free substring the input must contain somewhere. */
+  readonly fragment: string;
+}
+
+export function globShape(glob: Glob, sep: string): GlobShape {
+  const src = glob.source;
+  const q = glob.head.indexOf("?");
+  const prefix = q < 0 ? glob.head : glob.head.slice(0, q);
+  // The anchored end: the tail of a starred glob, or the whole pattern when there is no star.
+  const end = glob.hasStar ? glob.tail : src;
+  const suffix = end.slice(end.lastIndexOf("?") + 1);
+  const s = suffix.indexOf(sep);
+  const sepSuffix = s >= 0 && suffix.length - s >= 2 ? suffix.slice(s) : null;
+  let fragment = "";
+  for (const piece of src.split(/[*?]/)) if (piece.length > fragment.length) fragment = piece;
+  return { prefix, suffix, sepSuffix, fragment };
+}
+
+/** Prefix table keyed by the first min(len, PREFIX_KEY_MAX) characters of the literal head. */
+class PrefixIndex {
+  private readonly table = new StrTable<Entry[]>();
+  /** How many keys of each length exist; lengths with none are skipped at lookup. */
+  private readonly lengthCount = new Uint32Array(PREFIX_KEY_MAX + 1);
+  private lengths: number[] = [];
+
+  static keyOf(prefix: string): string {
+    return prefix.length > PREFIX_KEY_MAX ? prefix.slice(0, PREFIX_KEY_MAX) : prefix;
+  }
+
+  get empty(): boolean {
+    return this.table.size === 0;
+  }
+
+  add(key: string, e: Entry): void {
+    if (this.table.get(key) === undefined && this.lengthCount[key.length]!++ === 0) this.refreshLengths();
+    pushTo(this.table, key, e);
+  }
+
+  remove(key: string, e: Entry): boolean {
+    if (!removeFrom(this.table, key, e)) return false;
+    if (this.table.get(key) === undefined && --this.lengthCount[key.length]! === 0) this.refreshLengths();
+    return true;
+  }
+
+  private refreshLengths(): void {
+    this.lengths = [];
+    for (let l = 1; l <= PREFIX_KEY_MAX; l++) if (this.lengthCount[l]! > 0) this.lengths.push(l);
+  }
+
+  collect(input: string, q: Query): void {
+    const lengths = this.lengths;
+    for (let k = 0; k < lengths.length; k++) {
+      const l = lengths[k] as number;
+      if (l > input.length) break;
+      const list = this.table.find(backHash(input, 0, l), input, 0, l);
+      if (list !== undefined) q.verifyAll(list);
+    }
+  }
+}
+
+interface SuffixBucket {
+  /** Globs with no usable literal head. */
+  readonly all: Entry[];
+  readonly prefix: PrefixIndex;
+}
+
+/** 2^18 filter bits (32 KB): ~0.4 % false positives per input position with 1,000 n-grams. */
+const NGRAM_BITS = 18;
+
+/** Filter slot of the n-gram c0 c1 c2 c3 (trailing characters are -1 when n is shorter). */
+function gramSlot(c0: number, c1: number, c2: number, c3: number): number {
+  const h =
+    Math.imul(c0, 0x9e3779b1) ^ Math.imul(c1, 0x85ebca6b) ^ Math.imul(c2, 0xc2b2ae35) ^ Math.imul(c3, 0x27d4eb2f);
+  return h >>> (32 - NGRAM_BITS);
+}
+
+function maybe(bits: Int32Array, slot: number): boolean {
+  return ((bits[slot >>> 5] as number) & (1 << (slot & 31))) !== 0;
+}
+
+/** Buckets globs by one n-gram of their literal fragment; a counting filter skips absent n-grams. */
+class NgramIndex {
+  readonly n: 2 | 3 | 4;
+  private readonly map = new Map<string, Entry[]>();
+  /** Globs per filter slot (maintenance only). */
+  private readonly counts = new Map<number, number>();
+  /** Bit per slot, set while its count is > 0; allocated with the first glob. */
+  filter: Int32Array | null = null;
+
+  constructor(n: 2 | 3 | 4) {
+    this.n = n;
+  }
+
+  private slotOf(key: string): number {
+    const c = (k: number): number => (k < this.n ? key.charCodeAt(k) : -1);
+    return gramSlot(c(0), c(1), c(2), c(3));
+  }
+
+  get empty(): boolean {
+    return this.map.size === 0;
+  }
+
+  /** Picks the fragment's n-gram with the fewest globs so far (spreads common words). */
+  keyFor(fragment: string): string {
+    let best = fragment.slice(0, this.n);
+    let bestCount = Infinity;
+    for (let i = 0; i + this.n <= fragment.length; i++) {
+      const gram = fragment.slice(i, i + this.n);
+      const count = this.map.get(gram)?.length ?? 0;
+      if (count < bestCount) {
+        best = gram;
+        bestCount = count;
+        if (count === 0) break;
+      }
+    }
+    return best;
+  }
+
+  add(key: string, e: Entry): void {
+    const slot = this.slotOf(key);
+    const count = this.counts.get(slot) ?? 0;
+    this.counts.set(slot, count + 1);
+    this.filter ??= new Int32Array(1 << (NGRAM_BITS - 5));
+    if (count === 0) this.filter[slot >>> 5]! |= 1 << (slot & 31);
+    const list = this.map.get(key);
+    if (list === undefined) this.map.set(key, [e]);
+    else list.push(e);
+  }
+
+  remove(key: string, e: Entry): boolean {
+    const list = this.map.get(key);
+    if (list === undefined || !removeFromList(list, e)) return false;
+    if (list.length === 0) this.map.delete(key);
+    const slot = this.slotOf(key);
+    const count = (this.counts.get(slot) ?? 1) - 1;
+    if (count > 0) this.counts.set(slot, count);
+    else {
+      this.counts.delete(slot);
+      if (this.filter !== null) this.filter[slot >>> 5]! &= ~(1 << (slot & 31));
+    }
+    return true;
+  }
+
+  /** Called when the filter says the n-gram at `at` may be indexed. */
+  lookup(input: string, at: number, q: Query): void {
+    const list = this.map.get(input.slice(at, at + this.n));
+    if (list !== undefined) q.verifyAll(list);
+  }
+}
+
+/** Collects verified matches of one query. */
+class Query {
+  input = "";
+  stamp = 0;
+  /** Scratch buffer: hits[0..count) are this query's hits (never truncated: `length = 0` is slow). */
+  hits: Rule[] = [];
+  count = 0;
+
+  verifyAll(list: readonly Entry[]): void {
+    for (let i = 0; i < list.length; i++) {
+      const e = list[i] as Entry;
+      if (e.stamp === this.stamp) continue;
+      e.stamp = this.stamp;
+      if (e.glob === null || e.glob.matches(this.input)) this.hits[this.count++] = e.rule;
+    }
+  }
+}
+
+/** All rules of one kind. */
+class KindIndex {
+  readonly sep: string;
+  private readonly sepCode: number;
+  /** Exact entities hold the rule itself (one or several): a hit touches no Entry. */
+  private readonly exact = new StrTable<Rule | Rule[]>(true);
+  readonly hashes = new Map<string, Entry[]>();
+  private readonly suffix = new StrTable<SuffixBucket>();
+  private readonly prefix = new PrefixIndex();
+  private readonly ngram4 = new NgramIndex(4);
+  private readonly ngram3 = new NgramIndex(3);
+  private readonly ngram2 = new NgramIndex(2);
+  private readonly general: Entry[] = [];
+  size = 0;
+  globCount = 0;
+
+  constructor(sep: string) {
+    this.sep = sep;
+    this.sepCode = sep.charCodeAt(0);
+  }
+
+  place(rule: Rule): Entry {
+    if (rule.entity === undefined) {
+      return { rule, glob: null, home: { t: "hash", key: rule.sha256 ?? "" }, stamp: 0 };
+    }
+    if (!hasWildcard(rule.entity)) {
+      return { rule, glob: null, home: { t: "exact", key: rule.entity.toLowerCase() }, stamp: 0 };
+    }
+    const glob = compileGlob(rule.entity);
+    const shape = globShape(glob, this.sep);
+    let home: Home;
+    const f = shape.fragment.length;
+    if (shape.sepSuffix !== null) {
+      const p = shape.prefix.length >= 2 ? PrefixIndex.keyOf(shape.prefix) : null;
+      home = { t: "suffix", key: shape.sepSuffix, prefix: p };
+    } else if (shape.prefix.length >= 3) {
+      home = { t: "prefix", key: PrefixIndex.keyOf(shape.prefix) };
+    } else if (f >= 4) {
+      home = { t: "ngram", n: 4, key: this.ngram4.keyFor(shape.fragment) };
+    } else if (f === 3) {
+      home = { t: "ngram", n: 3, key: shape.fragment };
+    } else if (shape.prefix.length === 2) {
+      home = { t: "prefix", key: shape.prefix };
+    } else if (f === 2) {
+      home = { t: "ngram", n: 2, key: shape.fragment };
+    } else {
+      home = { t: "general" };
+    }
+    return { rule, glob, home, stamp: 0 };
+  }
+
+  add(e: Entry): void {
+    const h = e.home;
+    switch (h.t) {
+      case "exact": {
+        const v = this.exact.get(h.key);
+        if (v === undefined) this.exact.set(h.key, e.rule, 0);
+        else this.exact.set(h.key, Array.isArray(v) ? [...v, e.rule] : [v, e.rule], 1);
+        break;
+      }
+      case "hash": {
+        const list = this.hashes.get(h.key);
+        if (list === undefined) this.hashes.set(h.key, [e]);
+        else list.push(e);
+        break;
+      }
+      case "suffix": {
+        let bucket = this.suffix.get(h.key);
+        if (bucket === undefined) {
+          bucket = { all: [], prefix: new PrefixIndex() };
+          this.suffix.set(h.key, bucket);
+        }
+        if (h.prefix === null) bucket.all.push(e);
+        else bucket.prefix.add(h.prefix, e);
+        break;
+      }
+      case "prefix":
+        this.prefix.add(h.key, e);
+        break;
+      case "ngram":
+        this.ngram(h.n).add(h.key, e);
+        break;
+      case "general":
+        this.general.push(e);
+        break;
+    }
+    this.size++;
+    if (e.glob !== null) this.globCount++;
+  }
+
+  remove(e: Entry): void {
+    const h = e.home;
+    let ok = false;
+    switch (h.t) {
+      case "exact": {
+        const v = this.exact.get(h.key);
+        if (v === e.rule) {
+          this.exact.delete(h.key);
+          ok = true;
+        } else if (Array.isArray(v) && v.includes(e.rule)) {
+          const rest = v.filter((r) => r !== e.rule);
+          if (rest.length === 1) this.exact.set(h.key, rest[0] as Rule, 0);
+          else this.exact.set(h.key, rest, 1);
+          ok = true;
+        }
+        break;
+      }
+      case "hash": {
+        const list = this.hashes.get(h.key);
+        ok = list !== undefined && removeFromList(list, e);
+        if (list?.length === 0) this.hashes.delete(h.key);
+        break;
+      }
+      case "suffix": {
+        const bucket = this.suffix.get(h.key);
+        if (bucket === undefined) break;
+        ok = h.prefix === null ? removeFromList(bucket.all, e) : bucket.prefix.remove(h.prefix, e);
+        if (bucket.all.length === 0 && bucket.prefix.empty) this.suffix.delete(h.key);
+        break;
+      }
+      case "prefix":
+        ok = this.prefix.remove(h.key, e);
+        break;
+      case "ngram":
+        ok = this.ngram(h.n).remove(h.key, e);
+        break;
+      case "general":
+        ok = removeFromList(this.general, e);
+        break;
+    }
+    if (!ok) throw new Error("matcher index corrupted: entry not where it was placed");
+    this.size--;
+    if (e.glob !== null) this.globCount--;
+  }
+
+  /** Entity (lower-cased) → verified hits appended to q.hits. Hashes are handled by the caller. */
+  collect(lower: string, q: Query): void {
+    q.input = lower;
+    const len = lower.length;
+    const globs = this.globCount > 0;
+    const suffix = globs && this.suffix.size > 0 ? this.suffix : null;
+    const f4 = globs && !this.ngram4.empty ? this.ngram4.filter : null;
+    const f3 = globs && !this.ngram3.empty ? this.ngram3.filter : null;
+    const f2 = globs && !this.ngram2.empty ? this.ngram2.filter : null;
+    const sep = this.sepCode;
+    let h = FNV_OFFSET;
+    let c1 = -1; // character at i + 1
+    let c2 = -1; // character at i + 2
+    let c3 = -1; // character at i + 3
+    for (let i = len - 1; i >= 0; i--) {
+      const c = lower.charCodeAt(i);
+      h = Math.imul(h ^ c, FNV_PRIME);
+      if (c === sep && suffix !== null) {
+        const bucket = suffix.find(h === 0 ? 1 : h, lower, i, len - i);
+        if (bucket !== undefined) {
+          if (bucket.all.length > 0) q.verifyAll(bucket.all);
+          if (!bucket.prefix.empty) bucket.prefix.collect(lower, q);
+        }
+      }
+      if (f4 !== null && c3 >= 0 && maybe(f4, gramSlot(c, c1, c2, c3))) this.ngram4.lookup(lower, i, q);
+      if (f3 !== null && c2 >= 0 && maybe(f3, gramSlot(c, c1, c2, -1))) this.ngram3.lookup(lower, i, q);
+      if (f2 !== null && c1 >= 0 && maybe(f2, gramSlot(c, c1, -1, -1))) this.ngram2.lookup(lower, i, q);
+      c3 = c2;
+      c2 = c1;
+      c1 = c;
+    }
+    const exactTable = this.exact;
+    const exact = exactTable.find(h === 0 ? 1 : h, lower, 0, len);
+    if (exact !== undefined) {
+      // The tag says "several rules" without loading the value object.
+      if (exactTable.lastTag === 0) q.hits[q.count++] = exact as Rule;
+      else for (let k = 0; k < (exact as Rule[]).length; k++) q.hits[q.count++] = (exact as Rule[])[k] as Rule;
+    }
+    if (!globs) return;
+    if (!this.prefix.empty) this.prefix.collect(lower, q);
+    if (this.general.length > 0) q.verifyAll(this.general);
+  }
+
+  private ngram(n: 2 | 3 | 4): NgramIndex {
+    return n === 4 ? this.ngram4 : n === 3 ? this.ngram3 : this.ngram2;
+  }
+
+  collectHashes(hashes: readonly string[], q: Query): void {
+    for (const h of hashes) {
+      const list = this.hashes.get(h);
+      if (list !== undefined) q.verifyAll(list);
+    }
+  }
+}
+
+/** Host part of a server name, lower-cased, port removed (`[::1]:8448` → `[::1]`). */
+export function serverHost(server: string): string {
+  const s = server.toLowerCase();
+  if (s.startsWith("[")) {
+    const close = s.indexOf("]");
+    return close < 0 ? s : s.slice(0, close + 1);
+  }
+  const colon = s.indexOf(":");
+  return colon < 0 ? s : s.slice(0, colon);
+}
+
+/** Server part of a user ID (after the first `:`), host only, lower-cased; "" if there is none. */
+export function serverOfUser(userId: string): string {
+  const colon = userId.indexOf(":");
+  return colon < 0 ? "" : serverHost(userId.slice(colon + 1));
+}
+
+/** Unpadded standard base64 SHA-256 of the UTF-8 string (MSC4205 form, see parse.ts). */
+export function sha256Base64(s: string): string {
+  return createHash("sha256").update(s, "utf8").digest("base64").replace(/=+$/, "");
+}
+
+export interface Decision {
+  /** What to do: takedown (ban + remove content), ban, or nothing. */
+  readonly action: "takedown" | "ban" | "none";
+  /** The highest-priority rule with the winning recommendation. */
+  readonly rule?: Rule;
+  /** Every ban/takedown rule that still applies, in priority order. */
+  readonly rules: readonly Rule[];
+  /** Ban/takedown rules suppressed by an exception, with the exception that did it. */
+  readonly excepted: readonly { readonly rule: Rule; readonly by: Rule }[];
+}
+
+export interface MatcherOptions {
+  /** Policy list room IDs, highest priority first. Lists not named rank after these, in order seen. */
+  readonly listOrder?: readonly string[];
+  /**
+   * Whether server rules of a list also apply to the users of that server in `matchUser` (default
+   * true: a server `m.ban` bans that server's members from protected rooms, not only via the ACL).
+   * A function decides per list.
+   */
+  readonly serverRulesApplyToUsers?: boolean | ((list: string) => boolean);
+  /** How many entities' hashes to remember (only used while hashed rules exist). Default 100,000. */
+  readonly hashCacheSize?: number;
+}
+
+const KIND_ORDER: Record<RuleKind, number> = { user: 0, room: 1, server: 2 };
+const EMPTY: readonly Rule[] = Object.freeze([]);
+
+/**
+ * Priorities: list rank 0 (first in `listOrder`) is the highest. Every `match*` returns all matching
+ * rules sorted by list rank, then by kind (user, room, server). `decide*` resolves exceptions; see
+ * `decide`.
+ */
+export class Matcher {
+  private readonly user = new KindIndex(":");
+  private readonly room = new KindIndex(":");
+  private readonly server = new KindIndex(".");
+  /** list → kind → state key → entry (identity of a rule inside the matcher). */
+  private readonly byList = new Map<string, Record<RuleKind, Map<string, Entry>>>();
+  private readonly rank = new Map<string, number>();
+  private nextRank = 0;
+  private readonly serverApplies: (list: string) => boolean;
+  private readonly hashCache = new Map<string, string>();
+  private readonly hashCacheSize: number;
+  private readonly q = new Query();
+  private readonly byPriority = (a: Rule, b: Rule): number =>
+    this.priorityOf(a.list) - this.priorityOf(b.list) || KIND_ORDER[a.kind] - KIND_ORDER[b.kind];
+
+  constructor(options: MatcherOptions = {}) {
+    const s = options.serverRulesApplyToUsers ?? true;
+    this.serverApplies = typeof s === "function" ? s : () => s;
+    this.hashCacheSize = options.hashCacheSize ?? 100_000;
+    if (options.listOrder) this.setListOrder(options.listOrder);
+  }
+
+  /** Reorders priorities without re-indexing. Lists not named keep their relative order after these. */
+  setListOrder(order: readonly string[]): void {
+    const rest = [...this.rank.entries()]
+      .filter(([list]) => !order.includes(list))
+      .sort((a, b) => a[1] - b[1])
+      .map(([list]) => list);
+    this.rank.clear();
+    this.nextRank = 0;
+    for (const list of [...order, ...rest]) if (!this.rank.has(list)) this.rank.set(list, this.nextRank++);
+  }
+
+  /** 0 = highest priority. Lists never seen get the next free (lowest) rank. */
+  priorityOf(list: string): number {
+    let r = this.rank.get(list);
+    if (r === undefined) {
+      r = this.nextRank++;
+      this.rank.set(list, r);
+    }
+    return r;
+  }
+
+  get size(): number {
+    return this.user.size + this.room.size + this.server.size;
+  }
+
+  private kindIndex(kind: RuleKind): KindIndex {
+    return kind === "user" ? this.user : kind === "room" ? this.room : this.server;
+  }
+
+  private slotsOf(list: string, create: boolean): Record<RuleKind, Map<string, Entry>> | undefined {
+    let slots = this.byList.get(list);
+    if (slots === undefined && create) {
+      slots = { user: new Map(), room: new Map(), server: new Map() };
+      this.byList.set(list, slots);
+      this.priorityOf(list);
+    }
+    return slots;
+  }
+
+  /** Adds a rule; a rule with the same list, kind and state key is replaced. */
+  add(rule: Rule): void {
+    if (rule.entity === undefined && rule.sha256 === undefined) return;
+    const slots = this.slotsOf(rule.list, true) as Record<RuleKind, Map<string, Entry>>;
+    const idx = this.kindIndex(rule.kind);
+    const old = slots[rule.kind].get(rule.stateKey);
+    if (old !== undefined) idx.remove(old);
+    const e = idx.place(rule);
+    idx.add(e);
+    slots[rule.kind].set(rule.stateKey, e);
+  }
+
+  /** Removes the rule with this rule's list, kind and state key. Returns whether there was one. */
+  remove(rule: Rule): boolean {
+    const slot = this.slotsOf(rule.list, false)?.[rule.kind];
+    const e = slot?.get(rule.stateKey);
+    if (slot === undefined || e === undefined) return false;
+    this.kindIndex(rule.kind).remove(e);
+    slot.delete(rule.stateKey);
+    return true;
+  }
+
+  apply(diff: RuleDiff): void {
+    for (const r of diff.removed) this.remove(r);
+    for (const { previous, current } of diff.modified) {
+      this.remove(previous);
+      this.add(current);
+    }
+    for (const r of diff.added) this.add(r);
+  }
+
+  addAll(rules: Iterable<Rule>): void {
+    for (const r of rules) this.add(r);
+  }
+
+  /** Drops every rule of a list (unwatch). Its priority slot is kept until setListOrder. */
+  removeList(list: string): void {
+    const slots = this.byList.get(list);
+    if (slots === undefined) return;
+    for (const kind of ["user", "room", "server"] as const) {
+      const idx = this.kindIndex(kind);
+      for (const e of slots[kind].values()) idx.remove(e);
+    }
+    this.byList.delete(list);
+  }
+
+  *rules(): Generator<Rule> {
+    for (const slots of this.byList.values()) {
+      for (const kind of ["user", "room", "server"] as const)
+        for (const e of slots[kind].values()) yield e.rule;
+    }
+  }
+
+  private hashOf(s: string): string {
+    let h = this.hashCache.get(s);
+    if (h === undefined) {
+      h = sha256Base64(s);
+      if (this.hashCache.size >= this.hashCacheSize) {
+        const oldest = this.hashCache.keys().next().value;
+        if (oldest !== undefined) this.hashCache.delete(oldest);
+      }
+      this.hashCache.set(s, h);
+    }
+    return h;
+  }
+
+  /** The entity as given and lower-cased: a list may have hashed either form. */
+  private hashesOf(entity: string, lower: string): string[] {
+    return entity === lower ? [this.hashOf(entity)] : [this.hashOf(entity), this.hashOf(lower)];
+  }
+
+  private begin(): Query {
+    const q = this.q;
+    q.count = 0;
+    q.stamp++; // a double: never wraps around to a stamp an entry still carries
+    return q;
+  }
+
+  private finish(q: Query): Rule[] {
+    const n = q.count;
+    if (n === 0) return EMPTY as Rule[];
+    const hits = q.hits;
+    if (n === 1) return [hits[0] as Rule];
+    const rules: Rule[] = new Array<Rule>(n);
+    for (let i = 0; i < n; i++) rules[i] = hits[i] as Rule;
+    return rules.sort(this.byPriority);
+  }
+
+  private collectServer(host: string, q: Query, onlyApplying: boolean): void {
+    const idx = this.server;
+    if (idx.size === 0 || host === "") return;
+    const start = q.count;
+    idx.collect(host, q);
+    if (idx.hashes.size > 0) idx.collectHashes([this.hashOf(host)], q);
+    if (onlyApplying) {
+      let w = start;
+      for (let r = start; r < q.count; r++) {
+        const rule = q.hits[r] as Rule;
+        if (this.serverApplies(rule.list)) q.hits[w++] = rule;
+      }
+      q.count = w;
+    }
+  }
+
+  /**
+   * All rules matching a user ID (case-insensitive; hashed rules by the ID as given or lower-cased),
+   * plus the server rules matching the user's server for lists where server rules apply to users.
+   */
+  matchUser(userId: string): Rule[] {
+    const q = this.begin();
+    const lower = userId.toLowerCase();
+    const idx = this.user;
+    if (idx.size > 0) {
+      idx.collect(lower, q);
+      if (idx.hashes.size > 0) idx.collectHashes(this.hashesOf(userId, lower), q);
+    }
+    if (this.server.size > 0) this.collectServer(serverOfUser(lower), q, true);
+    return this.finish(q);
+  }
+
+  /** Server rules matching a server name (port ignored, case-insensitive). */
+  matchServer(name: string): Rule[] {
+    const q = this.begin();
+    this.collectServer(serverHost(name), q, false);
+    return this.finish(q);
+  }
+
+  /** Room rules matching a room ID or alias (case-insensitive). */
+  matchRoom(roomIdOrAlias: string): Rule[] {
+    const q = this.begin();
+    const lower = roomIdOrAlias.toLowerCase();
+    const idx = this.room;
+    if (idx.size > 0) {
+      idx.collect(lower, q);
+      if (idx.hashes.size > 0) idx.collectHashes(this.hashesOf(roomIdOrAlias, lower), q);
+    }
+    return this.finish(q);
+  }
+
+  /**
+   * Resolves exceptions among the matches of one entity of kind `kind` (what `match*` returned):
+   * - a ban/takedown rule is suppressed by a matching exception of the same rule kind from a list
+   *   of higher OR EQUAL priority; for a user, a user exception also suppresses server rules
+   *   (it names that user), while a server exception suppresses only server rules (it never
+   *   shields a server's users from user bans);
+   * - the action is the strongest surviving recommendation (takedown > ban), and `rule` is the
+   *   highest-priority surviving rule with that recommendation.
+   */
+  decide(matches: readonly Rule[], kind: RuleKind): Decision {
+    // Highest-priority exception per rule kind.
+    const exc: Record<RuleKind, { rank: number; rule?: Rule }> = {
+      user: { rank: Infinity },
+      room: { rank: Infinity },
+      server: { rank: Infinity },
+    };
+    for (const r of matches) {
+      if (r.recommendation !== "exception") continue;
+      const rank = this.priorityOf(r.list);
+      if (rank < exc[r.kind].rank) exc[r.kind] = { rank, rule: r };
+    }
+    const rules: Rule[] = [];
+    const excepted: { rule: Rule; by: Rule }[] = [];
+    for (const r of matches) {
+      if (r.recommendation === "exception") continue;
+      const rank = this.priorityOf(r.list);
+      let by = rank >= exc[r.kind].rank ? exc[r.kind].rule : undefined;
+      if (by === undefined && r.kind !== kind && rank >= exc[kind].rank) by = exc[kind].rule;
+      if (by !== undefined) excepted.push({ rule: r, by });
+      else rules.push(r);
+    }
+    rules.sort((a, b) => this.priorityOf(a.list) - this.priorityOf(b.list));
+    const takedown = rules.find((r) => r.recommendation === "takedown");
+    const chosen = takedown ?? rules[0];
+    return {
+      action: chosen === undefined ? "none" : takedown !== undefined ? "takedown" : "ban",
+      ...(chosen !== undefined ? { rule: chosen } : {}),
+      rules,
+      excepted,
+    };
+  }
+
+  decideUser(userId: string): Decision {
+    return this.decide(this.matchUser(userId), "user");
+  }
+
+  decideServer(name: string): Decision {
+    return this.decide(this.matchServer(name), "server");
+  }
+
+  decideRoom(roomIdOrAlias: string): Decision {
+    return this.decide(this.matchRoom(roomIdOrAlias), "room");
+  }
+}

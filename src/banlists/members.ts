@@ -1,0 +1,221 @@
+// The members Tyr tracks in protected rooms (join, invite, knock), indexed so that a NEW rule is
+// checked only against the members it can match: an exact entity is one lookup, a glob with a
+// server suffix looks at that server's members only, other globs scan the lower-cased IDs once.
+// Fed from sync membership events by the bot; pure data structure otherwise.
+import { compileGlob } from "./glob.ts";
+import { globShape, serverHost, serverOfUser, sha256Base64 } from "./matcher.ts";
+import type { Rule } from "./rule.ts";
+
+export type Membership = "join" | "invite" | "knock";
+
+const TRACKED: ReadonlySet<string> = new Set(["join", "invite", "knock"]);
+
+export function isTrackedMembership(m: unknown): m is Membership {
+  return typeof m === "string" && TRACKED.has(m);
+}
+
+function addTo(map: Map<string, Set<string>>, key: string, value: string): void {
+  let set = map.get(key);
+  if (set === undefined) {
+    set = new Set();
+    map.set(key, set);
+  }
+  set.add(value);
+}
+
+function deleteFrom(map: Map<string, Set<string>>, key: string, value: string): void {
+  const set = map.get(key);
+  if (set === undefined) return;
+  set.delete(value);
+  if (set.size === 0) map.delete(key);
+}
+
+/** Every suffix of a lower-cased user ID that starts at a `:` (usually just `:server`). */
+function colonSuffixes(lower: string): string[] {
+  const out: string[] = [];
+  for (let at = lower.indexOf(":"); at >= 0; at = lower.indexOf(":", at + 1)) out.push(lower.slice(at));
+  return out;
+}
+
+const NO_ROOMS: ReadonlyMap<string, Membership> = new Map();
+
+export class MemberIndex {
+  /** Exact user ID → room → membership. */
+  private readonly users = new Map<string, Map<string, Membership>>();
+  private readonly rooms = new Map<string, Set<string>>();
+  /** Lower-cased ID → exact IDs (letter-case variants are distinct Matrix users). */
+  private readonly byLower = new Map<string, Set<string>>();
+  /** `:`-suffix of lower-cased IDs → lower-cased IDs. */
+  private readonly bySuffix = new Map<string, Set<string>>();
+  /** Server host (lower-cased, no port) → lower-cased IDs. */
+  private readonly byHost = new Map<string, Set<string>>();
+  /** sha256 of the exact and lower-cased ID → exact IDs; built on the first hashed rule. */
+  private byHash: Map<string, Set<string>> | null = null;
+
+  /** Records a membership; anything but join/invite/knock (leave, ban, null) forgets it. */
+  setMembership(roomId: string, userId: string, membership: unknown): void {
+    if (isTrackedMembership(membership)) {
+      let rooms = this.users.get(userId);
+      if (rooms === undefined) {
+        rooms = new Map();
+        this.users.set(userId, rooms);
+        this.indexUser(userId);
+      }
+      rooms.set(roomId, membership);
+      addTo(this.rooms, roomId, userId);
+      return;
+    }
+    const rooms = this.users.get(userId);
+    if (rooms === undefined || !rooms.delete(roomId)) return;
+    deleteFrom(this.rooms, roomId, userId);
+    if (rooms.size === 0) {
+      this.users.delete(userId);
+      this.unindexUser(userId);
+    }
+  }
+
+  /** Replaces what is known about a room (e.g. after loading its full member list). */
+  setRoomMembers(roomId: string, members: Iterable<readonly [userId: string, membership: unknown]>): void {
+    this.removeRoom(roomId);
+    for (const [userId, membership] of members) this.setMembership(roomId, userId, membership);
+  }
+
+  /** Forgets a room (no longer protected, or the bot left it). */
+  removeRoom(roomId: string): void {
+    const users = this.rooms.get(roomId);
+    if (users === undefined) return;
+    for (const userId of [...users]) this.setMembership(roomId, userId, null);
+  }
+
+  private indexUser(userId: string): void {
+    const lower = userId.toLowerCase();
+    const known = this.byLower.has(lower);
+    addTo(this.byLower, lower, userId);
+    if (!known) {
+      for (const s of colonSuffixes(lower)) addTo(this.bySuffix, s, lower);
+      addTo(this.byHost, serverOfUser(lower), lower);
+    }
+    if (this.byHash !== null) for (const h of hashesOf(userId)) addTo(this.byHash, h, userId);
+  }
+
+  private unindexUser(userId: string): void {
+    const lower = userId.toLowerCase();
+    deleteFrom(this.byLower, lower, userId);
+    if (!this.byLower.has(lower)) {
+      for (const s of colonSuffixes(lower)) deleteFrom(this.bySuffix, s, lower);
+      deleteFrom(this.byHost, serverOfUser(lower), lower);
+    }
+    if (this.byHash !== null) for (const h of hashesOf(userId)) deleteFrom(this.byHash, h, userId);
+  }
+
+  /** Number of distinct tracked users. */
+  get size(): number {
+    return this.users.size;
+  }
+
+  has(userId: string): boolean {
+    return this.users.has(userId);
+  }
+
+  /** Rooms (with membership) the user is tracked in; empty when unknown. */
+  roomsOf(userId: string): ReadonlyMap<string, Membership> {
+    return this.users.get(userId) ?? NO_ROOMS;
+  }
+
+  /** Tracked users of one room. */
+  membersOf(roomId: string): ReadonlySet<string> {
+    return this.rooms.get(roomId) ?? new Set();
+  }
+
+  userIds(): IterableIterator<string> {
+    return this.users.keys();
+  }
+
+  /** Exact IDs whose lower-cased form is `lower`. */
+  private expand(lower: string, out: string[]): void {
+    const ids = this.byLower.get(lower);
+    if (ids !== undefined) for (const id of ids) out.push(id);
+  }
+
+  /** Tracked users on a server (host compared case-insensitively, port ignored). */
+  usersOnServer(server: string): string[] {
+    const out: string[] = [];
+    for (const lower of this.byHost.get(serverHost(server)) ?? []) this.expand(lower, out);
+    return out;
+  }
+
+  private hashIndex(): Map<string, Set<string>> {
+    if (this.byHash === null) {
+      this.byHash = new Map();
+      for (const userId of this.users.keys()) for (const h of hashesOf(userId)) addTo(this.byHash, h, userId);
+    }
+    return this.byHash;
+  }
+
+  /**
+   * Tracked users a rule can apply to (exact IDs). User rules: by entity (case-insensitive) or hash.
+   * Server rules: every user of a matching server — whether server rules apply to users is the
+   * caller's (the matcher's) choice. Room rules match no user. Exceptions and priorities are not
+   * resolved here: run `Matcher.decideUser` on the result.
+   */
+  membersMatching(rule: Rule): string[] {
+    const out: string[] = [];
+    if (rule.kind === "room") return out;
+    if (rule.kind === "server") {
+      if (rule.entity === undefined) {
+        if (rule.sha256 === undefined) return out;
+        for (const [host, lowers] of this.byHost) {
+          if (sha256Base64(host) === rule.sha256) for (const l of lowers) this.expand(l, out);
+        }
+        return out;
+      }
+      const glob = compileGlob(rule.entity);
+      if (glob.literal) {
+        for (const l of this.byHost.get(glob.source) ?? []) this.expand(l, out);
+        return out;
+      }
+      for (const [host, lowers] of this.byHost) {
+        if (glob.matches(host)) for (const l of lowers) this.expand(l, out);
+      }
+      return out;
+    }
+    if (rule.entity === undefined) {
+      if (rule.sha256 !== undefined) out.push(...(this.hashIndex().get(rule.sha256) ?? []));
+      return out;
+    }
+    const glob = compileGlob(rule.entity);
+    if (glob.literal) {
+      this.expand(glob.source, out);
+      return out;
+    }
+    const shape = globShape(glob, ":");
+    const candidates =
+      shape.sepSuffix !== null ? (this.bySuffix.get(shape.sepSuffix) ?? []) : this.byLower.keys();
+    for (const lower of candidates) if (glob.matches(lower)) this.expand(lower, out);
+    return out;
+  }
+}
+
+function hashesOf(userId: string): string[] {
+  const lower = userId.toLowerCase();
+  return lower === userId ? [sha256Base64(userId)] : [sha256Base64(userId), sha256Base64(lower)];
+}
+
+/** Brute force over any list of user IDs (for callers without an index, and as a test reference). */
+export function usersMatching(rule: Rule, userIds: Iterable<string>): string[] {
+  const out: string[] = [];
+  if (rule.kind === "room") return out;
+  const glob = rule.entity !== undefined ? compileGlob(rule.entity) : null;
+  for (const id of userIds) {
+    const lower = id.toLowerCase();
+    const subject = rule.kind === "server" ? serverOfUser(lower) : lower;
+    if (rule.kind === "server" && subject === "") continue;
+    if (glob !== null) {
+      if (glob.matches(subject)) out.push(id);
+    } else if (rule.sha256 !== undefined) {
+      const forms = rule.kind === "server" ? [subject] : [id, lower];
+      if (forms.some((f) => sha256Base64(f) === rule.sha256)) out.push(id);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,397 @@
+import fc from "fast-check";
+import { MatrixGlob } from "matrix-bot-sdk";
+import { describe, expect, it } from "vitest";
+import { compileGlob } from "../../../src/banlists/glob.ts";
+import { globShape, Matcher, serverHost, serverOfUser, sha256Base64 } from "../../../src/banlists/matcher.ts";
+import { fromState, applyStateEvent } from "../../../src/banlists/policyList.ts";
+import type { Recommendation, Rule, RuleKind } from "../../../src/banlists/rule.ts";
+import { refMatch, refSha, ruleId } from "./reference.ts";
+
+const LISTS = ["!l0:x", "!l1:x", "!l2:x"];
+let seq = 0;
+function mk(
+  kind: RuleKind,
+  entity: string | { sha256: string },
+  recommendation: Recommendation = "ban",
+  list = LISTS[0] as string,
+): Rule {
+  return {
+    list,
+    kind,
+    ...(typeof entity === "string" ? { entity } : { sha256: entity.sha256 }),
+    recommendation,
+    eventType: `m.policy.rule.${kind}`,
+    stateKey: `s${++seq}`,
+  };
+}
+
+const ids = (rules: readonly Rule[]) => rules.map(ruleId).sort();
+
+// ---- generators: a small universe so that random rules and entities collide often ----
+const servers = ["a.b", "c.b", "b", "a.b:8", "[::1]", "[::1]:8", "x.a.b", "ab"];
+const locals = ["x", "xy", "yx", "sp", "spam", "am", "pa", "x:y", ""];
+const flipCase = (s: string, bits: number) =>
+  [...s].map((c, i) => ((bits >> (i % 30)) & 1 ? c.toUpperCase() : c)).join("");
+const serverArb = fc.constantFrom(...servers);
+const localArb = fc.constantFrom(...locals);
+const caseArb = fc.integer({ min: 0, max: 2 ** 30 - 1 });
+const sigilIdArb = (sigil: string) =>
+  fc
+    .tuple(localArb, serverArb, caseArb, fc.boolean())
+    .map(([l, s, bits, flip]) => (flip ? flipCase(`${sigil}${l}:${s}`, bits) : `${sigil}${l}:${s}`));
+const wordArb = fc.constantFrom("sp", "spa", "spam", "am", "x", "xy", "a.b", ":a", "b:8", "]:");
+const randomGlob = (alphabet: string) => fc.stringMatching(new RegExp(`^[${alphabet}*?]{0,9}$`));
+
+const userEntityArb = fc.oneof(
+  sigilIdArb("@"),
+  serverArb.map((s) => `@*:${s}`),
+  fc.tuple(localArb, serverArb).map(([l, s]) => `@${l}*:${s}`),
+  fc.tuple(wordArb, serverArb).map(([w, s]) => `@${w}*:${s}`),
+  wordArb.map((w) => `*${w}*`),
+  wordArb.map((w) => `@${w}*`),
+  fc.tuple(wordArb, serverArb).map(([w, s]) => `*${w}*:${s}`),
+  serverArb.map((s) => `@??:${s}`),
+  fc.tuple(localArb, serverArb).map(([l, s]) => `@${l}?:${s}`),
+  fc.tuple(serverArb, caseArb).map(([s, b]) => flipCase(`@*:${s}`, b)),
+  fc.constantFrom("*", "@*", "?*", "*:*", "*?", "@?*"),
+  randomGlob("@:.xyspamb\\[\\]8"),
+);
+const roomEntityArb = fc.oneof(
+  sigilIdArb("#"),
+  sigilIdArb("!"),
+  serverArb.map((s) => `#*:${s}`),
+  wordArb.map((w) => `*${w}*`),
+  randomGlob("#!:.xyspamb"),
+);
+const serverEntityArb = fc.oneof(
+  serverArb,
+  fc.tuple(serverArb, caseArb).map(([s, b]) => flipCase(s, b)),
+  serverArb.map((s) => `*.${s}`),
+  fc.constantFrom("*", "*b", "a.*", "?.b", "a?b", "*.b", "[*", "*]"),
+  randomGlob("ab.:\\[\\]8"),
+);
+const recArb = fc.constantFrom<Recommendation>("ban", "ban", "takedown", "exception");
+const listArb = fc.constantFrom(...LISTS);
+
+const userSubjectArb = fc.oneof(
+  sigilIdArb("@"),
+  randomGlob("@:.xyspamb").map((s) => s.replaceAll(/[*?]/g, "")),
+);
+const hashedArb = (subject: fc.Arbitrary<string>, kind: RuleKind) =>
+  fc
+    .tuple(subject, fc.boolean())
+    .map(([s, lower]) => ({
+      sha256: refSha(kind === "server" ? serverHost(s) : lower ? s.toLowerCase() : s),
+    }));
+
+const ruleArb: fc.Arbitrary<Rule> = fc.oneof(
+  { weight: 6, arbitrary: fc.tuple(userEntityArb, recArb, listArb).map(([e, r, l]) => mk("user", e, r, l)) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(hashedArb(sigilIdArb("@"), "user"), recArb, listArb)
+      .map(([e, r, l]) => mk("user", e, r, l)),
+  },
+  { weight: 2, arbitrary: fc.tuple(roomEntityArb, recArb, listArb).map(([e, r, l]) => mk("room", e, r, l)) },
+  {
+    weight: 3,
+    arbitrary: fc.tuple(serverEntityArb, recArb, listArb).map(([e, r, l]) => mk("server", e, r, l)),
+  },
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(hashedArb(serverArb, "server"), recArb, listArb)
+      .map(([e, r, l]) => mk("server", e, r, l)),
+  },
+);
+
+function checkAll(
+  m: Matcher,
+  rules: Rule[],
+  users: string[],
+  roomsToCheck: string[],
+  serversToCheck: string[],
+  applies: (l: string) => boolean,
+) {
+  for (const u of users) {
+    const got = m.matchUser(u);
+    expect(ids(got), `user ${u}`).toEqual(ids(refMatch(rules, "user", u, applies)));
+    const ranks = got.map((r) => m.priorityOf(r.list));
+    expect([...ranks].sort((a, b) => a - b)).toEqual(ranks);
+  }
+  for (const r of roomsToCheck)
+    expect(ids(m.matchRoom(r)), `room ${r}`).toEqual(ids(refMatch(rules, "room", r)));
+  for (const s of serversToCheck)
+    expect(ids(m.matchServer(s)), `server ${s}`).toEqual(ids(refMatch(rules, "server", s)));
+}
+
+describe("matcher vs brute force", () => {
+  it("random rule sets, entities and letter cases", () => {
+    fc.assert(
+      fc.property(
+        fc.array(ruleArb, { maxLength: 40 }),
+        fc.array(userSubjectArb, { minLength: 1, maxLength: 15 }),
+        fc.array(fc.oneof(sigilIdArb("#"), sigilIdArb("!")), { maxLength: 6 }),
+        fc.array(
+          fc.oneof(
+            serverArb,
+            fc.tuple(serverArb, caseArb).map(([s, b]) => flipCase(s, b)),
+          ),
+          { maxLength: 6 },
+        ),
+        fc.boolean(),
+        (rules, users, rooms, srv, applyAll) => {
+          const applies = (l: string) => applyAll || l !== LISTS[1];
+          const m = new Matcher({ listOrder: LISTS, serverRulesApplyToUsers: applies });
+          m.addAll(rules);
+          expect(m.size).toBe(rules.length);
+          checkAll(m, rules, users, rooms, srv, applies);
+          // Remove a deterministic half, then check again (incremental removal).
+          const kept = rules.filter((_, i) => i % 2 === 0);
+          rules.filter((_, i) => i % 2 === 1).forEach((r) => expect(m.remove(r)).toBe(true));
+          expect(m.size).toBe(kept.length);
+          checkAll(m, kept, users, rooms, srv, applies);
+          // Remove everything: nothing matches and the indexes are empty again.
+          kept.forEach((r) => m.remove(r));
+          expect(m.size).toBe(0);
+          for (const u of users) expect(m.matchUser(u)).toEqual([]);
+        },
+      ),
+      { numRuns: 3_000 },
+    );
+  });
+
+  it("many globs sharing buckets (n-gram, prefix and suffix buckets under load)", () => {
+    fc.assert(
+      fc.property(
+        fc.array(userEntityArb, { minLength: 50, maxLength: 300 }),
+        fc.array(userSubjectArb, { maxLength: 30 }),
+        (entities, users) => {
+          const rules = entities.map((e) => mk("user", e));
+          const m = new Matcher();
+          m.addAll(rules);
+          for (const u of users) expect(ids(m.matchUser(u))).toEqual(ids(refMatch(rules, "user", u)));
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe("matching details", () => {
+  it("is case-insensitive for exact IDs and globs", () => {
+    const m = new Matcher();
+    const exact = mk("user", "@Spammer:Evil.org");
+    const glob = mk("user", "@BOT*:evil.org");
+    m.addAll([exact, glob]);
+    expect(m.matchUser("@spammer:evil.org")).toEqual([exact]);
+    expect(m.matchUser("@SPAMMER:EVIL.ORG")).toEqual([exact]);
+    expect(m.matchUser("@bot123:EVIL.org")).toEqual([glob]);
+    expect(m.matchUser("@notbot:evil.org")).toEqual([]);
+  });
+
+  it("uses the fast paths it claims", () => {
+    expect(globShape(compileGlob("@*:evil.org"), ":").sepSuffix).toBe(":evil.org");
+    expect(globShape(compileGlob("@spam*:evil.org"), ":")).toMatchObject({
+      prefix: "@spam",
+      sepSuffix: ":evil.org",
+    });
+    expect(globShape(compileGlob("*spam*"), ":")).toMatchObject({
+      prefix: "",
+      sepSuffix: null,
+      fragment: "spam",
+    });
+    expect(globShape(compileGlob("@s?am*:evil.?rg"), ":")).toMatchObject({
+      prefix: "@s",
+      suffix: "rg",
+      sepSuffix: null,
+    });
+    expect(globShape(compileGlob("*.evil.org"), ".").sepSuffix).toBe(".evil.org");
+    expect(globShape(compileGlob("@sp?m:evil.org"), ":")).toMatchObject({
+      prefix: "@sp",
+      sepSuffix: ":evil.org",
+    });
+  });
+
+  it("user IDs with ports and IPv6 servers", () => {
+    expect(serverOfUser("@a:Evil.org:8448")).toBe("evil.org");
+    expect(serverOfUser("@a:[::1]:8448")).toBe("[::1]");
+    expect(serverOfUser("@nocolon")).toBe("");
+    const m = new Matcher();
+    const portGlob = mk("user", "@*:8448");
+    const srv = mk("server", "evil.org");
+    m.addAll([portGlob, srv]);
+    expect(ids(m.matchUser("@a:evil.org:8448"))).toEqual(ids([portGlob, srv]));
+    expect(m.matchServer("EVIL.org:443")).toEqual([srv]);
+  });
+
+  it("server rules apply to users by default, per list when configured", () => {
+    const ban = mk("server", "*.evil.org", "ban", LISTS[1]);
+    const on = new Matcher();
+    on.add(ban);
+    expect(on.matchUser("@x:chat.evil.org")).toEqual([ban]);
+    expect(on.matchUser("@x:evil.org")).toEqual([]);
+    const off = new Matcher({ serverRulesApplyToUsers: false });
+    off.add(ban);
+    expect(off.matchUser("@x:chat.evil.org")).toEqual([]);
+    expect(off.matchServer("chat.evil.org")).toEqual([ban]);
+    const perList = new Matcher({ serverRulesApplyToUsers: (l) => l === LISTS[0] });
+    perList.add(ban);
+    expect(perList.matchUser("@x:chat.evil.org")).toEqual([]);
+  });
+
+  it("replaces a rule with the same list, kind and state key", () => {
+    const m = new Matcher();
+    const a = mk("user", "@a:x");
+    m.add(a);
+    const b = { ...a, entity: "@b:x" };
+    m.add(b);
+    expect(m.size).toBe(1);
+    expect(m.matchUser("@a:x")).toEqual([]);
+    expect(m.matchUser("@b:x")).toEqual([b]);
+    expect(m.remove({ ...a, stateKey: "other" })).toBe(false);
+  });
+
+  it("follows a policy list through diffs, and drops a list", () => {
+    const room = LISTS[0] as string;
+    const ev = (k: string, entity: string | null) => ({
+      type: "m.policy.rule.user",
+      state_key: k,
+      content: entity === null ? {} : { entity, recommendation: "m.ban" },
+    });
+    const m = new Matcher();
+    const r0 = fromState(room, [ev("a", "@a:x"), ev("b", "@b*:x")]);
+    m.apply(r0.diff);
+    expect(m.matchUser("@bob:x")).toHaveLength(1);
+    const r1 = applyStateEvent(r0.revision, ev("b", "@c*:x"));
+    m.apply(r1.diff);
+    expect(m.matchUser("@bob:x")).toHaveLength(0);
+    expect(m.matchUser("@carl:x")).toHaveLength(1);
+    const r2 = applyStateEvent(r1.revision, ev("a", null));
+    m.apply(r2.diff);
+    expect(m.matchUser("@a:x")).toHaveLength(0);
+    m.removeList(room);
+    expect(m.size).toBe(0);
+    expect(m.matchUser("@carl:x")).toHaveLength(0);
+    expect([...m.rules()]).toEqual([]);
+  });
+
+  it("returns all matches in priority order and can reorder lists without re-indexing", () => {
+    const m = new Matcher({ listOrder: LISTS });
+    const low = mk("user", "@*:x", "ban", LISTS[2]);
+    const mid = mk("user", "*spam*", "ban", LISTS[1]);
+    const high = mk("user", "@spam:x", "ban", LISTS[0]);
+    const srv = mk("server", "x", "ban", LISTS[0]);
+    m.addAll([low, mid, srv, high]);
+    expect(m.matchUser("@spam:x")).toEqual([high, srv, mid, low]);
+    m.setListOrder([LISTS[2] as string]);
+    expect(m.matchUser("@spam:x")).toEqual([low, high, srv, mid]);
+    expect(m.priorityOf("!new:x")).toBe(3);
+  });
+
+  it("adversarial globs and inputs stay fast", () => {
+    const m = new Matcher();
+    m.add(mk("user", "*?".repeat(500) + "x"));
+    m.add(mk("user", "*a".repeat(500) + "b"));
+    m.add(mk("user", "@" + "?".repeat(900) + "*:x"));
+    m.add(mk("user", "*" + "a?".repeat(400) + "*"));
+    const t0 = performance.now();
+    for (let i = 0; i < 20; i++) m.matchUser("@" + "a".repeat(10_000) + ":x");
+    expect(performance.now() - t0).toBeLessThan(2_000);
+  });
+});
+
+describe("hashed rules (MSC4205)", () => {
+  it("match the ID as given or lower-cased, and servers by host", () => {
+    const m = new Matcher();
+    const exactCase = mk("user", { sha256: sha256Base64("@Yarrgh:example.com") });
+    const lowered = mk("user", { sha256: sha256Base64("@bob:example.com") });
+    const server = mk("server", { sha256: sha256Base64("evil.org") }, "ban");
+    const room = mk("room", { sha256: sha256Base64("#bad:x") });
+    m.addAll([exactCase, lowered, server, room]);
+    expect(m.matchUser("@Yarrgh:example.com")).toEqual([exactCase]);
+    expect(m.matchUser("@yarrgh:example.com")).toEqual([]); // the list hashed a mixed-case ID
+    expect(m.matchUser("@BOB:example.com")).toEqual([lowered]);
+    expect(m.matchUser("@x:EVIL.org:8448")).toEqual([server]);
+    expect(m.matchServer("evil.org")).toEqual([server]);
+    expect(m.matchRoom("#BAD:x")).toEqual([room]);
+    expect(sha256Base64("@yarrgh:example.com")).toBe(refSha("@yarrgh:example.com"));
+    expect(sha256Base64("x")).toHaveLength(43);
+  });
+});
+
+describe("exceptions and decisions", () => {
+  const [L0, L1, L2] = LISTS as [string, string, string];
+  it("no rules: nothing to do", () => {
+    const m = new Matcher({ listOrder: LISTS });
+    expect(m.decideUser("@a:x")).toEqual({ action: "none", rules: [], excepted: [] });
+  });
+
+  it("an exception in a higher or equal priority list overrides bans from lower ones", () => {
+    const m = new Matcher({ listOrder: LISTS });
+    const banHigh = mk("user", "@spam:x", "ban", L0);
+    const exc = mk("user", "@spam*", "exception", L1);
+    const banSame = mk("user", "*spam*", "ban", L1);
+    const banLow = mk("user", "@*:x", "takedown", L2);
+    m.addAll([banHigh, exc, banSame, banLow]);
+    const d = m.decideUser("@spam:x");
+    expect(d.action).toBe("ban");
+    expect(d.rule).toBe(banHigh);
+    expect(d.rules).toEqual([banHigh]);
+    expect(d.excepted.map((e) => [e.rule, e.by])).toEqual([
+      [banSame, exc],
+      [banLow, exc],
+    ]);
+    m.remove(banHigh);
+    expect(m.decideUser("@spam:x").action).toBe("none");
+    // The exception does not reach users it does not match.
+    expect(m.decideUser("@eggs:x")).toMatchObject({ action: "takedown", rule: banLow });
+  });
+
+  it("takedown beats ban; the deciding rule is the highest-priority takedown", () => {
+    const m = new Matcher({ listOrder: LISTS });
+    const ban = mk("user", "@a:x", "ban", L0);
+    const td = mk("user", "@a*", "takedown", L2);
+    m.addAll([ban, td]);
+    expect(m.decideUser("@a:x")).toMatchObject({ action: "takedown", rule: td, rules: [ban, td] });
+  });
+
+  it("a user exception also shields from server bans; a server exception shields only from server rules", () => {
+    const m = new Matcher({ listOrder: LISTS });
+    const srvBan = mk("server", "evil.org", "ban", L1);
+    const userExc = mk("user", "@good:evil.org", "exception", L0);
+    const userBan = mk("user", "@bad:evil.org", "ban", L2);
+    const srvExc = mk("server", "evil.org", "exception", L0);
+    m.addAll([srvBan, userExc, userBan]);
+    expect(m.decideUser("@good:evil.org").action).toBe("none");
+    expect(m.decideUser("@other:evil.org")).toMatchObject({ action: "ban", rule: srvBan });
+    m.add(srvExc);
+    expect(m.decideServer("evil.org")).toMatchObject({
+      action: "none",
+      excepted: [{ rule: srvBan, by: srvExc }],
+    });
+    expect(m.decideUser("@bad:evil.org")).toMatchObject({
+      action: "ban",
+      rule: userBan,
+      excepted: [{ rule: srvBan, by: srvExc }],
+    });
+    expect(m.decideUser("@other:evil.org").action).toBe("none");
+  });
+
+  it("a lower-priority exception does not override", () => {
+    const m = new Matcher({ listOrder: LISTS });
+    const ban = mk("room", "#bad:x", "ban", L0);
+    const exc = mk("room", "#bad:x", "exception", L1);
+    m.addAll([ban, exc]);
+    expect(m.decideRoom("#BAD:x")).toMatchObject({ action: "ban", rule: ban, excepted: [] });
+  });
+});
+
+describe("compatibility note: matrix-bot-sdk's MatrixGlob", () => {
+  it("is case-sensitive where Tyr is not (the gap this matcher closes)", () => {
+    expect(new MatrixGlob("@spammer:evil.org").test("@SPAMMER:evil.org")).toBe(false);
+    const m = new Matcher();
+    m.add(mk("user", "@spammer:evil.org"));
+    expect(m.matchUser("@SPAMMER:evil.org")).toHaveLength(1);
+  });
+});
