@@ -44,7 +44,7 @@ async function provision(s: Synapse): Promise<SandboxState> {
       name,
       preset: "private_chat",
       invite: [bot.userId],
-      power_level_content_override: { users: { [moderator.userId]: 100, [bot.userId]: 100 } },
+      power_level_content_override: { users: { [bot.userId]: 100 } },
       ...extra,
     }).then((r) => r.room_id);
   const management = await createRoom("Tyr management", { room_alias_name: "tyr-management" });

@@ -7,15 +7,51 @@ import type { CommandContext } from "./commands/context.ts";
 import { CommandHandler } from "./commands/handler.ts";
 import { coreCommands } from "./commands/core.ts";
 import { helpCommand } from "./commands/help.ts";
+import { listCommands } from "./commands/lists.ts";
+import { roomCommands } from "./commands/rooms.ts";
+import { RecentEvents } from "./matrix/recentEvents.ts";
+import { PolicyFeature } from "./policy/feature.ts";
 import type { Services } from "./services.ts";
+import { ScheduledConsequences, explicitLevelFrom } from "./consequences/scheduled.ts";
+import { ProtectionsFeature } from "./protections/feature.ts";
+import { protectionsCommands } from "./commands/protections.ts";
 
 export async function startBot(loaded: LoadedConfig, log: Logger, signal?: AbortSignal): Promise<Tyr> {
   const bot = await Tyr.create(loaded, log, signal);
   const services: Services = { reporting: [], features: [] };
+
+  const recent = new RecentEvents();
+  bot.router.subscribe(recent);
+  services.recent = recent;
+
+  const policy = new PolicyFeature(bot, recent);
+  bot.add(policy);
+  services.policy = policy;
+  services.reporting.push(policy);
+
   const registry = new CommandRegistry<CommandContext>();
-  registry.register(helpCommand(registry), ...coreCommands);
+  registry.register(helpCommand(registry), ...coreCommands, ...roomCommands, ...listCommands);
   const commands = new CommandHandler(bot, services, registry);
   bot.add(commands);
-  services.features.push(commands);
+
+  services.features.push(policy, commands);
+
+  const scheduled = new ScheduledConsequences({
+    dataPath: bot.config.dataPath,
+    queue: bot.queue,
+    log: bot.log.child({ module: "scheduled" }),
+    levelOf: explicitLevelFrom(bot.state),
+  });
+  services.scheduled = scheduled;
+  const protections = new ProtectionsFeature(bot, {
+    scheduler: scheduled,
+    isProtected: (roomId) => policy.protectedRooms.has(roomId),
+  });
+  for (const f of [scheduled, protections]) {
+    bot.add(f);
+    services.features.push(f);
+  }
+  services.reporting.push(protections);
+  registry.register(...protectionsCommands(protections));
   return bot;
 }

@@ -1,5 +1,8 @@
 // The long-lived parts commands talk to, filled in by src/main.ts as each feature starts.
 import type { Feature } from "./bot.ts";
+import type { PolicyFeature } from "./policy/feature.ts";
+import type { RecentEvents } from "./matrix/recentEvents.ts";
+import type { ScheduledConsequences } from "./consequences/scheduled.ts";
 
 export interface StatusLine {
   label: string;
@@ -15,4 +18,10 @@ export interface Services {
   /** Every feature that reports status, in start order. */
   readonly reporting: Reporting[];
   readonly features: Feature[];
+  /** Watched lists, protected rooms, member bans (absent only in tests that don't need it). */
+  policy?: PolicyFeature;
+  /** Recent timeline events per room, for clean-ups such as `redact <user>`. */
+  recent?: RecentEvents;
+  /** Future effects that survive restarts (timed unmutes). */
+  scheduled?: ScheduledConsequences;
 }

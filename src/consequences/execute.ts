@@ -42,6 +42,8 @@ export class MatrixExecutor implements Executor {
         return;
       case "setAcl":
         return this.putState(c.room, "m.room.server_acl", "", { ...c.content });
+      case "setState":
+        return this.putState(c.room, c.eventType, c.stateKey, c.content);
       case "setJoinRule": {
         const current = await this.getState(c.room, "m.room.join_rules");
         return this.putState(c.room, "m.room.join_rules", "", { ...current, join_rule: c.joinRule });
@@ -68,6 +70,14 @@ export class MatrixExecutor implements Executor {
           if (current >= eventsDefault) return "not muted any more; left as it is";
           if (c.restoreLevel === undefined) delete users[c.user];
           else users[c.user] = c.restoreLevel;
+          return this.putState(c.room, "m.room.power_levels", "", { ...pl, users });
+        });
+      case "setPowerLevel":
+        return this.inRoom(c.room, async () => {
+          const pl = await this.getState(c.room, "m.room.power_levels");
+          const users = { ...((pl.users as Record<string, number> | undefined) ?? {}) };
+          if (users[c.user] === c.level) return "already at that level";
+          users[c.user] = c.level;
           return this.putState(c.room, "m.room.power_levels", "", { ...pl, users });
         });
       case "warn":

@@ -21,6 +21,10 @@ export function refusal(c: Consequence, ctx: GuardContext): string | undefined {
       if (ctx.moderators.has(c.user))
         return `refusing to ${c.kind} ${c.user}: a member of the management room`;
       return undefined;
+    case "setPowerLevel":
+      // Tyr lowering (or otherwise rewriting) its own level could lock it out of the room.
+      if (c.user === ctx.botUserId) return "refusing to change Tyr's own power level";
+      return undefined;
     case "setAcl": {
       const host = ctx.ownServer.replace(/:\d+$/, "").toLowerCase();
       const bad = c.content.deny.find((d) => compileGlob(d).matches(host));

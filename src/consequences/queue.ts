@@ -46,12 +46,15 @@ export function dedupeKey(c: Consequence): string | undefined {
     case "kick":
     case "mute":
     case "unmute":
+    case "setPowerLevel":
       return `${c.kind}|${c.room}|${c.user}`;
     case "redact":
       return `redact|${c.event}`;
     case "setAcl":
     case "setJoinRule":
       return `${c.kind}|${c.room}`;
+    case "setState":
+      return `setState|${c.room}|${c.eventType}|${c.stateKey}`;
     default:
       return undefined; // messages are never merged
   }
@@ -73,6 +76,7 @@ const MODERATION_KINDS = new Set<Consequence["kind"]>([
   "setAcl",
   "mute",
   "unmute",
+  "setPowerLevel",
   "setJoinRule",
 ]);
 
@@ -99,7 +103,7 @@ export class ConsequenceQueue {
     const key = dedupeKey(c);
     if (key) {
       const existing = this.byKey.get(key);
-      const replaceable = c.kind === "setAcl" || c.kind === "setJoinRule";
+      const replaceable = c.kind === "setAcl" || c.kind === "setJoinRule" || c.kind === "setState";
       if (existing && !(replaceable && existing.attempts > 0)) {
         // A newer ACL replaces a pending one for the same room: a burst becomes one event.
         if (replaceable) existing.c = c;
@@ -224,6 +228,8 @@ export function summarise(c: Consequence): string {
     case "mute":
     case "unmute":
       return `${c.kind} ${c.user} in ${c.room}`;
+    case "setPowerLevel":
+      return `power level ${c.level} for ${c.user} in ${c.room}`;
     case "redact":
       return `redact ${c.event} in ${c.room}`;
     case "setAcl":
@@ -232,6 +238,8 @@ export function summarise(c: Consequence): string {
       return `join rule ${c.joinRule} in ${c.room}`;
     case "warn":
       return `warning in ${c.room}`;
+    case "setState":
+      return `${c.eventType} (${c.target ?? c.stateKey}) in ${c.room}`;
     case "notify":
       return "notice to moderators";
     case "send":

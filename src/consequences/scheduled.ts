@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { renameSync } from "node:fs";
 import type { Feature } from "../bot.ts";
 import type { Logger } from "../logging.ts";
+import type { RoomStateCache } from "../matrix/roomState.ts";
 import { readJsonFile, writeFileAtomic } from "../store/files.ts";
 import type { Result } from "./queue.ts";
 import type { Consequence } from "./types.ts";
@@ -43,12 +44,15 @@ export function scheduleKey(c: Consequence): string {
     case "kick":
     case "mute":
     case "unmute":
+    case "setPowerLevel":
       return `${c.kind}|${c.room}|${c.user}`;
     case "redact":
       return `redact|${c.room}|${c.event}`;
     case "setAcl":
     case "setJoinRule":
       return `${c.kind}|${c.room}`;
+    case "setState":
+      return `setState|${c.room}|${c.eventType}|${c.stateKey}`;
     case "warn":
     case "send":
       return `${c.kind}|${c.room}|${JSON.stringify("text" in c ? c.text : c.content).slice(0, 200)}`;
@@ -104,6 +108,10 @@ export function validConsequence(v: unknown): Consequence | string {
         (v.restoreLevel === undefined || Number.isSafeInteger(v.restoreLevel))
         ? (v as Consequence)
         : "invalid unmute";
+    case "setPowerLevel":
+      return roomOk && userOk && typeof v.reason === "string" && Number.isSafeInteger(v.level)
+        ? (v as Consequence)
+        : "invalid setPowerLevel";
     case "redact":
       return roomOk && isStr(v.event) && typeof v.reason === "string" ? (v as Consequence) : "invalid redact";
     case "setJoinRule":
@@ -114,6 +122,14 @@ export function validConsequence(v: unknown): Consequence | string {
       return roomOk && isObj(v.content) && Array.isArray(v.content.allow) && Array.isArray(v.content.deny)
         ? (v as Consequence)
         : "invalid setAcl";
+    case "setState":
+      return roomOk &&
+        isStr(v.eventType) &&
+        typeof v.stateKey === "string" &&
+        isObj(v.content) &&
+        typeof v.reason === "string"
+        ? (v as Consequence)
+        : "invalid setState";
     case "warn":
       return roomOk && typeof v.text === "string" ? (v as Consequence) : "invalid warn";
     case "notify":
@@ -245,8 +261,18 @@ export class ScheduleStore {
 
 // ---- the feature ----
 
+/** `levelOf` from the room state cache: the user's explicit entry in `users`, if any. */
+export function explicitLevelFrom(state: RoomStateCache): (room: string, user: string) => number | undefined {
+  return (room, user) => {
+    const users = state.peek(room)?.powerLevels.users;
+    if (typeof users !== "object" || users === null || !Object.hasOwn(users, user)) return undefined;
+    const v = (users as Record<string, unknown>)[user];
+    return typeof v === "number" && Number.isSafeInteger(v) ? v : undefined;
+  };
+}
+
 export interface Submitter {
-  submit(c: Consequence): Promise<Result>;
+  submit(c: Consequence, opts?: { front?: boolean }): Promise<Result>;
 }
 
 export interface ScheduledConsequencesOptions {
@@ -325,9 +351,9 @@ export class ScheduledConsequences implements Feature {
    * Submits a mute; when it has a duration and was carried out, schedules its unmute. The level to
    * restore is read before the mute runs. A mute that failed or was only simulated schedules nothing.
    */
-  async submitMute(mute: MuteConsequence): Promise<Result> {
+  async submitMute(mute: MuteConsequence, opts: { front?: boolean } = {}): Promise<Result> {
     const unmute = mute.durationMs !== undefined ? this.unmuteFor(mute) : undefined;
-    const r = await this.queue.submit(mute);
+    const r = await this.queue.submit(mute, opts);
     if (r.outcome === "done" && unmute !== undefined && mute.durationMs !== undefined) {
       this.scheduleConsequence(this.now() + mute.durationMs, unmute);
     }

@@ -53,6 +53,15 @@ export type Consequence =
       readonly reason: string;
       readonly cause: Cause;
     }
+  /** Sets one user's entry in `m.room.power_levels` (read fresh, modified, written back). */
+  | {
+      readonly kind: "setPowerLevel";
+      readonly room: string;
+      readonly user: string;
+      readonly level: number;
+      readonly reason: string;
+      readonly cause: Cause;
+    }
   | {
       readonly kind: "setJoinRule";
       readonly room: string;
@@ -61,6 +70,18 @@ export type Consequence =
       readonly cause: Cause;
     }
   | { readonly kind: "warn"; readonly room: string; readonly text: string; readonly cause: Cause }
+  /** Any other state event Tyr writes, e.g. a policy rule into a ban list. */
+  | {
+      readonly kind: "setState";
+      readonly room: string;
+      readonly eventType: string;
+      readonly stateKey: string;
+      readonly content: Record<string, unknown>;
+      /** What the state is about (a rule's entity), for the action log. */
+      readonly target?: string;
+      readonly reason: string;
+      readonly cause: Cause;
+    }
   | { readonly kind: "notify"; readonly text: string; readonly html?: string; readonly cause: Cause }
   /** Any other message the bot sends: command replies, progress edits, reactions. */
   | {

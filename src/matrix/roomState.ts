@@ -50,6 +50,11 @@ export class RoomState {
     return this.byType.get(type)?.get(stateKey);
   }
 
+  /** Event types present in the state. */
+  types(): IterableIterator<string> {
+    return this.byType.keys();
+  }
+
   all(type: string): IterableIterator<StateEvent> {
     return (this.byType.get(type) ?? new Map<string, StateEvent>()).values();
   }

@@ -45,6 +45,7 @@ export function toRecord(c: Consequence, outcome: Outcome, detail?: string, ts =
   if ("room" in c) rec.room = c.room;
   if ("user" in c) rec.target = c.user;
   if (c.kind === "redact") rec.target = c.event;
+  if (c.kind === "setState") rec.target = c.target ?? `${c.eventType} ${c.stateKey}`;
   if ("reason" in c && c.reason) rec.reason = c.reason;
   if (c.cause.by === "policy") {
     rec.list = c.cause.rule.list;
@@ -58,18 +59,46 @@ export class ActionLog {
   private readonly path: string;
   private records: ActionRecord[] = [];
   private readonly maxRecords: number;
+  /** user → room → rule key: bans Tyr made for policy rules that are still in force. Kept
+   *  incrementally so rule removal and reconciliation never rescan the log. */
+  private readonly policyBans = new Map<string, Map<string, string>>();
 
   constructor(dataPath: string, opts: { maxRecords?: number } = {}) {
     this.path = join(dataPath, "action-log.jsonl");
     this.maxRecords = opts.maxRecords ?? 50_000;
     this.records = existsSync(this.path) ? parseLines(readFileSync(this.path, "utf8")) : [];
+    for (const r of this.records) this.index(r);
+  }
+
+  private index(r: ActionRecord): void {
+    if (r.outcome !== "done" || !r.room || !r.target) return;
+    if (r.kind === "ban" && r.ruleKey) {
+      let rooms = this.policyBans.get(r.target);
+      if (!rooms) this.policyBans.set(r.target, (rooms = new Map()));
+      rooms.set(r.room, r.ruleKey);
+    } else if (r.kind === "unban" || (r.kind === "ban" && !r.ruleKey)) {
+      // A moderator's own ban (or any unban) takes the ban out of policy hands.
+      const rooms = this.policyBans.get(r.target);
+      rooms?.delete(r.room);
+      if (rooms?.size === 0) this.policyBans.delete(r.target);
+    }
   }
 
   append(rec: ActionRecord): void {
     this.records.push(rec);
+    this.index(rec);
     appendFileSync(this.path, `${JSON.stringify(rec)}\n`);
     if (this.records.length > this.maxRecords) {
-      this.records = this.records.slice(-Math.floor(this.maxRecords / 2));
+      // Keep the newest half, plus every ban still in force for a policy rule: dropping those
+      // would make a later rule removal forget to lift them.
+      const cut = this.records.length - Math.floor(this.maxRecords / 2);
+      const active = (r: ActionRecord) =>
+        r.kind === "ban" &&
+        r.ruleKey !== undefined &&
+        r.target !== undefined &&
+        r.room !== undefined &&
+        this.policyBans.get(r.target)?.get(r.room) === r.ruleKey;
+      this.records = [...this.records.slice(0, cut).filter(active), ...this.records.slice(cut)];
       writeFileAtomic(this.path, this.records.map((r) => JSON.stringify(r)).join("\n") + "\n");
     }
   }
@@ -91,27 +120,22 @@ export class ActionLog {
     return out;
   }
 
-  /** Rooms in which `user` is currently banned by Tyr because of rule `key` (ban done, no unban since). */
-  bansByRule(key: string, user: string): Set<string> {
-    const rooms = new Set<string>();
-    for (const r of this.records) {
-      if (r.target !== user || r.outcome !== "done") continue;
-      if (r.kind === "ban" && r.ruleKey === key && r.room) rooms.add(r.room);
-      else if (r.kind === "unban" && r.room) rooms.delete(r.room);
-    }
-    return rooms;
-  }
-
   /** Every (user, room) Tyr banned because of rule `key` and hasn't unbanned since. */
   activeBansOfRule(key: string): { user: string; room: string }[] {
-    const active = new Map<string, { user: string; room: string }>();
-    for (const r of this.records) {
-      if (r.outcome !== "done" || !r.room || !r.target) continue;
-      const k = `${r.target}\u0000${r.room}`;
-      if (r.kind === "ban" && r.ruleKey === key) active.set(k, { user: r.target, room: r.room });
-      else if (r.kind === "unban") active.delete(k);
-    }
-    return [...active.values()];
+    const out: { user: string; room: string }[] = [];
+    for (const [user, rooms] of this.policyBans)
+      for (const [room, k] of rooms) if (k === key) out.push({ user, room });
+    return out;
+  }
+
+  /** Rooms where Tyr banned `user` because of a policy rule (and hasn't unbanned since), with the rule. */
+  policyBansOf(user: string): ReadonlyMap<string, string> {
+    return this.policyBans.get(user) ?? NO_BANS;
+  }
+
+  /** Users Tyr currently has banned somewhere because of a policy rule. */
+  policyBannedUsers(): IterableIterator<string> {
+    return this.policyBans.keys();
   }
 
   /** Was this event already redacted by Tyr? (never redact the same event twice) */
@@ -133,6 +157,8 @@ export class ActionLog {
     return this.records.length;
   }
 }
+
+const NO_BANS: ReadonlyMap<string, string> = new Map();
 
 function parseLines(text: string): ActionRecord[] {
   const out: ActionRecord[] = [];

@@ -1,13 +1,18 @@
 // Vitest global setup for the integration project: one Synapse for the whole run. Each test
 // file registers its own users and creates its own rooms, so tests never see each other's state.
 import type { TestProject } from "vitest/node";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { DEV_DIR, Synapse } from "./synapse.ts";
 
 let synapse: Synapse | undefined;
 
 export async function setup(project: TestProject): Promise<void> {
-  synapse = await Synapse.create({ dir: join(DEV_DIR, "test-synapse"), rateLimits: "relaxed" });
+  // One folder per run: several runs (a developer's and CI's, or parallel sessions) never collide.
+  synapse = await Synapse.create({
+    dir: join(DEV_DIR, `test-synapse-${process.pid}`),
+    rateLimits: "relaxed",
+  });
   project.provide("synapse", {
     url: synapse.url,
     serverName: synapse.serverName,
@@ -18,6 +23,7 @@ export async function setup(project: TestProject): Promise<void> {
 
 export async function teardown(): Promise<void> {
   await synapse?.stop();
+  if (synapse) rmSync(synapse.dir, { recursive: true, force: true });
 }
 
 declare module "vitest" {

@@ -277,7 +277,11 @@ registration_shared_secret: ${q(o.sharedSecret)}
 macaroon_secret_key: ${q(o.sharedSecret + "-macaroon")}
 form_secret: ${q(o.sharedSecret + "-form")}
 report_stats: false
+# Tests register hundreds of users; the default 12 rounds cost ~250 ms each.
+bcrypt_rounds: 4
 enable_registration: false
+# Like most public homeservers: members may list rooms in the public directory (Synapse denies by default).
+room_list_publication_rules: [{action: allow}]
 trusted_key_servers: []
 suppress_key_server_warning: true
 federation_domain_whitelist: []

@@ -1,6 +1,7 @@
 // The bot answers help/status to moderators in the management room, nowhere else, survives its
 // own restart without replaying old commands, and recovers when Synapse restarts.
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { DEV_DIR, Synapse } from "../harness/synapse.ts";
 import { TestUser } from "../harness/user.ts";
@@ -122,11 +123,12 @@ describe("foundation: homeserver restart", () => {
   let bot: RunningBot | undefined;
 
   beforeAll(async () => {
-    own = await Synapse.create({ dir: join(DEV_DIR, "test-synapse-restart") });
+    own = await Synapse.create({ dir: join(DEV_DIR, `test-synapse-restart-${process.pid}`) });
   });
   afterAll(async () => {
     await bot?.stop();
     await own.stop();
+    rmSync(own.dir, { recursive: true, force: true });
   });
 
   it("answers again within 30 s after Synapse restarts", async () => {

@@ -1,0 +1,521 @@
+// Policy-list sync, the imperative shell around src/banlists/: follows the watched lists and the
+// protected rooms from sync, keeps the matcher and the member index current, and turns every
+// change (startup, new rule, removed rule, someone joining) into the same reconciliation.
+import type { BotParts, Feature } from "../bot.ts";
+import type { BatchMeta, TimelineEvent } from "../router.ts";
+import type { StateEvent } from "../matrix/roomState.ts";
+import type { Reporting, StatusLine } from "../services.ts";
+import type { RecentEvents } from "../matrix/recentEvents.ts";
+import { Matcher } from "../banlists/matcher.ts";
+import { MemberIndex, isTrackedMembership, usersMatching } from "../banlists/members.ts";
+import { policyType } from "../banlists/parse.ts";
+import {
+  applyRedaction,
+  applyStateEvent,
+  emptyRevision,
+  fromState,
+  isEmptyDiff,
+  type PolicyListRevision,
+  type RuleDiff,
+} from "../banlists/policyList.ts";
+import type { Rule } from "../banlists/rule.ts";
+import { canActOn } from "../matrix/power.ts";
+import { planConsequences, planMemberBans } from "./plan.ts";
+import {
+  PROTECTED_ROOMS_KEY,
+  WATCHED_LISTS_KEY,
+  parseProtectedRooms,
+  parseWatchedLists,
+  serialiseProtectedRooms,
+  serialiseWatchedLists,
+} from "./settings.ts";
+import { ProgressMessage } from "../consequences/progress.ts";
+import { errorText } from "../consequences/queue.ts";
+import type { Consequence } from "../consequences/types.ts";
+import { fmt, code } from "../format/fragment.ts";
+
+/** Batches at least this big get a progress message in the management room. */
+const PROGRESS_THRESHOLD = 20;
+
+export type ListChangeListener = (diff: RuleDiff, list: string) => void;
+
+export class PolicyFeature implements Feature, Reporting {
+  readonly name = "policy";
+  readonly matcher: Matcher;
+  readonly members = new MemberIndex();
+  private readonly bot: BotParts;
+  private readonly recent: RecentEvents;
+  private readonly revisions = new Map<string, PolicyListRevision>();
+  /** Watched list room IDs, highest priority first. */
+  private watchedLists: string[] = [];
+  private readonly protectedSet = new Set<string>();
+  private watchedRaw: unknown = {};
+  private protectedRaw: unknown = {};
+  private ready = false;
+  private fullReconcileWanted = false;
+  private readonly dirtyUsers = new Set<string>();
+  private readonly changedRules: Rule[] = [];
+  private readonly reportedOnce = new Set<string>();
+  private readonly listeners: ListChangeListener[] = [];
+  private reconciling: Promise<void> = Promise.resolve();
+  readonly stats = { bans: 0, unbans: 0, redactions: 0 };
+
+  constructor(bot: BotParts, recent: RecentEvents) {
+    this.bot = bot;
+    this.recent = recent;
+    this.matcher = new Matcher({ serverRulesApplyToUsers: bot.config.acl.banMembersOfDeniedServers });
+  }
+
+  // ---- what other parts read -------------------------------------------------------------
+
+  get lists(): readonly string[] {
+    return this.watchedLists;
+  }
+
+  get protectedRooms(): ReadonlySet<string> {
+    return this.protectedSet;
+  }
+
+  revision(list: string): PolicyListRevision | undefined {
+    return this.revisions.get(list);
+  }
+
+  /** The ACL feature and others hear about every effective rule change. */
+  onListChange(l: ListChangeListener): void {
+    this.listeners.push(l);
+  }
+
+  /** Resolves when the reconciliation in flight (if any) has been submitted and finished. */
+  settled(): Promise<void> {
+    return this.reconciling;
+  }
+
+  statusLines(): StatusLine[] {
+    const lists = this.watchedLists.map(
+      (l) => `${this.displayList(l)} (${this.revisions.get(l)?.size ?? "not loaded"} rules)`,
+    );
+    return [
+      { label: "Protected rooms", value: String(this.protectedSet.size) },
+      { label: "Watched lists", value: lists.length ? lists.join(", ") : "none" },
+      {
+        label: "Policy actions",
+        value: `${this.stats.bans} bans · ${this.stats.unbans} unbans · ${this.stats.redactions} redactions`,
+      },
+    ];
+  }
+
+  displayList(roomId: string): string {
+    const alias = this.bot.state.peek(roomId)?.get("m.room.canonical_alias")?.content.alias;
+    return typeof alias === "string" ? alias : roomId;
+  }
+
+  // ---- settings (account data) ------------------------------------------------------------
+
+  async start(): Promise<void> {
+    // Rooms named in the config are protected in addition to the account data list.
+    for (const ref of this.bot.config.protectedRooms) {
+      try {
+        const id = await this.bot.client.resolveRoom(ref);
+        this.protectedSet.add(id);
+      } catch (e) {
+        this.notifyOnce(
+          `resolve:${ref}`,
+          `Cannot resolve protected room ${ref} from the config: ${errorText(e)}`,
+        );
+      }
+    }
+  }
+
+  onAccountData(type: string, content: Record<string, unknown>): void {
+    if (type === WATCHED_LISTS_KEY) {
+      this.watchedRaw = content;
+      const parsed = parseWatchedLists(content);
+      for (const p of parsed.problems) this.bot.log.warn(p);
+      void this.setWatched(parsed.rooms);
+    } else if (type === PROTECTED_ROOMS_KEY) {
+      this.protectedRaw = content;
+      const parsed = parseProtectedRooms(content);
+      for (const p of parsed.problems) this.bot.log.warn(p);
+      void this.setProtected(parsed.rooms, false);
+    }
+  }
+
+  /** Adds a list at the lowest priority (or moves it to `position`), joins it, persists. */
+  async watch(roomId: string): Promise<void> {
+    if (this.watchedLists.includes(roomId)) return;
+    await this.bot.client.joinRoom(roomId);
+    await this.persistWatched([...this.watchedLists, roomId]);
+  }
+
+  async unwatch(roomId: string): Promise<void> {
+    await this.persistWatched(this.watchedLists.filter((r) => r !== roomId));
+  }
+
+  async reorder(lists: readonly string[]): Promise<void> {
+    await this.persistWatched(lists);
+  }
+
+  async protect(roomId: string): Promise<void> {
+    await this.bot.client.joinRoom(roomId);
+    const rooms = parseProtectedRooms(this.protectedRaw).rooms;
+    if (!rooms.includes(roomId)) {
+      const content = serialiseProtectedRooms(this.protectedRaw, [...rooms, roomId]);
+      await this.bot.client.setAccountData(PROTECTED_ROOMS_KEY, content);
+      this.protectedRaw = content;
+    }
+    await this.setProtected([...rooms, roomId], true);
+  }
+
+  async unprotect(roomId: string): Promise<void> {
+    const rooms = parseProtectedRooms(this.protectedRaw).rooms.filter((r) => r !== roomId);
+    const content = serialiseProtectedRooms(this.protectedRaw, rooms);
+    await this.bot.client.setAccountData(PROTECTED_ROOMS_KEY, content);
+    this.protectedRaw = content;
+    this.protectedSet.delete(roomId);
+    this.members.removeRoom(roomId);
+  }
+
+  private async persistWatched(lists: readonly string[]): Promise<void> {
+    const content = serialiseWatchedLists(this.watchedRaw, lists);
+    await this.bot.client.setAccountData(WATCHED_LISTS_KEY, content);
+    this.watchedRaw = content;
+    await this.setWatched([...lists]);
+  }
+
+  private async setWatched(refs: string[]): Promise<void> {
+    const ids: string[] = [];
+    for (const ref of refs) {
+      try {
+        ids.push(ref.startsWith("#") ? await this.bot.client.resolveRoom(ref) : ref);
+      } catch (e) {
+        this.notifyOnce(`resolve:${ref}`, `Cannot resolve the watched list ${ref}: ${errorText(e)}`);
+      }
+    }
+    const removed = this.watchedLists.filter((l) => !ids.includes(l));
+    const added = ids.filter((l) => !this.watchedLists.includes(l));
+    this.watchedLists = ids;
+    this.matcher.setListOrder(ids);
+    for (const list of removed) {
+      const rev = this.revisions.get(list);
+      this.revisions.delete(list);
+      if (rev) this.applyDiff(list, { added: [], modified: [], removed: [...rev.rules()] });
+    }
+    for (const list of added) {
+      if (this.bot.state.peek(list)?.createEvent === undefined) {
+        try {
+          await this.bot.client.joinRoom(list);
+        } catch (e) {
+          this.notifyOnce(
+            `join:${list}`,
+            `Cannot join the watched list ${list}: ${errorText(e)}. Invite the bot or check the room ID.`,
+          );
+        }
+      }
+      if (this.ready) this.loadList(list);
+    }
+    // Priorities changed: every decision may have changed.
+    if (this.ready) this.requestFullReconcile();
+  }
+
+  private async setProtected(refs: string[], fromCommand: boolean): Promise<void> {
+    for (const ref of refs) {
+      let id = ref;
+      try {
+        if (ref.startsWith("#")) id = await this.bot.client.resolveRoom(ref);
+      } catch (e) {
+        this.notifyOnce(`resolve:${ref}`, `Cannot resolve protected room ${ref}: ${errorText(e)}`);
+        continue;
+      }
+      if (this.protectedSet.has(id)) continue;
+      this.protectedSet.add(id);
+      if (this.bot.state.peek(id)?.createEvent === undefined && !fromCommand) {
+        try {
+          await this.bot.client.joinRoom(id);
+        } catch (e) {
+          this.notifyOnce(`join:${id}`, `Cannot join protected room ${id}: ${errorText(e)}. Invite the bot.`);
+        }
+      }
+      this.loadRoomMembers(id);
+    }
+    if (this.ready) this.requestFullReconcile();
+  }
+
+  // ---- sync ---------------------------------------------------------------------------------
+
+  onState(roomId: string, ev: StateEvent): void {
+    if (this.protectedSet.has(roomId) && ev.type === "m.room.member") {
+      this.members.setMembership(roomId, ev.stateKey, ev.content.membership);
+      if (isTrackedMembership(ev.content.membership)) this.dirtyUsers.add(ev.stateKey);
+      return;
+    }
+    if (this.protectedSet.has(roomId) && ev.type === "m.room.power_levels") {
+      // The bot may have gained the power it lacked: look at everyone again.
+      this.reportedOnce.delete(`nopower:${roomId}`);
+      if (this.ready) this.requestFullReconcile();
+      return;
+    }
+    if (!this.watchedLists.includes(roomId) || !this.ready) return;
+    if (ev.type === "m.room.tombstone") {
+      void this.followTombstone(roomId, ev);
+      return;
+    }
+    if (policyType(ev.type) === null) return;
+    const rev = this.revisions.get(roomId) ?? emptyRevision(roomId);
+    const result = applyStateEvent(rev, rawOf(ev));
+    this.revisions.set(roomId, result.revision);
+    for (const r of result.rejected)
+      this.bot.log.info(
+        { list: roomId, stateKey: r.stateKey, reason: r.reason },
+        "ignored an invalid policy event",
+      );
+    this.applyDiff(roomId, result.diff);
+  }
+
+  onTimeline(ev: TimelineEvent, meta: BatchMeta): void {
+    if (ev.type !== "m.room.redaction" || !ev.redacts || !this.ready || meta.initial) return;
+    const rev = this.revisions.get(ev.roomId);
+    if (!rev) return;
+    const result = applyRedaction(rev, ev.redacts);
+    this.revisions.set(ev.roomId, result.revision);
+    this.applyDiff(ev.roomId, result.diff);
+  }
+
+  onLeave(roomId: string): void {
+    if (this.watchedLists.includes(roomId)) {
+      // Keep the last known rules: being kicked from a list must not lift its bans.
+      this.notify(
+        `Tyr is no longer in the watched list ${this.displayList(roomId)}; its last known rules stay in force. Re-invite the bot to follow it again.`,
+      );
+    }
+    if (this.protectedSet.has(roomId)) {
+      this.members.removeRoom(roomId);
+      this.notify(
+        `Tyr is no longer in the protected room ${roomId}; it cannot moderate it until it is invited back.`,
+      );
+    }
+  }
+
+  onInvite(roomId: string, inviter: string | undefined): void {
+    // Re-join lists and protected rooms we were kicked from, when someone invites us back.
+    if ((this.watchedLists.includes(roomId) || this.protectedSet.has(roomId)) && inviter) {
+      this.bot.client
+        .joinRoom(roomId)
+        .catch((e) => this.bot.log.warn({ roomId, error: errorText(e) }, "could not re-join"));
+    }
+  }
+
+  onBatchEnd(meta: BatchMeta): void {
+    if (!this.ready) {
+      // First batch of this run: the state cache now has every room's full state.
+      for (const list of this.watchedLists) this.loadList(list);
+      for (const room of this.protectedSet) this.loadRoomMembers(room);
+      this.ready = true;
+      this.fullReconcileWanted = true;
+    }
+    void meta;
+    this.scheduleReconcile();
+  }
+
+  private loadList(list: string): void {
+    const room = this.bot.state.peek(list);
+    if (!room?.createEvent) return;
+    const events: unknown[] = [];
+    for (const type of room.types()) {
+      if (policyType(type) === null) continue;
+      for (const ev of room.all(type)) events.push(rawOf(ev));
+    }
+    const previous = this.revisions.get(list);
+    const result = fromState(list, events);
+    for (const r of result.rejected)
+      this.bot.log.info({ list, stateKey: r.stateKey, reason: r.reason }, "ignored an invalid policy event");
+    this.revisions.set(list, result.revision);
+    if (previous) this.matcher.removeList(list);
+    this.applyDiff(list, result.diff, false);
+  }
+
+  private loadRoomMembers(roomId: string): void {
+    const room = this.bot.state.peek(roomId);
+    if (!room) return;
+    this.members.setRoomMembers(
+      roomId,
+      [...room.all("m.room.member")].map((ev) => [ev.stateKey, ev.content.membership] as const),
+    );
+  }
+
+  private applyDiff(list: string, diff: RuleDiff, incremental = true): void {
+    if (isEmptyDiff(diff)) return;
+    this.matcher.apply(diff);
+    if (incremental) {
+      for (const r of diff.added) this.changedRules.push(r);
+      for (const r of diff.removed) this.changedRules.push(r);
+      for (const m of diff.modified) this.changedRules.push(m.previous, m.current);
+    }
+    for (const l of this.listeners) l(diff, list);
+  }
+
+  private async followTombstone(oldRoom: string, ev: StateEvent): Promise<void> {
+    const replacement = ev.content.replacement_room;
+    if (typeof replacement !== "string") return;
+    try {
+      await this.bot.client.joinRoom(replacement);
+      await this.persistWatched(this.watchedLists.map((l) => (l === oldRoom ? replacement : l)));
+      this.notify(
+        `The watched list ${oldRoom} was upgraded; Tyr now follows its replacement ${replacement}.`,
+      );
+    } catch (e) {
+      this.notify(
+        `The watched list ${oldRoom} was upgraded to ${replacement}, but Tyr could not join it: ${errorText(e)}`,
+      );
+    }
+  }
+
+  // ---- reconciliation -----------------------------------------------------------------------
+
+  requestFullReconcile(): void {
+    this.fullReconcileWanted = true;
+    this.scheduleReconcile();
+  }
+
+  /** Reconciliations run one at a time; changes arriving meanwhile are picked up by the next. */
+  private scheduleReconcile(): void {
+    if (!this.ready) return;
+    if (!this.fullReconcileWanted && this.dirtyUsers.size === 0 && this.changedRules.length === 0) return;
+    this.reconciling = this.reconciling
+      .then(() => this.reconcile())
+      .catch((e) => this.bot.log.error({ err: e }, "reconciliation failed"));
+  }
+
+  private candidates(): Set<string> {
+    const out = new Set<string>();
+    if (this.fullReconcileWanted) {
+      for (const u of this.members.userIds()) out.add(u);
+      for (const u of this.bot.actionLog.policyBannedUsers()) out.add(u);
+    } else {
+      for (const u of this.dirtyUsers) out.add(u);
+      const banned = [...this.bot.actionLog.policyBannedUsers()];
+      for (const rule of this.changedRules) {
+        for (const u of this.members.membersMatching(rule)) out.add(u);
+        if (rule.kind !== "room" && banned.length > 0)
+          for (const u of usersMatching(rule, banned)) out.add(u);
+      }
+    }
+    this.fullReconcileWanted = false;
+    this.dirtyUsers.clear();
+    this.changedRules.length = 0;
+    return out;
+  }
+
+  private async reconcile(): Promise<void> {
+    const candidates = this.candidates();
+    if (candidates.size === 0) return;
+    const me = this.bot.session.userId;
+    const moderators = this.bot.moderators();
+    const allLoaded = this.watchedLists.every((l) => this.revisions.has(l));
+    const plan = planMemberBans({
+      candidates,
+      protectedRooms: this.protectedSet,
+      decide: (u) => this.matcher.decideUser(u),
+      roomsOf: (u) => this.members.roomsOf(u).keys(),
+      policyBansOf: (u) => this.bot.actionLog.policyBansOf(u),
+      membership: (room, u) => this.bot.state.peek(room)?.membership(u),
+      canBan: (room, u) => {
+        const state = this.bot.state.peek(room);
+        return state !== undefined && canActOn(state, me, "ban", u);
+      },
+      isShielded: (u) => u === me || moderators.has(u),
+      allowUnbans: allLoaded,
+    });
+    for (const { user, rule } of plan.shielded) {
+      this.notifyOnce(
+        `shield:${user}:${rule.list}:${rule.stateKey}`,
+        `A rule on ${this.displayList(rule.list)} (${rule.entity ?? "hashed entity"}) matches ${user}, ${user === me ? "Tyr itself" : "a member of the management room"}: not banning. Remove or narrow the rule.`,
+      );
+    }
+    for (const [room, n] of plan.noPower) {
+      this.notifyOnce(
+        `nopower:${room}`,
+        `Tyr lacks the power to ban in ${room}: ${n} matching member(s) skipped. Give the bot a power level above theirs and at least the room's ban level.`,
+      );
+    }
+    const consequences: Consequence[] = planConsequences(plan, (room, user) =>
+      this.recent
+        .bySender(room, user)
+        .map((e) => e.eventId)
+        .filter((id) => !this.bot.actionLog.wasRedacted(id)),
+    );
+    for (const u of plan.unbans) {
+      consequences.push({
+        kind: "unban",
+        room: u.room,
+        user: u.user,
+        reason: "the ban-list rule behind this ban no longer applies",
+        cause: { by: "system", what: "policy sync" },
+      });
+    }
+    if (consequences.length === 0) return;
+    await this.execute(consequences, plan.bans.length, plan.unbans.length);
+  }
+
+  private async execute(consequences: Consequence[], bans: number, unbans: number): Promise<void> {
+    const rooms = new Set(consequences.map((c) => ("room" in c ? c.room : "")));
+    const what = [bans ? `banning ${bans}` : "", unbans ? `unbanning ${unbans}` : ""]
+      .filter(Boolean)
+      .join(" and ");
+    const progress =
+      consequences.length >= PROGRESS_THRESHOLD
+        ? new ProgressMessage(this.bot.queue, this.bot.managementRoomId, { intervalMs: 3_000 })
+        : undefined;
+    const label = `Policy sync: ${what} member(s) in ${rooms.size} room(s)`;
+    await progress?.update(`${label}: 0/${consequences.length}`);
+    const results = await this.bot.queue.submitAll(consequences, (done, total, failed) => {
+      void progress?.update(`${label}: ${done}/${total}${failed ? ` (${failed} failed)` : ""}`);
+    });
+    for (const [i, r] of results.entries()) {
+      if (r.outcome !== "done") continue;
+      const kind = consequences[i]!.kind;
+      if (kind === "ban") this.stats.bans++;
+      else if (kind === "unban") this.stats.unbans++;
+      else if (kind === "redact") this.stats.redactions++;
+    }
+    const failed = results.filter((r) => r.outcome === "failed");
+    if (progress) {
+      await progress.finish(
+        `${label}: done, ${results.length - failed.length}/${results.length} succeeded${failed.length ? `; ${failed.length} failed (see ${this.bot.config.commands.prefix} log)` : ""}.`,
+      );
+    } else if (failed.length > 0) {
+      this.notify(
+        `Policy sync: ${failed.length} of ${results.length} actions failed, e.g. ${failed[0]!.error ?? "unknown error"}. See ${this.bot.config.commands.prefix} log.`,
+      );
+    }
+  }
+
+  // ---- telling the moderators ---------------------------------------------------------------
+
+  private notify(text: string): void {
+    void this.bot.queue.submit({ kind: "notify", text, cause: { by: "system", what: "policy sync" } });
+  }
+
+  /** Some problems are worth saying once, not on every sync. */
+  private notifyOnce(key: string, text: string): void {
+    if (this.reportedOnce.has(key)) return;
+    this.reportedOnce.add(key);
+    this.bot.log.warn(text);
+    this.notify(text);
+  }
+
+  /** For commands: the room's shortcode-free label plus counts. */
+  describe(list: string): ReturnType<typeof fmt> {
+    return fmt`${code(this.displayList(list))}: ${String(this.revisions.get(list)?.size ?? 0)} rules`;
+  }
+}
+
+/** The raw-event shape the banlists parser reads, rebuilt from the state cache. */
+function rawOf(ev: StateEvent): Record<string, unknown> {
+  return {
+    type: ev.type,
+    state_key: ev.stateKey,
+    content: ev.content,
+    event_id: ev.eventId,
+    sender: ev.sender,
+  };
+}

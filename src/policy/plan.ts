@@ -1,0 +1,98 @@
+// Member-ban reconciliation, pure: given some users to look at, the current policy decision for
+// each and where they are, say who must be banned where and which of Tyr's earlier policy bans
+// must be lifted. Startup, a rule change and a join all call this with different candidates.
+import type { Decision } from "../banlists/matcher.ts";
+import type { Rule } from "../banlists/rule.ts";
+import type { Consequence } from "../consequences/types.ts";
+
+export interface PlanInput {
+  candidates: Iterable<string>;
+  protectedRooms: ReadonlySet<string>;
+  decide(user: string): Decision;
+  /** Protected rooms where the user is joined, invited or knocking. */
+  roomsOf(user: string): Iterable<string>;
+  /** Rooms where Tyr banned the user for a policy rule (room → rule key). */
+  policyBansOf(user: string): ReadonlyMap<string, string>;
+  /** Current membership in a room, from room state. */
+  membership(room: string, user: string): string | undefined;
+  /** Whether the bot has the power to ban `user` in `room`. */
+  canBan(room: string, user: string): boolean;
+  /** The bot and management-room members: never banned, reported instead. */
+  isShielded(user: string): boolean;
+  /** Lifting bans is only safe when every watched list's rules are known. */
+  allowUnbans: boolean;
+}
+
+export interface BanPlan {
+  bans: { room: string; user: string; rule: Rule; takedown: boolean }[];
+  unbans: { room: string; user: string; ruleKey: string }[];
+  /** Rooms where a ban was needed but the bot lacks power, with how many were skipped. */
+  noPower: Map<string, number>;
+  /** Shielded users some rule matched (reported to moderators, never banned). */
+  shielded: { user: string; rule: Rule }[];
+}
+
+export function planMemberBans(input: PlanInput): BanPlan {
+  const plan: BanPlan = { bans: [], unbans: [], noPower: new Map(), shielded: [] };
+  const seen = new Set<string>();
+  for (const user of input.candidates) {
+    if (seen.has(user)) continue;
+    seen.add(user);
+    const decision = input.decide(user);
+    if (decision.action !== "none" && decision.rule) {
+      if (input.isShielded(user)) {
+        plan.shielded.push({ user, rule: decision.rule });
+        continue;
+      }
+      for (const room of input.roomsOf(user)) {
+        if (!input.protectedRooms.has(room) || input.membership(room, user) === "ban") continue;
+        if (!input.canBan(room, user)) {
+          plan.noPower.set(room, (plan.noPower.get(room) ?? 0) + 1);
+          continue;
+        }
+        plan.bans.push({ room, user, rule: decision.rule, takedown: decision.action === "takedown" });
+      }
+      continue;
+    }
+    if (!input.allowUnbans) continue;
+    for (const [room, ruleKey] of input.policyBansOf(user)) {
+      // Someone may have unbanned them by hand already; only lift bans that are still there.
+      if (input.protectedRooms.has(room) && input.membership(room, user) === "ban")
+        plan.unbans.push({ room, user, ruleKey });
+    }
+  }
+  return plan;
+}
+
+export function banReason(rule: Rule): string {
+  return rule.reason && rule.reason.trim() ? rule.reason : "matched a ban-list rule";
+}
+
+/** The consequences of a plan; takedowns also redact the user's recent events (given by caller). */
+export function planConsequences(
+  plan: BanPlan,
+  recentEventsOf: (room: string, user: string) => string[],
+): Consequence[] {
+  const out: Consequence[] = [];
+  for (const b of plan.bans) {
+    out.push({
+      kind: "ban",
+      room: b.room,
+      user: b.user,
+      reason: banReason(b.rule),
+      cause: { by: "policy", rule: b.rule },
+    });
+    if (b.takedown) {
+      for (const event of recentEventsOf(b.room, b.user)) {
+        out.push({
+          kind: "redact",
+          room: b.room,
+          event,
+          reason: "content removed by a takedown rule",
+          cause: { by: "policy", rule: b.rule },
+        });
+      }
+    }
+  }
+  return out;
+}

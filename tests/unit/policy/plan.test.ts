@@ -1,0 +1,93 @@
+import { describe, expect, it } from "vitest";
+import { planConsequences, planMemberBans, type PlanInput } from "../../../src/policy/plan.ts";
+import type { Decision } from "../../../src/banlists/matcher.ts";
+import type { Rule } from "../../../src/banlists/rule.ts";
+
+const rule = (entity: string, recommendation: Rule["recommendation"] = "ban", reason?: string): Rule => ({
+  list: "!list",
+  kind: "user",
+  entity,
+  recommendation,
+  eventType: "m.policy.rule.user",
+  stateKey: entity,
+  ...(reason ? { reason } : {}),
+});
+
+function input(over: Partial<PlanInput> & { rules?: Record<string, Rule> } = {}): PlanInput {
+  const rules = over.rules ?? {};
+  return {
+    candidates: [],
+    protectedRooms: new Set(["!a", "!b"]),
+    decide: (u): Decision => {
+      const r = rules[u];
+      return r
+        ? { action: r.recommendation === "takedown" ? "takedown" : "ban", rule: r, rules: [r], excepted: [] }
+        : { action: "none", rules: [], excepted: [] };
+    },
+    roomsOf: () => ["!a", "!b", "!unprotected"],
+    policyBansOf: () => new Map(),
+    membership: () => "join",
+    canBan: () => true,
+    isShielded: (u) => u === "@tyr:x" || u === "@mod:x",
+    allowUnbans: true,
+    ...over,
+  };
+}
+
+describe("planMemberBans", () => {
+  it("bans a matching member in every protected room they are in, once", () => {
+    const plan = planMemberBans(input({ candidates: ["@s:x", "@s:x"], rules: { "@s:x": rule("@s:x") } }));
+    expect(plan.bans.map((b) => b.room)).toEqual(["!a", "!b"]);
+  });
+
+  it("skips rooms where the user is already banned, and counts rooms without power", () => {
+    const plan = planMemberBans(
+      input({
+        candidates: ["@s:x"],
+        rules: { "@s:x": rule("@s:x") },
+        membership: (room) => (room === "!a" ? "ban" : "join"),
+        canBan: (room) => room !== "!b",
+      }),
+    );
+    expect(plan.bans).toEqual([]);
+    expect([...plan.noPower]).toEqual([["!b", 1]]);
+  });
+
+  it("never plans a ban of the bot or a moderator; reports them", () => {
+    const plan = planMemberBans(
+      input({ candidates: ["@tyr:x", "@mod:x"], rules: { "@tyr:x": rule("@*:x"), "@mod:x": rule("@*:x") } }),
+    );
+    expect(plan.bans).toEqual([]);
+    expect(plan.shielded.map((s) => s.user)).toEqual(["@tyr:x", "@mod:x"]);
+  });
+
+  it("lifts only Tyr's policy bans that are still in place, and only when every list is loaded", () => {
+    const bans = new Map([
+      ["!a", "k1"],
+      ["!b", "k1"],
+      ["!gone", "k1"],
+    ]);
+    const over = {
+      candidates: ["@s:x"],
+      policyBansOf: () => bans,
+      membership: (room: string) => (room === "!b" ? "leave" : "ban"),
+    };
+    expect(planMemberBans(input(over)).unbans).toEqual([{ room: "!a", user: "@s:x", ruleKey: "k1" }]);
+    expect(planMemberBans(input({ ...over, allowUnbans: false })).unbans).toEqual([]);
+  });
+
+  it("turns takedowns into a ban plus redactions of the given events", () => {
+    const r = rule("@s:x", "takedown", "abuse");
+    const plan = planMemberBans(input({ candidates: ["@s:x"], rules: { "@s:x": r }, roomsOf: () => ["!a"] }));
+    const cs = planConsequences(plan, () => ["$1", "$2"]);
+    expect(cs.map((c) => c.kind)).toEqual(["ban", "redact", "redact"]);
+    expect(cs[0]).toMatchObject({ reason: "abuse", cause: { by: "policy", rule: r } });
+  });
+
+  it("uses a default reason when the rule has none", () => {
+    const plan = planMemberBans(
+      input({ candidates: ["@s:x"], rules: { "@s:x": rule("@s:x") }, roomsOf: () => ["!a"] }),
+    );
+    expect(planConsequences(plan, () => [])[0]).toMatchObject({ reason: "matched a ban-list rule" });
+  });
+});
