@@ -13,6 +13,35 @@ const files = readdirSync(dir)
   .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
   .sort();
 
+/** Targets from the issues; a result is marked ok or MISSED against them. */
+const TARGETS: Record<string, { atLeast?: number; atMost?: number; ratioAtLeast?: number }> = {
+  "matcher.checks_per_s": { atLeast: 2_000_000, ratioAtLeast: 20 },
+  "matcher.heap_mb": { atMost: 150 },
+  "matcher.incremental_glob_ms": { atMost: 50 },
+  "acl.build_ms": { atMost: 100 },
+  "acl.event_bytes": { atMost: 65_536 },
+  "protections.events_per_s": { atLeast: 5_000 },
+  "protections.p99_ms": { atMost: 5 },
+  "crypto.decrypt_per_s": { atLeast: 1_000 },
+};
+
+function verdict(r: BenchResult): string {
+  const t = TARGETS[r.name];
+  if (!t) return "";
+  const ok =
+    (t.atLeast === undefined || r.value >= t.atLeast) &&
+    (t.atMost === undefined || r.value <= t.atMost) &&
+    (t.ratioAtLeast === undefined || (r.ratio ?? 0) >= t.ratioAtLeast);
+  const want = [
+    t.atLeast !== undefined ? `≥ ${t.atLeast}` : "",
+    t.atMost !== undefined ? `≤ ${t.atMost}` : "",
+    t.ratioAtLeast !== undefined ? `≥ ${t.ratioAtLeast}× baseline` : "",
+  ]
+    .filter(Boolean)
+    .join(", ");
+  return `${ok ? "ok" : "MISSED"} (target ${want})`;
+}
+
 const results: BenchResult[] = [];
 for (const f of files) {
   process.stderr.write(`running ${f}…\n`);
@@ -27,9 +56,10 @@ const rows = results.map((r) => [
   `${fmt(r.value)} ${r.unit}`,
   fmt(r.baseline),
   r.ratio === undefined ? "" : `${r.ratio.toFixed(1)}×`,
+  verdict(r),
   r.note ?? "",
 ]);
-const head = ["benchmark", "value", "baseline", "ratio", "note"];
+const head = ["benchmark", "value", "baseline", "ratio", "target", "note"];
 const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
 const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ");
 console.log(line(head));

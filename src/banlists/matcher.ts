@@ -1,15 +1,16 @@
 // Matching entities against the rules of many policy lists.
 //
 // Every rule lands in exactly one place, chosen so that most rules are never looked at:
-//   exact entity        → hash table keyed by the lower-cased entity (one probe)
+//   exact entity        → hash table keyed by the lower-cased entity (a Bloom-filter bit that
+//                         answers most misses, then one probe)
 //   MSC4205 hash        → map keyed by the base64 sha256 (one lookup per form of the entity)
 //   glob with an anchored suffix that starts at a separator (`@*:server`, `@spam*:server`,
 //   `*.evil.org`)       → suffix table; the input is probed once per separator it contains (one
 //                         `:` in a user ID); inside a suffix bucket, globs with a literal head are
 //                         bucketed again by that head
 //   glob with a literal head (`@spam*`) → prefix table (one probe per distinct key length)
-//   glob with a literal fragment (`*word*`) → n-gram buckets behind a counting filter (a typed-array
-//                         read per input position; a map lookup only when the n-gram may be present)
+//   glob with a literal fragment (`*word*`) → n-gram buckets behind a bit filter (one bit test per
+//                         input position; a map lookup only when the n-gram may be present)
 //   anything else (`*`, `@*`, `?*x`) → checked one by one
 // Candidates from buckets are always verified with the full glob, so buckets only have to be
 // necessary conditions; tests/unit/banlists/matcher.test.ts checks all of it against brute force.
@@ -36,7 +37,12 @@ interface Entry {
 type Home =
   | { readonly t: "exact"; readonly key: string }
   | { readonly t: "hash"; readonly key: string }
-  | { readonly t: "suffix"; readonly key: string; readonly prefix: string | null }
+  | {
+      readonly t: "suffix";
+      readonly key: string;
+      readonly prefix: string | null;
+      readonly simple: string | null;
+    }
   | { readonly t: "prefix"; readonly key: string }
   | { readonly t: "ngram"; readonly n: 2 | 3 | 4; readonly key: string }
   | { readonly t: "general" };
@@ -68,11 +74,13 @@ class StrTable<V> {
    */
   private filter: Int32Array | null;
   private filterShift = 0;
-  /** Key at 3i, value at 3i+1, tag at 3i+2: a hit reads one cache line for all three. */
-  private slots: unknown[] = new Array<unknown>(48).fill(undefined);
+  /** Key at 4i, value at 4i+1, tag at 4i+2, aux at 4i+3: a hit reads one cache line for all. */
+  private slots: unknown[] = new Array<unknown>(64).fill(undefined);
   size = 0;
   /** Tag of the last successful `find` (a caller-defined small integer stored with the value). */
   lastTag = 0;
+  /** Aux of the last successful `find` (caller-defined). */
+  lastAux: unknown = undefined;
 
   constructor(withFilter = false) {
     this.filter = withFilter ? new Int32Array(2) : null;
@@ -93,48 +101,49 @@ class StrTable<V> {
       const h = hashes[i];
       if (h === 0) return undefined;
       if (h === hash) {
-        const k = this.slots[3 * i] as string;
+        const k = this.slots[4 * i] as string;
         if (k.length === len) {
           // Whole input and suffixes (the hot cases) compare without a position argument.
           const atEnd = from + len === input.length;
           if (atEnd ? (from === 0 ? k === input : input.endsWith(k)) : input.startsWith(k, from)) {
-            this.lastTag = this.slots[3 * i + 2] as number;
-            return this.slots[3 * i + 1] as V;
+            this.lastTag = this.slots[4 * i + 2] as number;
+            this.lastAux = this.slots[4 * i + 3];
+            return this.slots[4 * i + 1] as V;
           }
         }
       }
     }
   }
 
-  get(key: string): V | undefined {
-    return this.find(backHash(key, 0, key.length), key, 0, key.length);
+  get(key: string, hash = backHash(key, 0, key.length)): V | undefined {
+    return this.find(hash, key, 0, key.length);
   }
 
   private slotOf(key: string, hash: number): number {
     const mask = this.mask;
     for (let i = hash & mask; ; i = (i + 1) & mask) {
       const h = this.hashes[i];
-      if (h === 0 || (h === hash && this.slots[3 * i] === key)) return i;
+      if (h === 0 || (h === hash && this.slots[4 * i] === key)) return i;
     }
   }
 
-  set(key: string, value: V, tag = 0): void {
-    const hash = backHash(key, 0, key.length);
+  set(key: string, value: V, tag = 0, hash = backHash(key, 0, key.length), aux: unknown = undefined): void {
     const i = this.slotOf(key, hash);
     if (this.hashes[i] === 0) {
       this.hashes[i] = hash;
-      this.slots[3 * i] = key;
+      this.slots[4 * i] = key;
       this.size++;
       this.markFilter(hash);
     }
-    this.slots[3 * i + 1] = value;
-    this.slots[3 * i + 2] = tag;
+    this.slots[4 * i + 1] = value;
+    this.slots[4 * i + 2] = tag;
+    this.slots[4 * i + 3] = aux;
     if (this.size * 2 > this.mask) this.resize((this.mask + 1) * 2);
   }
 
-  delete(key: string): boolean {
+  delete(key: string, hash = backHash(key, 0, key.length)): boolean {
     const mask = this.mask;
-    let i = this.slotOf(key, backHash(key, 0, key.length));
+    let i = this.slotOf(key, hash);
     if (this.hashes[i] === 0) return false;
     // Backward-shift deletion keeps every probe chain contiguous (no tombstones).
     for (let j = (i + 1) & mask; this.hashes[j] !== 0; j = (j + 1) & mask) {
@@ -142,12 +151,12 @@ class StrTable<V> {
       // Move j into the hole at i unless j's home lies cyclically in (i, j].
       if (i <= j ? home <= i || home > j : home <= i && home > j) {
         this.hashes[i] = this.hashes[j] as number;
-        for (let k = 0; k < 3; k++) this.slots[3 * i + k] = this.slots[3 * j + k];
+        for (let k = 0; k < 4; k++) this.slots[4 * i + k] = this.slots[4 * j + k];
         i = j;
       }
     }
     this.hashes[i] = 0;
-    for (let k = 0; k < 3; k++) this.slots[3 * i + k] = undefined;
+    for (let k = 0; k < 4; k++) this.slots[4 * i + k] = undefined;
     this.size--;
     if (this.mask > 15 && this.size * 8 < this.mask) this.resize((this.mask + 1) / 2);
     return true;
@@ -169,14 +178,14 @@ class StrTable<V> {
     }
     this.mask = capacity - 1;
     this.hashes = new Int32Array(capacity);
-    this.slots = new Array<unknown>(3 * capacity).fill(undefined);
+    this.slots = new Array<unknown>(4 * capacity).fill(undefined);
     for (let j = 0; j < hashes.length; j++) {
       const h = hashes[j] as number;
       if (h === 0) continue;
       let i = h & this.mask;
       while (this.hashes[i] !== 0) i = (i + 1) & this.mask;
       this.hashes[i] = h;
-      for (let k = 0; k < 3; k++) this.slots[3 * i + k] = slots[3 * j + k];
+      for (let k = 0; k < 4; k++) this.slots[4 * i + k] = slots[4 * j + k];
       this.markFilter(h);
     }
   }
@@ -271,30 +280,66 @@ class PrefixIndex {
   }
 }
 
+/** Suffix buckets keep globs with a literal head in a flat list up to this many, then index them. */
+const FLAT_PREFIX_MAX = 16;
+
 interface SuffixBucket {
-  /** Globs with no usable literal head. */
+  /**
+   * Globs that are exactly `<literal head>*<this suffix>` (`@*:evil.org`): an input found in this
+   * bucket matches iff it starts with the head before the suffix, so the glob never runs and the
+   * entry is never touched. Parallel arrays.
+   */
+  readonly simpleHeads: string[];
+  readonly simpleRules: Rule[];
+  readonly simpleEntries: Entry[];
+  /** Other globs, verified one by one (including globs with a literal head while few). */
   readonly all: Entry[];
-  readonly prefix: PrefixIndex;
+  /** Globs with a literal head, once the bucket has more than FLAT_PREFIX_MAX of them. */
+  prefix: PrefixIndex | null;
+  /** How many entries in `all` have a prefix key. */
+  prefixed: number;
 }
 
-/** 2^18 filter bits (32 KB): ~0.4 % false positives per input position with 1,000 n-grams. */
-const NGRAM_BITS = 18;
+/**
+ * 2^16 filter bits (8 KB, stays in L1 while scanning): ~1.5 % false positives per input position
+ * with 1,000 n-grams; a false positive costs one table probe.
+ */
+const NGRAM_BITS = 16;
 
-/** Filter slot of the n-gram c0 c1 c2 c3 (trailing characters are -1 when n is shorter). */
-function gramSlot(c0: number, c1: number, c2: number, c3: number): number {
-  const h =
-    Math.imul(c0, 0x9e3779b1) ^ Math.imul(c1, 0x85ebca6b) ^ Math.imul(c2, 0xc2b2ae35) ^ Math.imul(c3, 0x27d4eb2f);
-  return h >>> (32 - NGRAM_BITS);
+/**
+ * n-grams are packed 8 bits per character into one int32 (`c0 c1 c2 c3`, first character highest):
+ * exact for Latin-1, a harmless collision otherwise (candidates are compared as strings). The
+ * backward pass maintains it with one shift and one or per character.
+ */
+function packGram(key: string): number {
+  let g = 0;
+  for (let k = 0; k < key.length; k++) g = (g << 8) | (key.charCodeAt(k) & 0xff);
+  return g;
 }
 
-function maybe(bits: Int32Array, slot: number): boolean {
-  return ((bits[slot >>> 5] as number) & (1 << (slot & 31))) !== 0;
+/** Filter bit of a packed n-gram (Fibonacci hashing: the top bits are well mixed). */
+function gramBit(g: number): number {
+  return Math.imul(g, 0x9e3779b1) >>> (32 - NGRAM_BITS);
+}
+
+/** Table hash of a packed n-gram (computed only when the filter says "maybe"); never 0. */
+function gramHash(g: number): number {
+  let h = Math.imul(g ^ (g >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h === 0 ? 1 : h;
+}
+
+function maybe(bits: Int32Array, g: number): boolean {
+  const bit = gramBit(g);
+  return ((bits[bit >>> 5] as number) & (1 << (bit & 31))) !== 0;
 }
 
 /** Buckets globs by one n-gram of their literal fragment; a counting filter skips absent n-grams. */
 class NgramIndex {
   readonly n: 2 | 3 | 4;
-  private readonly map = new Map<string, Entry[]>();
+  /** n-gram → globs, keyed by gramHash so a lookup needs no slice. */
+  private readonly table = new StrTable<Entry[]>();
   /** Globs per filter slot (maintenance only). */
   private readonly counts = new Map<number, number>();
   /** Bit per slot, set while its count is > 0; allocated with the first glob. */
@@ -304,13 +349,12 @@ class NgramIndex {
     this.n = n;
   }
 
-  private slotOf(key: string): number {
-    const c = (k: number): number => (k < this.n ? key.charCodeAt(k) : -1);
-    return gramSlot(c(0), c(1), c(2), c(3));
+  private hashOf(key: string): number {
+    return gramHash(packGram(key));
   }
 
   get empty(): boolean {
-    return this.map.size === 0;
+    return this.table.size === 0;
   }
 
   /** Picks the fragment's n-gram with the fewest globs so far (spreads common words). */
@@ -319,7 +363,7 @@ class NgramIndex {
     let bestCount = Infinity;
     for (let i = 0; i + this.n <= fragment.length; i++) {
       const gram = fragment.slice(i, i + this.n);
-      const count = this.map.get(gram)?.length ?? 0;
+      const count = this.table.get(gram, this.hashOf(gram))?.length ?? 0;
       if (count < bestCount) {
         best = gram;
         bestCount = count;
@@ -330,21 +374,23 @@ class NgramIndex {
   }
 
   add(key: string, e: Entry): void {
-    const slot = this.slotOf(key);
+    const hash = this.hashOf(key);
+    const slot = gramBit(packGram(key));
     const count = this.counts.get(slot) ?? 0;
     this.counts.set(slot, count + 1);
     this.filter ??= new Int32Array(1 << (NGRAM_BITS - 5));
     if (count === 0) this.filter[slot >>> 5]! |= 1 << (slot & 31);
-    const list = this.map.get(key);
-    if (list === undefined) this.map.set(key, [e]);
+    const list = this.table.get(key, hash);
+    if (list === undefined) this.table.set(key, [e], 0, hash);
     else list.push(e);
   }
 
   remove(key: string, e: Entry): boolean {
-    const list = this.map.get(key);
+    const hash = this.hashOf(key);
+    const list = this.table.get(key, hash);
     if (list === undefined || !removeFromList(list, e)) return false;
-    if (list.length === 0) this.map.delete(key);
-    const slot = this.slotOf(key);
+    if (list.length === 0) this.table.delete(key, hash);
+    const slot = gramBit(packGram(key));
     const count = (this.counts.get(slot) ?? 1) - 1;
     if (count > 0) this.counts.set(slot, count);
     else {
@@ -354,9 +400,9 @@ class NgramIndex {
     return true;
   }
 
-  /** Called when the filter says the n-gram at `at` may be indexed. */
-  lookup(input: string, at: number, q: Query): void {
-    const list = this.map.get(input.slice(at, at + this.n));
+  /** Called when the filter says the n-gram at `at` (packed as `g`) may be indexed. */
+  lookup(g: number, input: string, at: number, q: Query): void {
+    const list = this.table.find(gramHash(g), input, at, this.n);
     if (list !== undefined) q.verifyAll(list);
   }
 }
@@ -386,7 +432,14 @@ class KindIndex {
   /** Exact entities hold the rule itself (one or several): a hit touches no Entry. */
   private readonly exact = new StrTable<Rule | Rule[]>(true);
   readonly hashes = new Map<string, Entry[]>();
-  private readonly suffix = new StrTable<SuffixBucket>();
+  /** Suffix buckets by key (maintenance). */
+  private readonly suffixBuckets = new Map<string, SuffixBucket>();
+  /**
+   * What the hot path reads for each suffix: the bucket (tag 0), or for a bucket holding just one
+   * `<head>*<suffix>` glob, that glob's rule itself with its head as aux (tag 1), so `@*:server`
+   * or `@spam*:server` alone cost no further loads.
+   */
+  private readonly suffix = new StrTable<SuffixBucket | Rule>();
   private readonly prefix = new PrefixIndex();
   private readonly ngram4 = new NgramIndex(4);
   private readonly ngram3 = new NgramIndex(3);
@@ -413,7 +466,11 @@ class KindIndex {
     const f = shape.fragment.length;
     if (shape.sepSuffix !== null) {
       const p = shape.prefix.length >= 2 ? PrefixIndex.keyOf(shape.prefix) : null;
-      home = { t: "suffix", key: shape.sepSuffix, prefix: p };
+      const simple =
+        glob.hasStar && glob.middle.length === 0 && glob.tail === shape.sepSuffix && !glob.head.includes("?")
+          ? glob.head
+          : null;
+      home = { t: "suffix", key: shape.sepSuffix, prefix: p, simple };
     } else if (shape.prefix.length >= 3) {
       home = { t: "prefix", key: PrefixIndex.keyOf(shape.prefix) };
     } else if (f >= 4) {
@@ -446,13 +503,42 @@ class KindIndex {
         break;
       }
       case "suffix": {
-        let bucket = this.suffix.get(h.key);
+        let bucket = this.suffixBuckets.get(h.key);
         if (bucket === undefined) {
-          bucket = { all: [], prefix: new PrefixIndex() };
-          this.suffix.set(h.key, bucket);
+          bucket = {
+            simpleHeads: [],
+            simpleRules: [],
+            simpleEntries: [],
+            all: [],
+            prefix: null,
+            prefixed: 0,
+          };
+          this.suffixBuckets.set(h.key, bucket);
         }
-        if (h.prefix === null) bucket.all.push(e);
-        else bucket.prefix.add(h.prefix, e);
+        if (h.simple !== null) {
+          bucket.simpleHeads.push(h.simple);
+          bucket.simpleRules.push(e.rule);
+          bucket.simpleEntries.push(e);
+        } else if (h.prefix === null) bucket.all.push(e);
+        else if (bucket.prefix !== null) bucket.prefix.add(h.prefix, e);
+        else {
+          bucket.all.push(e);
+          if (++bucket.prefixed > FLAT_PREFIX_MAX) {
+            // Enough globs with a head here: move them into a prefix index.
+            const prefix = new PrefixIndex();
+            const rest: Entry[] = [];
+            for (const x of bucket.all) {
+              const xh = x.home as { prefix: string | null };
+              if (xh.prefix !== null) prefix.add(xh.prefix, x);
+              else rest.push(x);
+            }
+            bucket.all.length = 0;
+            bucket.all.push(...rest);
+            bucket.prefix = prefix;
+            bucket.prefixed = 0;
+          }
+        }
+        this.refreshSuffix(h.key, bucket);
         break;
       }
       case "prefix":
@@ -493,10 +579,28 @@ class KindIndex {
         break;
       }
       case "suffix": {
-        const bucket = this.suffix.get(h.key);
+        const bucket = this.suffixBuckets.get(h.key);
         if (bucket === undefined) break;
-        ok = h.prefix === null ? removeFromList(bucket.all, e) : bucket.prefix.remove(h.prefix, e);
-        if (bucket.all.length === 0 && bucket.prefix.empty) this.suffix.delete(h.key);
+        if (h.simple !== null) {
+          const k = bucket.simpleEntries.indexOf(e);
+          if (k >= 0) {
+            for (const arr of [bucket.simpleHeads, bucket.simpleRules, bucket.simpleEntries] as unknown[][]) {
+              arr[k] = arr[arr.length - 1];
+              arr.pop();
+            }
+            ok = true;
+          }
+        } else if (h.prefix !== null && bucket.prefix !== null && bucket.prefix.remove(h.prefix, e))
+          ok = true;
+        else if (removeFromList(bucket.all, e)) {
+          ok = true;
+          if (h.prefix !== null) bucket.prefixed--;
+        }
+        if (bucket.prefix?.empty) bucket.prefix = null;
+        if (bucket.all.length === 0 && bucket.prefix === null && bucket.simpleEntries.length === 0) {
+          this.suffixBuckets.delete(h.key);
+          this.suffix.delete(h.key);
+        } else this.refreshSuffix(h.key, bucket);
         break;
       }
       case "prefix":
@@ -514,6 +618,12 @@ class KindIndex {
     if (e.glob !== null) this.globCount--;
   }
 
+  private refreshSuffix(key: string, bucket: SuffixBucket): void {
+    if (bucket.simpleEntries.length === 1 && bucket.all.length === 0 && bucket.prefix === null) {
+      this.suffix.set(key, bucket.simpleRules[0] as Rule, 1, undefined, bucket.simpleHeads[0] as string);
+    } else this.suffix.set(key, bucket, 0);
+  }
+
   /** Entity (lower-cased) → verified hits appended to q.hits. Hashes are handled by the caller. */
   collect(lower: string, q: Query): void {
     q.input = lower;
@@ -525,32 +635,42 @@ class KindIndex {
     const f2 = globs && !this.ngram2.empty ? this.ngram2.filter : null;
     const sep = this.sepCode;
     let h = FNV_OFFSET;
-    let c1 = -1; // character at i + 1
-    let c2 = -1; // character at i + 2
-    let c3 = -1; // character at i + 3
+    let g = 0; // packed 4-gram starting at i (fewer characters near the end)
     for (let i = len - 1; i >= 0; i--) {
       const c = lower.charCodeAt(i);
       h = Math.imul(h ^ c, FNV_PRIME);
+      g = (c << 24) | (g >>> 8);
       if (c === sep && suffix !== null) {
-        const bucket = suffix.find(h === 0 ? 1 : h, lower, i, len - i);
-        if (bucket !== undefined) {
+        const found = suffix.find(h === 0 ? 1 : h, lower, i, len - i);
+        const tag = suffix.lastTag;
+        if (found === undefined) {
+          // no glob ends with this suffix
+        } else if (tag === 1) {
+          const head = suffix.lastAux as string;
+          if (head.length <= i && lower.startsWith(head)) q.hits[q.count++] = found as Rule;
+        } else {
+          const bucket = found as SuffixBucket;
+          const heads = bucket.simpleHeads;
+          for (let k = 0; k < heads.length; k++) {
+            const head = heads[k] as string;
+            if (head.length <= i && lower.startsWith(head)) q.hits[q.count++] = bucket.simpleRules[k] as Rule;
+          }
           if (bucket.all.length > 0) q.verifyAll(bucket.all);
-          if (!bucket.prefix.empty) bucket.prefix.collect(lower, q);
+          if (bucket.prefix !== null) bucket.prefix.collect(lower, q);
         }
       }
-      if (f4 !== null && c3 >= 0 && maybe(f4, gramSlot(c, c1, c2, c3))) this.ngram4.lookup(lower, i, q);
-      if (f3 !== null && c2 >= 0 && maybe(f3, gramSlot(c, c1, c2, -1))) this.ngram3.lookup(lower, i, q);
-      if (f2 !== null && c1 >= 0 && maybe(f2, gramSlot(c, c1, -1, -1))) this.ngram2.lookup(lower, i, q);
-      c3 = c2;
-      c2 = c1;
-      c1 = c;
+      const left = len - i;
+      if (f4 !== null && left >= 4 && maybe(f4, g)) this.ngram4.lookup(g, lower, i, q);
+      if (f3 !== null && left >= 3 && maybe(f3, g >>> 8)) this.ngram3.lookup(g >>> 8, lower, i, q);
+      if (f2 !== null && left >= 2 && maybe(f2, g >>> 16)) this.ngram2.lookup(g >>> 16, lower, i, q);
     }
     const exactTable = this.exact;
     const exact = exactTable.find(h === 0 ? 1 : h, lower, 0, len);
     if (exact !== undefined) {
       // The tag says "several rules" without loading the value object.
       if (exactTable.lastTag === 0) q.hits[q.count++] = exact as Rule;
-      else for (let k = 0; k < (exact as Rule[]).length; k++) q.hits[q.count++] = (exact as Rule[])[k] as Rule;
+      else
+        for (let k = 0; k < (exact as Rule[]).length; k++) q.hits[q.count++] = (exact as Rule[])[k] as Rule;
     }
     if (!globs) return;
     if (!this.prefix.empty) this.prefix.collect(lower, q);

@@ -1,7 +1,10 @@
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { compileGlob, globMatches, hasWildcard, normaliseGlob } from "../../../src/banlists/glob.ts";
 import { refGlob } from "./reference.ts";
+
+// Property tests run thousands of cases; shared CI machines can be slow.
+vi.setConfig({ testTimeout: 60_000 });
 
 describe("glob semantics", () => {
   const table: [pattern: string, input: string, expected: boolean][] = [

@@ -1,11 +1,14 @@
 import fc from "fast-check";
 import { MatrixGlob } from "matrix-bot-sdk";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { compileGlob } from "../../../src/banlists/glob.ts";
 import { globShape, Matcher, serverHost, serverOfUser, sha256Base64 } from "../../../src/banlists/matcher.ts";
 import { fromState, applyStateEvent } from "../../../src/banlists/policyList.ts";
 import type { Recommendation, Rule, RuleKind } from "../../../src/banlists/rule.ts";
 import { refMatch, refSha, ruleId } from "./reference.ts";
+
+// Property tests run thousands of cases; shared CI machines can be slow.
+vi.setConfig({ testTimeout: 60_000 });
 
 const LISTS = ["!l0:x", "!l1:x", "!l2:x"];
 let seq = 0;
@@ -78,11 +81,9 @@ const userSubjectArb = fc.oneof(
   randomGlob("@:.xyspamb").map((s) => s.replaceAll(/[*?]/g, "")),
 );
 const hashedArb = (subject: fc.Arbitrary<string>, kind: RuleKind) =>
-  fc
-    .tuple(subject, fc.boolean())
-    .map(([s, lower]) => ({
-      sha256: refSha(kind === "server" ? serverHost(s) : lower ? s.toLowerCase() : s),
-    }));
+  fc.tuple(subject, fc.boolean()).map(([s, lower]) => ({
+    sha256: refSha(kind === "server" ? serverHost(s) : lower ? s.toLowerCase() : s),
+  }));
 
 const ruleArb: fc.Arbitrary<Rule> = fc.oneof(
   { weight: 6, arbitrary: fc.tuple(userEntityArb, recArb, listArb).map(([e, r, l]) => mk("user", e, r, l)) },
@@ -393,5 +394,96 @@ describe("compatibility note: matrix-bot-sdk's MatrixGlob", () => {
     const m = new Matcher();
     m.add(mk("user", "@spammer:evil.org"));
     expect(m.matchUser("@SPAMMER:evil.org")).toHaveLength(1);
+  });
+});
+
+describe("decide vs a reference reading of the exception rules", () => {
+  /** Reference: rule r is suppressed iff some matching exception e with kind(e) = kind(r), or
+   *  kind(e) = the subject's kind, has rank(e) ≤ rank(r). */
+  function refDecide(matches: Rule[], subject: RuleKind, rank: (l: string) => number) {
+    const exceptions = matches.filter((r) => r.recommendation === "exception");
+    const live = matches.filter(
+      (r) =>
+        r.recommendation !== "exception" &&
+        !exceptions.some((e) => (e.kind === r.kind || e.kind === subject) && rank(e.list) <= rank(r.list)),
+    );
+    const action = live.some((r) => r.recommendation === "takedown")
+      ? "takedown"
+      : live.length
+        ? "ban"
+        : "none";
+    const best = live
+      .filter((r) => action === "ban" || r.recommendation === "takedown")
+      .sort((a, b) => rank(a.list) - rank(b.list))[0];
+    return { action, best, live: live.map(ruleId).sort() };
+  }
+
+  it("random users, rules and list orders", () => {
+    fc.assert(
+      fc.property(
+        fc.array(ruleArb, { maxLength: 30 }),
+        fc.array(userSubjectArb, { minLength: 1, maxLength: 8 }),
+        fc.shuffledSubarray(LISTS, { minLength: 0, maxLength: 3 }),
+        (rules, users, order) => {
+          const m = new Matcher({ listOrder: LISTS });
+          m.addAll(rules);
+          m.setListOrder(order);
+          const rank = (l: string) => m.priorityOf(l);
+          for (const u of users) {
+            const d = m.decideUser(u);
+            const ref = refDecide(m.matchUser(u), "user", rank);
+            expect(d.action).toBe(ref.action);
+            expect(d.rules.map(ruleId).sort()).toEqual(ref.live);
+            if (ref.best !== undefined) expect(rank((d.rule as Rule).list)).toBe(rank(ref.best.list));
+            expect(d.rule?.recommendation ?? "none").toBe(
+              ref.action === "none" ? "none" : ref.action === "takedown" ? "takedown" : "ban",
+            );
+          }
+        },
+      ),
+      { numRuns: 2_000 },
+    );
+  });
+});
+
+describe("index maintenance at scale", () => {
+  it("adds and removes 20,000 rules in random order without losing or keeping any", () => {
+    const rand = fc.sample(fc.integer({ min: 0, max: 2 ** 31 - 1 }), { numRuns: 40_000, seed: 7 });
+    const rules: Rule[] = [];
+    for (let i = 0; i < 20_000; i++) {
+      const server = `s${(rand[i] as number) % 300}.org`;
+      const shape = i % 10;
+      const entity =
+        shape < 7
+          ? `@u${i}:${server}`
+          : shape === 7
+            ? `@*:${server}`
+            : shape === 8
+              ? `@p${i % 97}*:s${i % 3}.org`
+              : `*w${i % 500}x*`;
+      rules.push(mk("user", entity, "ban", LISTS[i % 3]));
+    }
+    const m = new Matcher();
+    m.addAll(rules);
+    const removed = new Set<Rule>();
+    for (let i = 0; i < rules.length; i++)
+      if ((rand[20_000 + i] as number) % 2 === 0) removed.add(rules[i] as Rule);
+    for (const r of removed) expect(m.remove(r)).toBe(true);
+    const kept = rules.filter((r) => !removed.has(r));
+    expect(m.size).toBe(kept.length);
+    const subjects = [...Array(2_000).keys()].map((i) => `@${i % 3 ? "u" : "p"}${i * 7}:s${i % 300}.org`);
+    subjects.push("@u1w12x:s1.org", "@U7:S7.ORG");
+    // Reference on the remaining rules only, with a cheap per-rule glob check.
+    const globs = kept.map((r) => [r, compileGlob(r.entity as string)] as const);
+    let total = 0;
+    for (const s of subjects) {
+      const expected = globs.filter(([, g]) => g.matches(s.toLowerCase())).map(([r]) => ruleId(r));
+      expect(ids(m.matchUser(s)), s).toEqual(expected.sort());
+      total += expected.length;
+    }
+    expect(total).toBeGreaterThan(500); // the comparison is not vacuous
+    for (const r of kept) m.remove(r);
+    expect(m.size).toBe(0);
+    for (const s of subjects.slice(0, 100)) expect(m.matchUser(s)).toEqual([]);
   });
 });

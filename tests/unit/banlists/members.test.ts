@@ -1,9 +1,12 @@
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { sha256Base64 } from "../../../src/banlists/matcher.ts";
 import { isTrackedMembership, MemberIndex, usersMatching } from "../../../src/banlists/members.ts";
 import type { Rule, RuleKind } from "../../../src/banlists/rule.ts";
 import { refGlob, refSha, refUserHost } from "./reference.ts";
+
+// Property tests run thousands of cases; shared CI machines can be slow.
+vi.setConfig({ testTimeout: 60_000 });
 
 let seq = 0;
 const mk = (kind: RuleKind, entity: string | { sha256: string }): Rule => ({

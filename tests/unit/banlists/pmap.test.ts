@@ -1,6 +1,9 @@
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { PMap } from "../../../src/banlists/pmap.ts";
+
+// Property tests run thousands of cases; shared CI machines can be slow.
+vi.setConfig({ testTimeout: 60_000 });
 
 // Pairs with equal FNV-1a hashes (found by search), so collision nodes get exercised.
 const COLLIDING = ["k4uzx", "kf2ad", "k4uzy", "kf2ae", "k4uzz", "kf2af", "k4uzt", "kf2ah"];

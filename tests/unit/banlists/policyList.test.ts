@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
   applyRedaction,
   applyStateEvent,
@@ -13,6 +13,9 @@ import {
   type PolicyListRevision,
 } from "../../../src/banlists/policyList.ts";
 import type { Rule } from "../../../src/banlists/rule.ts";
+
+// Property tests run thousands of cases; shared CI machines can be slow.
+vi.setConfig({ testTimeout: 60_000 });
 
 const ROOM = "!list:example.org";
 let n = 0;
