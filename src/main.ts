@@ -11,6 +11,8 @@ import { listCommands } from "./commands/lists.ts";
 import { roomCommands } from "./commands/rooms.ts";
 import { RecentEvents } from "./matrix/recentEvents.ts";
 import { PolicyFeature } from "./policy/feature.ts";
+import { AclFeature } from "./acl/feature.ts";
+import { aclCommands } from "./commands/acl.ts";
 import type { Services } from "./services.ts";
 import { ScheduledConsequences, explicitLevelFrom } from "./consequences/scheduled.ts";
 import { ProtectionsFeature } from "./protections/feature.ts";
@@ -29,8 +31,15 @@ export async function startBot(loaded: LoadedConfig, log: Logger, signal?: Abort
   services.policy = policy;
   services.reporting.push(policy);
 
+  const acl = new AclFeature(bot, policy);
+  bot.add(acl);
+  services.acl = acl;
+  services.reporting.push(acl);
+  services.features.push(acl);
+
   const registry = new CommandRegistry<CommandContext>();
   registry.register(helpCommand(registry), ...coreCommands, ...roomCommands, ...listCommands);
+  registry.register(...aclCommands);
   const commands = new CommandHandler(bot, services, registry);
   bot.add(commands);
 

@@ -1,6 +1,7 @@
 // The long-lived parts commands talk to, filled in by src/main.ts as each feature starts.
 import type { Feature } from "./bot.ts";
 import type { PolicyFeature } from "./policy/feature.ts";
+import type { AclFeature } from "./acl/feature.ts";
 import type { RecentEvents } from "./matrix/recentEvents.ts";
 import type { ScheduledConsequences } from "./consequences/scheduled.ts";
 
@@ -24,4 +25,6 @@ export interface Services {
   recent?: RecentEvents;
   /** Future effects that survive restarts (timed unmutes). */
   scheduled?: ScheduledConsequences;
+  /** Server ACL sync: the computed ACL and each protected room's state. */
+  acl?: AclFeature;
 }

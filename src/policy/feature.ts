@@ -20,7 +20,7 @@ import {
 } from "../banlists/policyList.ts";
 import type { Rule } from "../banlists/rule.ts";
 import { canActOn } from "../matrix/power.ts";
-import { planConsequences, planMemberBans } from "./plan.ts";
+import { planConsequences, planMemberBans, withoutOwnServerRules } from "./plan.ts";
 import {
   PROTECTED_ROOMS_KEY,
   WATCHED_LISTS_KEY,
@@ -414,7 +414,7 @@ export class PolicyFeature implements Feature, Reporting {
     const plan = planMemberBans({
       candidates,
       protectedRooms: this.protectedSet,
-      decide: (u) => this.matcher.decideUser(u),
+      decide: (u) => withoutOwnServerRules(this.matcher.decideUser(u), this.bot.serverName),
       roomsOf: (u) => this.members.roomsOf(u).keys(),
       policyBansOf: (u) => this.bot.actionLog.policyBansOf(u),
       membership: (room, u) => this.bot.state.peek(room)?.membership(u),

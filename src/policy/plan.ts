@@ -2,6 +2,7 @@
 // each and where they are, say who must be banned where and which of Tyr's earlier policy bans
 // must be lifted. Startup, a rule change and a join all call this with different candidates.
 import type { Decision } from "../banlists/matcher.ts";
+import { compileGlob } from "../banlists/glob.ts";
 import type { Rule } from "../banlists/rule.ts";
 import type { Consequence } from "../consequences/types.ts";
 
@@ -95,4 +96,26 @@ export function planConsequences(
     }
   }
   return out;
+}
+
+/**
+ * A server rule that would hit Tyr's own server (`*`, `*.org`, the server itself) must not turn into
+ * bans of every local user when server rules apply to users: the ACL builder refuses such rules,
+ * and the member bans must agree. Returns the decision without them.
+ */
+export function withoutOwnServerRules(decision: Decision, ownServer: string): Decision {
+  if (!decision.rules.some((r) => r.kind === "server")) return decision;
+  const host = ownServer.replace(/:\d+$/, "").toLowerCase();
+  const rules = decision.rules.filter(
+    (r) => r.kind !== "server" || r.entity === undefined || !compileGlob(r.entity).matches(host),
+  );
+  if (rules.length === decision.rules.length) return decision;
+  const takedown = rules.find((r) => r.recommendation === "takedown");
+  const chosen = takedown ?? rules[0];
+  return {
+    action: chosen === undefined ? "none" : takedown ? "takedown" : "ban",
+    ...(chosen ? { rule: chosen } : {}),
+    rules,
+    excepted: decision.excepted,
+  };
 }

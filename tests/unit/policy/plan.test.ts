@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { planConsequences, planMemberBans, type PlanInput } from "../../../src/policy/plan.ts";
+import {
+  planConsequences,
+  planMemberBans,
+  withoutOwnServerRules,
+  type PlanInput,
+} from "../../../src/policy/plan.ts";
+import { Matcher } from "../../../src/banlists/matcher.ts";
 import type { Decision } from "../../../src/banlists/matcher.ts";
 import type { Rule } from "../../../src/banlists/rule.ts";
 
@@ -89,5 +95,31 @@ describe("planMemberBans", () => {
       input({ candidates: ["@s:x"], rules: { "@s:x": rule("@s:x") }, roomsOf: () => ["!a"] }),
     );
     expect(planConsequences(plan, () => [])[0]).toMatchObject({ reason: "matched a ban-list rule" });
+  });
+});
+
+describe("own-server protection for server rules applied to users", () => {
+  const server = (entity: string, stateKey = entity): Rule => ({
+    list: "!l",
+    kind: "server",
+    entity,
+    recommendation: "ban",
+    eventType: "m.policy.rule.server",
+    stateKey,
+  });
+  it("ignores server rules that match Tyr's own server, keeps the rest", () => {
+    const m = new Matcher({ serverRulesApplyToUsers: true });
+    for (const r of [server("*"), server("localhost"), server("*host"), server("evil.org")]) m.add(r);
+    expect(withoutOwnServerRules(m.decideUser("@alice:localhost"), "localhost:8448").action).toBe("none");
+    expect(withoutOwnServerRules(m.decideUser("@bob:matrix.org"), "localhost").action).toBe("none");
+    const evil = withoutOwnServerRules(m.decideUser("@spam:evil.org"), "localhost");
+    expect(evil.action).toBe("ban");
+    expect(evil.rule?.entity).toBe("evil.org");
+  });
+  it("leaves user rules alone", () => {
+    const m = new Matcher({ serverRulesApplyToUsers: true });
+    m.add(server("*"));
+    m.add(rule("@alice:localhost"));
+    expect(withoutOwnServerRules(m.decideUser("@alice:localhost"), "localhost").rule?.kind).toBe("user");
   });
 });

@@ -1,0 +1,220 @@
+// Server ACLs across real federation: two Synapse homeservers on loopback, federating over TLS with
+// self-signed certificates. A user of the second server talks in a room protected by Tyr on the
+// first; once a watched list denies the second server, its messages stop reaching the room — and
+// flow again when the rule is lifted.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { DEV_DIR, Synapse, freePort } from "../harness/synapse.ts";
+import { TestUser, eventually, type SeenEvent } from "../harness/user.ts";
+import { runBot, testConfig, type RunningBot } from "../harness/bot.ts";
+
+const enc = encodeURIComponent;
+const root = join(DEV_DIR, `federation-${process.pid}`);
+
+/** A self-signed certificate for `host` (the test servers do not verify each other's). */
+function selfSigned(host: string): { cert: string; key: string } {
+  const dir = join(root, "certs");
+  mkdirSync(dir, { recursive: true });
+  const cert = join(dir, `${host}.crt`);
+  const key = join(dir, `${host}.key`);
+  const r = spawnSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      key,
+      "-out",
+      cert,
+      "-days",
+      "2",
+      "-subj",
+      `/CN=${host}`,
+      "-addext",
+      `subjectAltName=DNS:${host}`,
+    ],
+    { encoding: "utf8" },
+  );
+  if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr}`);
+  return { cert, key };
+}
+
+async function homeserver(host: string): Promise<Synapse> {
+  const { cert, key } = selfSigned(host);
+  const fedPort = await freePort();
+  return Synapse.create({
+    dir: join(root, host),
+    // An explicit port: no .well-known or SRV lookup; `.localhost` resolves to loopback.
+    serverName: `${host}:${fedPort}`,
+    rateLimits: "relaxed",
+    federation: { port: fedPort, tlsCertPath: cert, tlsKeyPath: key },
+  });
+}
+
+describe("server ACL over federation", () => {
+  let hs1: Synapse;
+  let hs2: Synapse;
+  let bot: RunningBot;
+  let tyr: TestUser;
+  let mod: TestUser;
+  let maintainer: TestUser;
+  let remote: TestUser;
+  let room: string;
+  let list: string;
+  let mgmt: string;
+
+  /** Message bodies in `room` as hs1 sees them. */
+  const bodiesOnHs1 = async () =>
+    (
+      await mod.api<{ chunk: SeenEvent[] }>(
+        "GET",
+        `/_matrix/client/v3/rooms/${enc(room)}/messages?dir=b&limit=100&filter=${enc(JSON.stringify({ types: ["m.room.message"] }))}`,
+      )
+    ).chunk.map((e) => String(e.content.body));
+
+  beforeAll(async () => {
+    rmSync(root, { recursive: true, force: true });
+    [hs1, hs2] = await Promise.all([homeserver("hs1.localhost"), homeserver("hs2.localhost")]);
+    const u1 = async (name: string) => new TestUser(hs1.url, await hs1.register(name));
+    tyr = await u1("tyr");
+    mod = await u1("mod");
+    maintainer = await u1("listmaint");
+    remote = new TestUser(hs2.url, await hs2.register("remote"));
+
+    mgmt = await mod.createRoom({ invite: [tyr.userId] });
+    list = await maintainer.createRoom({ preset: "public_chat", creation_content: { type: "m.policy" } });
+    room = await mod.createRoom({
+      preset: "public_chat",
+      invite: [tyr.userId],
+      power_level_content_override: { users: { [tyr.userId]: 100 } },
+    });
+    await tyr.join(room);
+    await tyr.join(list);
+    await tyr.api(
+      "PUT",
+      `/_matrix/client/v3/user/${enc(tyr.userId)}/account_data/org.matrix.mjolnir.watched_lists`,
+      {
+        references: [`https://matrix.to/#/${list}`],
+      },
+    );
+    await tyr.api(
+      "PUT",
+      `/_matrix/client/v3/user/${enc(tyr.userId)}/account_data/org.matrix.mjolnir.protected_rooms`,
+      {
+        rooms: [room],
+      },
+    );
+    bot = await runBot(testConfig({ url: hs1.url, accessToken: tyr.accessToken, managementRoom: mgmt }));
+  }, 240_000);
+
+  afterAll(async () => {
+    await bot?.stop();
+    await Promise.all([hs1?.stop(), hs2?.stop()]);
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it("a denied server's user no longer reaches the protected room; lifting the rule lets it back", async () => {
+    // Federation works: the remote user joins over TLS and is heard.
+    const hs1Name = hs1.serverName;
+    const hs2Host = hs2.serverName.replace(/:\d+$/, "");
+    await eventually(
+      () =>
+        remote
+          .api("POST", `/_matrix/client/v3/join/${enc(room)}?server_name=${enc(hs1Name)}`, {})
+          .then(() => true),
+      60_000,
+      "remote user joins over federation",
+    );
+    const t0 = Date.now();
+    await remote.sendText(room, "hello before the ACL");
+    await eventually(
+      async () => (await bodiesOnHs1()).includes("hello before the ACL"),
+      30_000,
+      "message before the ACL",
+    );
+    const deliveryMs = Date.now() - t0;
+
+    // The list denies the remote server: Tyr writes the ACL.
+    await maintainer.setState(list, "m.policy.rule.server", "hs2", {
+      entity: hs2Host,
+      recommendation: "m.ban",
+      reason: "test",
+    });
+    const acl = await eventually(
+      async () => {
+        const c = await mod.getState<{ deny?: string[]; allow?: string[] }>(room, "m.room.server_acl");
+        return c?.deny?.includes(hs2Host) ? c : undefined;
+      },
+      30_000,
+      "ACL denying hs2",
+    );
+    expect(acl.allow).toEqual(["*"]);
+    // The receiving server (hs1) enforces its room's ACL on every event hs2 sends it.
+    await remote.sendText(room, "hello after the ACL");
+    // Wait far longer than delivery took before the ACL.
+    await new Promise((r) => setTimeout(r, Math.max(8_000, deliveryMs * 10)));
+    const seen = await bodiesOnHs1();
+    expect(seen).toContain("hello before the ACL");
+    expect(seen).not.toContain("hello after the ACL");
+    // ...because hs1 refused it for the ACL (hs2 logs the refusal of its transaction).
+    expect(readFileSync(join(hs2.dir, "homeserver.log"), "utf8")).toContain("Server is banned from room");
+    // hs1's own users are not affected.
+    await mod.sendText(room, "local still fine");
+    await eventually(async () => (await bodiesOnHs1()).includes("local still fine"), 10_000, "local message");
+
+    // Lift the rule: the ACL follows and the remote server is heard again.
+    await maintainer.setState(list, "m.policy.rule.server", "hs2", {});
+    await eventually(
+      async () => (await mod.getState<{ deny?: string[] }>(room, "m.room.server_acl"))?.deny?.length === 0,
+      30_000,
+      "ACL lifted",
+    );
+    await remote.sendText(room, "hello once allowed again");
+    await eventually(
+      async () => (await bodiesOnHs1()).includes("hello once allowed again"),
+      60_000,
+      "message after lifting",
+    );
+  });
+
+  it("with acl.banMembersOfDeniedServers, members of a denied server are banned too (and unbanned when lifted)", async () => {
+    await bot.stop();
+    bot = await runBot(
+      testConfig({
+        url: hs1.url,
+        accessToken: tyr.accessToken,
+        managementRoom: mgmt,
+        extra: { acl: { banMembersOfDeniedServers: true } },
+      }),
+    );
+    const hs2Host = hs2.serverName.replace(/:\d+$/, "");
+    expect(await mod.membership(room, remote.userId)).toBe("join");
+    await maintainer.setState(list, "m.policy.rule.server", "hs2", {
+      entity: hs2Host,
+      recommendation: "m.ban",
+      reason: "test",
+    });
+    await eventually(
+      async () => (await mod.membership(room, remote.userId)) === "ban",
+      30_000,
+      "remote member banned",
+    );
+    await eventually(
+      async () => (await mod.getState<{ deny?: string[] }>(room, "m.room.server_acl"))?.deny?.[0] === hs2Host,
+      30_000,
+      "ACL denying hs2",
+    );
+    expect(await mod.membership(room, mod.userId)).toBe("join");
+    await maintainer.setState(list, "m.policy.rule.server", "hs2", {});
+    await eventually(
+      async () => (await mod.membership(room, remote.userId)) === "leave",
+      30_000,
+      "remote member unbanned",
+    );
+  });
+});
