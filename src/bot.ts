@@ -9,12 +9,16 @@ import { Messenger } from "./matrix/messenger.ts";
 import { RoomStateCache } from "./matrix/roomState.ts";
 import { SyncLoop, describeError } from "./matrix/sync.ts";
 import { Router, type Subscriber } from "./router.ts";
+import type { SyncResponse } from "./matrix/syncTypes.ts";
 import { ActionLog } from "./store/actionLog.ts";
 import { SyncTokenStore } from "./store/syncToken.ts";
 import { ConsequenceQueue } from "./consequences/queue.ts";
 import { MatrixExecutor } from "./consequences/execute.ts";
 import { refusal } from "./consequences/guard.ts";
 import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { readStoredIdentity } from "./matrix/crypto/store.ts";
+import { CRYPTO_DIR } from "./matrix/crypto/feature.ts";
 
 export const VERSION = "0.1.0";
 
@@ -36,6 +40,11 @@ export interface BotParts {
   /** Current members (join) of the management room. */
   moderators(): Set<string>;
   lastSyncAt(): number | undefined;
+}
+
+export interface SyncHook {
+  beforeBatch?(body: SyncResponse): Promise<void>;
+  afterBatch?(): Promise<void>;
 }
 
 /** A feature (commands, policy sync, protections, crypto…) plugs into the bot through this. */
@@ -60,6 +69,8 @@ export class Tyr implements BotParts {
   readonly serverName: string;
   private readonly sync: SyncLoop;
   private readonly features: Feature[] = [];
+  /** Work that must run around every sync batch (the crypto engine). */
+  readonly syncHooks: SyncHook[] = [];
   private stopping = false;
 
   private constructor(opts: {
@@ -99,7 +110,13 @@ export class Tyr implements BotParts {
       log: this.log.child({ module: "sync" }),
       loadToken: () => tokens.load(),
       saveToken: (t) => tokens.save(t),
-      onBatch: (body, meta) => this.router.handle(body, meta),
+      onBatch: async (body, meta) => {
+        // Crypto first (to-device keys before timeline decryption), and its state saved before
+        // the sync token moves on: a crash then replays the batch instead of losing keys.
+        for (const h of this.syncHooks) await h.beforeBatch?.(body);
+        await this.router.handle(body, meta);
+        for (const h of this.syncHooks) await h.afterBatch?.();
+      },
     });
   }
 
@@ -107,12 +124,16 @@ export class Tyr implements BotParts {
   static async create(loaded: LoadedConfig, log: Logger, signal?: AbortSignal): Promise<Tyr> {
     bridgeBotSdkLogging(log);
     mkdirSync(loaded.config.dataPath, { recursive: true });
+    const stored = loaded.config.encryption.enabled
+      ? await readStoredIdentity(join(loaded.config.dataPath, CRYPTO_DIR))
+      : undefined;
     const session = await establishSession({
       homeserverUrl: loaded.config.homeserverUrl,
       credentials: loaded.credentials,
       dataPath: loaded.config.dataPath,
       log,
       ...(signal ? { signal } : {}),
+      ...(stored ? { preferredDeviceId: stored.deviceId } : {}),
     });
     log.info({ userId: session.userId, deviceId: session.deviceId }, "logged in");
     const client = new TyrClient(loaded.config.homeserverUrl, session.accessToken, {
@@ -142,17 +163,21 @@ export class Tyr implements BotParts {
     try {
       await this.sync.run();
     } finally {
-      for (const f of this.features) await f.stop?.();
+      // Let queued effects finish (bounded) before features close (the crypto engine last).
+      await Promise.race([this.queue.idle(), new Promise((r) => setTimeout(r, this.stopGraceMs).unref())]);
+      for (const f of [...this.features].reverse()) await f.stop?.();
     }
   }
 
-  /** Stops syncing, then lets queued effects finish (bounded) so nothing half-done is dropped. */
+  private stopGraceMs = 10_000;
+
+  /** Stops syncing; `run()` then lets queued effects finish (bounded) and stops the features. */
   async stop(graceMs = 10_000): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.stopGraceMs = graceMs;
     this.log.info("shutting down");
     this.sync.stop();
-    await Promise.race([this.queue.idle(), new Promise((r) => setTimeout(r, graceMs))]);
   }
 }
 

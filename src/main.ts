@@ -14,13 +14,25 @@ import { PolicyFeature } from "./policy/feature.ts";
 import { AclFeature } from "./acl/feature.ts";
 import { aclCommands } from "./commands/acl.ts";
 import type { Services } from "./services.ts";
+import { CryptoFeature } from "./matrix/crypto/feature.ts";
 import { ScheduledConsequences, explicitLevelFrom } from "./consequences/scheduled.ts";
 import { ProtectionsFeature } from "./protections/feature.ts";
 import { protectionsCommands } from "./commands/protections.ts";
+import { moderationCommands } from "./commands/moderation.ts";
+import { infoCommands } from "./commands/info.ts";
 
 export async function startBot(loaded: LoadedConfig, log: Logger, signal?: AbortSignal): Promise<Tyr> {
   const bot = await Tyr.create(loaded, log, signal);
   const services: Services = { reporting: [], features: [] };
+
+  // Encryption first: it must see every sync batch before anyone reads the timeline, and it
+  // stops last (features stop in reverse order), after the last encrypted reply went out.
+  if (bot.config.encryption.enabled) {
+    const crypto = await CryptoFeature.start(bot, loaded);
+    bot.add(crypto);
+    services.crypto = crypto;
+    services.reporting.push(crypto);
+  }
 
   const recent = new RecentEvents();
   bot.router.subscribe(recent);
@@ -40,8 +52,12 @@ export async function startBot(loaded: LoadedConfig, log: Logger, signal?: Abort
   const registry = new CommandRegistry<CommandContext>();
   registry.register(helpCommand(registry), ...coreCommands, ...roomCommands, ...listCommands);
   registry.register(...aclCommands);
+  registry.register(...moderationCommands, ...infoCommands);
   const commands = new CommandHandler(bot, services, registry);
   bot.add(commands);
+
+  const crypto = services.crypto;
+  if (crypto) commands.trustGate = (ev) => crypto.trustProblem(ev);
 
   services.features.push(policy, commands);
 

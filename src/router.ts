@@ -16,6 +16,8 @@ export interface TimelineEvent {
   redacts?: string;
   /** True when the event came to us encrypted and was decrypted. */
   decrypted?: boolean;
+  /** What the crypto engine knows about the sender's device (for the command trust gate). */
+  decryption?: unknown;
   raw: RawEvent;
 }
 
@@ -36,8 +38,12 @@ export interface Subscriber {
   onBatchEnd?(meta: BatchMeta): Promise<void> | void;
 }
 
-/** Turns an encrypted timeline event into its cleartext, when the crypto engine can. */
-export type Decryptor = (roomId: string, raw: RawEvent) => Promise<RawEvent | undefined>;
+/** Turns an encrypted timeline event into its cleartext. `undefined`: could not (yet) decrypt;
+ *  "drop": the event must not be acted on at all (e.g. a replayed ciphertext). */
+export type Decryptor = (
+  roomId: string,
+  raw: RawEvent,
+) => Promise<{ event: RawEvent; info?: unknown } | "drop" | undefined>;
 
 export function toTimelineEvent(roomId: string, raw: RawEvent): TimelineEvent | undefined {
   if (typeof raw.type !== "string" || typeof raw.event_id !== "string" || typeof raw.sender !== "string")
@@ -93,27 +99,13 @@ export class Router {
       for (const raw0 of room.timeline?.events ?? []) {
         if (typeof raw0.state_key === "string") this.applyState(roomId, raw0, meta);
         let raw = raw0;
-        let decrypted = false;
+        let info: unknown;
         if (raw.type === "m.room.encrypted" && this.decryptor) {
           const clear = await this.decryptor(roomId, raw);
-          if (clear) {
-            raw = clear;
-            decrypted = true;
-          }
+          if (clear === "drop") continue;
+          if (clear) ({ event: raw, info } = clear);
         }
-        const ev = toTimelineEvent(roomId, raw);
-        if (!ev) {
-          this.log.debug({ roomId }, "dropping a malformed timeline event");
-          continue;
-        }
-        if (decrypted) ev.decrypted = true;
-        for (const s of this.subscribers) {
-          try {
-            await s.onTimeline?.(ev, meta);
-          } catch (e) {
-            this.log.error({ err: e, roomId, eventId: ev.eventId }, "timeline handler failed");
-          }
-        }
+        await this.deliver(roomId, raw, meta, raw !== raw0, info);
       }
     }
     for (const [roomId, room] of Object.entries(body.rooms?.invite ?? {})) {
@@ -131,6 +123,32 @@ export class Router {
         await s.onBatchEnd?.(meta);
       } catch (e) {
         this.log.error({ err: e }, "batch-end handler failed");
+      }
+    }
+  }
+
+  /** Hands one timeline event to every subscriber (also used for events decrypted late). */
+  async deliver(
+    roomId: string,
+    raw: RawEvent,
+    meta: BatchMeta,
+    decrypted = false,
+    info?: unknown,
+  ): Promise<void> {
+    const ev = toTimelineEvent(roomId, raw);
+    if (!ev) {
+      this.log.debug({ roomId }, "dropping a malformed timeline event");
+      return;
+    }
+    if (decrypted) {
+      ev.decrypted = true;
+      ev.decryption = info;
+    }
+    for (const s of this.subscribers) {
+      try {
+        await s.onTimeline?.(ev, meta);
+      } catch (e) {
+        this.log.error({ err: e, roomId, eventId: ev.eventId }, "timeline handler failed");
       }
     }
   }

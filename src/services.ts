@@ -1,5 +1,6 @@
 // The long-lived parts commands talk to, filled in by src/main.ts as each feature starts.
 import type { Feature } from "./bot.ts";
+import type { CryptoFeature } from "./matrix/crypto/feature.ts";
 import type { PolicyFeature } from "./policy/feature.ts";
 import type { AclFeature } from "./acl/feature.ts";
 import type { RecentEvents } from "./matrix/recentEvents.ts";
@@ -27,4 +28,6 @@ export interface Services {
   scheduled?: ScheduledConsequences;
   /** Server ACL sync: the computed ACL and each protected room's state. */
   acl?: AclFeature;
+  /** End-to-end encryption: engine, verification, trust (absent when encryption is off). */
+  crypto?: CryptoFeature;
 }

@@ -106,6 +106,7 @@ export const configSchema = z
             requireVerifiedDevicesForCommands: bool.default(true),
             shareKeysWithUnverifiedDevices: bool.default(false),
             trustOnFirstUse: bool.default(false),
+            recoveryKeyFile: nonEmpty("a file path").optional(),
           },
           { error: "expected a mapping" },
         )

@@ -37,7 +37,9 @@ export class ProgressMessage {
         .finally(() => (this.flushing = undefined));
       return;
     }
-    await this.flush();
+    // Tracked like a delayed edit, so `finish` waits for it and the final state lands last.
+    this.flushing = this.flush().finally(() => (this.flushing = undefined));
+    await this.flushing;
   }
 
   /** The final state, shown right away (after any edit in flight). */

@@ -46,8 +46,10 @@ export function dedupeKey(c: Consequence): string | undefined {
     case "kick":
     case "mute":
     case "unmute":
-    case "setPowerLevel":
       return `${c.kind}|${c.room}|${c.user}`;
+    case "setPowerLevel":
+      // Two different levels asked for in a row are two changes, not one.
+      return `setPowerLevel|${c.room}|${c.user}|${c.level}`;
     case "redact":
       return `redact|${c.event}`;
     case "setAcl":

@@ -161,10 +161,13 @@ async function readBody(res: Response, binary: boolean): Promise<unknown> {
 }
 
 function toMatrixError(res: Response, body: unknown, retryAfterMs: number | undefined): MatrixError {
+  const obj =
+    body && typeof body === "object" && !Buffer.isBuffer(body) ? (body as Record<string, unknown>) : {};
+  // Keep every field (a 401 user-interactive-auth answer carries `flows` and `session`, no errcode).
   const b =
-    body && typeof body === "object" && !Buffer.isBuffer(body) && "errcode" in body
-      ? (body as Record<string, unknown>)
-      : { errcode: `HTTP_${res.status}`, error: `${res.status} ${res.statusText}` };
+    "errcode" in obj
+      ? obj
+      : { errcode: `HTTP_${res.status}`, error: `${res.status} ${res.statusText}`, ...obj };
   const err = new MatrixError(b as { errcode: string; error: string }, res.status);
   // bot-sdk reads only the body hint; carry the header-derived delay too.
   if (retryAfterMs !== undefined) Object.defineProperty(err, "retryAfterMs", { value: retryAfterMs });

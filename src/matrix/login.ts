@@ -50,6 +50,8 @@ export async function establishSession(opts: {
   dataPath: string;
   log: Logger;
   signal?: AbortSignal;
+  /** Device to log in as when nothing is cached (the crypto store's device keeps its identity). */
+  preferredDeviceId?: string;
 }): Promise<Session> {
   const { log } = opts;
   const http = new HttpTransport({ baseUrl: opts.homeserverUrl, log });
@@ -99,7 +101,8 @@ export async function establishSession(opts: {
     initial_device_display_name: "Tyr moderation bot",
   };
   // Re-using the device ID keeps the same end-to-end encryption identity across logins.
-  if (cached?.deviceId) body.device_id = cached.deviceId;
+  const deviceId = cached?.deviceId ?? opts.preferredDeviceId;
+  if (deviceId) body.device_id = deviceId;
   let res: { user_id: string; access_token: string; device_id: string };
   try {
     res = (await withStartupRetry(

@@ -431,7 +431,9 @@ export class ProtectionsFeature implements Feature, Reporting {
     for (const raw0 of missed.reverse()) {
       let raw = raw0;
       if (raw.type === "m.room.encrypted" && this.bot.router.decryptor) {
-        raw = (await this.bot.router.decryptor(room, raw)) ?? raw;
+        const clear = await this.bot.router.decryptor(room, raw);
+        if (clear === "drop") continue;
+        if (clear) raw = clear.event;
       }
       if (typeof raw.state_key === "string" && raw.type !== "m.room.member") continue;
       this.judge(raw, room, true);

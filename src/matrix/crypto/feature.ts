@@ -1,0 +1,164 @@
+// Connects the crypto engine to the running bot: it runs around every sync batch (keys in before
+// timeline events are decrypted, state saved before the sync token moves), decrypts timeline
+// events for the router, encrypts what the messenger sends, gates commands on device trust, and
+// shows verification emoji to the moderators.
+import { join } from "node:path";
+import type { Feature, SyncHook, Tyr } from "../../bot.ts";
+import type { LoadedConfig } from "../../config/load.ts";
+import type { Reporting, StatusLine } from "../../services.ts";
+import type { TimelineEvent } from "../../router.ts";
+import type { SyncResponse } from "../syncTypes.ts";
+import { CryptoEngine, type DecryptionInfo } from "./engine.ts";
+import { setUpSecurity } from "./bootstrap.ts";
+import { VerificationManager, type VerificationView } from "./verification.ts";
+import { checkSender, getCryptoStatus, type CryptoStatus } from "./trust.ts";
+import type { RawEvent } from "./types.ts";
+import { HOUSEKEEPING } from "../../consequences/types.ts";
+
+export const CRYPTO_DIR = "crypto";
+
+export class CryptoFeature implements Feature, SyncHook, Reporting {
+  readonly name = "crypto";
+  readonly engine: CryptoEngine;
+  readonly verification: VerificationManager;
+  private readonly bot: Tyr;
+  private readonly requireVerified: boolean;
+  private lastStatus: CryptoStatus | undefined;
+
+  private constructor(
+    bot: Tyr,
+    engine: CryptoEngine,
+    verification: VerificationManager,
+    requireVerified: boolean,
+  ) {
+    this.bot = bot;
+    this.engine = engine;
+    this.verification = verification;
+    this.requireVerified = requireVerified;
+  }
+
+  /** Opens the store, sets up cross-signing and backup, and plugs into router and messenger. */
+  static async start(bot: Tyr, loaded: LoadedConfig): Promise<CryptoFeature> {
+    const cfg = bot.config.encryption;
+    const log = bot.log.child({ module: "crypto" });
+    const storeDir = join(bot.config.dataPath, CRYPTO_DIR);
+    const engine = await CryptoEngine.start({
+      userId: bot.session.userId,
+      deviceId: bot.session.deviceId,
+      request: (method, endpoint, qs, body) =>
+        bot.client.doRequest(method, endpoint, qs ?? null, body ?? null),
+      storeDir,
+      logger: log,
+      keySharing: cfg.shareKeysWithUnverifiedDevices ? "all" : "cross-signed",
+    });
+    const security = await setUpSecurity(engine, {
+      ...(loaded.password ? { password: loaded.password } : {}),
+      ...(cfg.recoveryKeyFile ? { recoveryKeyFile: cfg.recoveryKeyFile } : {}),
+    });
+    log.info(
+      {
+        crossSigning: security.crossSigning,
+        deviceSigned: security.deviceSigned,
+        backup: security.backupVersion,
+        restoredRoomKeys: security.restoredRoomKeys,
+      },
+      "end-to-end encryption ready",
+    );
+    // The verification manager needs to call back into the feature it is part of.
+    const self: { feature?: CryptoFeature } = {};
+    const verification = new VerificationManager(engine, {
+      // Only moderators may verify with the bot; strangers are ignored (and logged).
+      isAllowed: (u) => bot.moderators().has(u),
+      autoConfirm: cfg.trustOnFirstUse,
+      onUpdate: (view) => self.feature?.showVerification(view),
+    });
+    const feature = new CryptoFeature(bot, engine, verification, cfg.requireVerifiedDevicesForCommands);
+    self.feature = feature;
+    bot.syncHooks.push(feature);
+    bot.router.decryptor = (roomId, raw) => feature.decrypt(roomId, raw as RawEvent);
+    bot.messenger.encryptor = { encrypt: (roomId, type, content) => engine.encrypt(roomId, type, content) };
+    engine.onLateDecryption((roomId, event, info) =>
+      bot.router.deliver(roomId, event as RawEvent, { initial: false }, true, info),
+    );
+    if (security.recoveryKeyFile) {
+      feature.notify(
+        `Tyr created its encryption identity. Its recovery key was written to ${security.recoveryKeyFile} (readable only by the bot's user): back it up, it restores the bot on a new machine.`,
+      );
+    }
+    return feature;
+  }
+
+  async beforeBatch(body: SyncResponse): Promise<void> {
+    await this.engine.receiveSync(body);
+  }
+
+  async afterBatch(): Promise<void> {
+    await this.engine.persist();
+  }
+
+  private async decrypt(
+    roomId: string,
+    raw: RawEvent,
+  ): Promise<{ event: RawEvent; info: DecryptionInfo } | "drop" | undefined> {
+    const r = await this.engine.decrypt(roomId, raw);
+    if (r.ok) return { event: r.event as RawEvent, info: r.info };
+    // A replayed ciphertext could be an old command re-sent by a hostile server: never act on it.
+    return r.code === "Replayed" ? "drop" : undefined;
+  }
+
+  /** The command gate: in an encrypted management room, only trusted devices may command. */
+  async trustProblem(ev: TimelineEvent): Promise<string | undefined> {
+    if (!this.bot.state.peek(ev.roomId)?.encrypted) return undefined;
+    if (!ev.decrypted) return "this room is encrypted, so Tyr only accepts encrypted commands";
+    const decision = await checkSender(
+      this.engine,
+      ev.sender,
+      ev.decryption as DecryptionInfo | undefined,
+      this.requireVerified ? "cross-signed" : "any",
+    );
+    return decision.ok
+      ? undefined
+      : `Tyr did not run this command: ${decision.reason}. Cross-sign your device (verify it from another session) or ask Tyr to verify you with "${this.bot.config.commands.prefix} verify ${ev.sender}"`;
+  }
+
+  private showVerification(view: VerificationView): void {
+    const who = `${view.userId}${view.deviceId ? ` (${view.deviceId})` : ""}`;
+    if (view.state === "done") {
+      this.notify(`Verification with ${who} is complete.`);
+    } else if (view.state === "cancelled") {
+      this.notify(
+        `Verification with ${who} was cancelled${view.cancelReason ? `: ${view.cancelReason}` : ""}.`,
+      );
+    } else if (view.emoji && view.state !== "confirmed") {
+      const emoji = view.emoji.map((e) => `${e.symbol} ${e.description}`).join("  ");
+      this.bot.log.info({ user: view.userId, device: view.deviceId, emoji }, "verification emoji");
+      this.notify(
+        `Verifying ${who}. Compare these emoji with the ones the other device shows:\n${emoji}\nIf they match, confirm on that device and say "${this.bot.config.commands.prefix} verify confirm" here.`,
+      );
+    }
+  }
+
+  notify(text: string): void {
+    void this.bot.queue.submit({ kind: "notify", text, cause: HOUSEKEEPING }, { front: true });
+  }
+
+  /** Refreshed in the background; `status` shows the last known figures. */
+  statusLines(): StatusLine[] {
+    void getCryptoStatus(this.engine)
+      .then((s) => (this.lastStatus = s))
+      .catch(() => undefined);
+    const s = this.lastStatus;
+    if (!s) return [{ label: "Encryption", value: `device ${this.engine.deviceId}` }];
+    return [
+      {
+        label: "Encryption",
+        value: `device ${s.deviceId} · cross-signing ${s.crossSigning.deviceSigned ? "ok (device signed)" : "NOT signed"} · backup ${s.backup.enabled ? `v${s.backup.version ?? "?"} (${s.backup.backedUp}/${s.backup.roomKeys} keys)` : "off"} · ${s.pendingDecryptions} undecryptable pending`,
+      },
+    ];
+  }
+
+  async stop(): Promise<void> {
+    this.verification.dispose();
+    await this.engine.close();
+  }
+}
