@@ -24,6 +24,8 @@ export interface TimelineEvent {
 export interface BatchMeta {
   /** First sync without a saved token: timeline events are history, not live input. */
   initial: boolean;
+  /** The token this batch was requested with: where a gap in a room's timeline starts. */
+  since?: string;
 }
 
 export interface Subscriber {
@@ -32,8 +34,9 @@ export interface Subscriber {
   onAccountData?(type: string, content: Record<string, unknown>): void;
   onInvite?(roomId: string, inviter: string | undefined): void;
   onLeave?(roomId: string): void;
-  /** The timeline of a room skipped events (gap): re-derive what depends on them. */
-  onGap?(roomId: string): void;
+  /** The timeline of a room skipped events (gap): re-derive what depends on them. `prevBatch`
+   *  is the pagination token just before the first event of this batch (for /messages). */
+  onGap?(roomId: string, gap: { from: string | undefined; to: string | undefined }): void;
   /** After the whole batch: the place for coalesced work (reconciliation, ACL sync). */
   onBatchEnd?(meta: BatchMeta): Promise<void> | void;
 }
@@ -95,7 +98,8 @@ export class Router {
     }
     for (const [roomId, room] of Object.entries(body.rooms?.join ?? {})) {
       for (const raw of room.state?.events ?? []) this.applyState(roomId, raw, meta);
-      if (room.timeline?.limited && !meta.initial) this.each((s) => s.onGap?.(roomId));
+      if (room.timeline?.limited && !meta.initial)
+        this.each((s) => s.onGap?.(roomId, { from: room.timeline?.prev_batch, to: meta.since }));
       for (const raw0 of room.timeline?.events ?? []) {
         if (typeof raw0.state_key === "string") this.applyState(roomId, raw0, meta);
         let raw = raw0;

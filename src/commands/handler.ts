@@ -2,7 +2,8 @@
 // the pure framework, asks for confirmation where a command wants it, runs the command, and
 // answers with threaded m.notice replies plus a ⏳/✅/❌ reaction on the command.
 import type { BotParts, Feature } from "../bot.ts";
-import type { BatchMeta, TimelineEvent } from "../router.ts";
+import { toTimelineEvent, type BatchMeta, type TimelineEvent } from "../router.ts";
+import type { RawEvent } from "../matrix/syncTypes.ts";
 import type { Services } from "../services.ts";
 import { HOUSEKEEPING, type Consequence } from "../consequences/types.ts";
 import { interpretMessage, type CommandRegistry, type ParsedCommand } from "./framework/index.ts";
@@ -53,7 +54,11 @@ export class CommandHandler implements Feature {
     this.registry = registry;
   }
 
-  async onTimeline(ev: TimelineEvent, meta: BatchMeta): Promise<void> {
+  onTimeline(ev: TimelineEvent, meta: BatchMeta): Promise<void> {
+    return this.handle(ev, meta);
+  }
+
+  private async handle(ev: TimelineEvent, meta: BatchMeta): Promise<void> {
     // History from the first sync is not a request to act now; nor is anything we sent.
     if (meta.initial || ev.roomId !== this.bot.managementRoomId || ev.sender === this.bot.session.userId)
       return;
@@ -89,6 +94,59 @@ export class CommandHandler implements Feature {
     // Commands run beside the sync loop so a long job never delays the next sync.
     const job = this.execute(outcome, ev).finally(() => this.running.delete(job));
     this.running.add(job);
+  }
+
+  /**
+   * More commands arrived than one sync carries (a busy management room, or Tyr was away): page
+   * back through the gap (from the batch's start to the previous sync position) and handle the
+   * skipped commands, oldest first.
+   */
+  onGap(roomId: string, gap: { from: string | undefined; to: string | undefined }): void {
+    const { from, to } = gap;
+    if (roomId !== this.bot.managementRoomId || !from || !to) return;
+    this.gapFill = this.gapFill
+      .then(() => this.fillGap(from, to))
+      .catch((e) =>
+        this.bot.log.warn({ error: errorText(e) }, "could not fetch the commands a sync gap skipped"),
+      );
+  }
+
+  private gapFill: Promise<void> = Promise.resolve();
+
+  private async fillGap(from: string, to: string): Promise<void> {
+    const room = this.bot.managementRoomId;
+    const missed: RawEvent[] = [];
+    let token: string | undefined = from;
+    // Bounded: at most 5 pages of 100 events; commands older than that are not worth running late.
+    for (let page = 0; page < 5 && token; page++) {
+      const res = (await this.bot.client.doRequest(
+        "GET",
+        `/_matrix/client/v3/rooms/${encodeURIComponent(room)}/messages`,
+        { dir: "b", from: token, to, limit: 100 },
+      )) as { chunk?: RawEvent[]; end?: string };
+      const chunk = res.chunk ?? [];
+      missed.push(...chunk);
+      if (chunk.length === 0 || !res.end) break;
+      token = res.end;
+    }
+    if (missed.length === 0) return;
+    this.bot.log.info({ events: missed.length }, "handling management-room events a sync gap skipped");
+    for (const raw0 of missed.reverse()) {
+      let raw = raw0;
+      let info: unknown;
+      if (raw.type === "m.room.encrypted" && this.bot.router.decryptor) {
+        const clear = await this.bot.router.decryptor(room, raw);
+        if (clear === "drop" || !clear) continue;
+        ({ event: raw, info } = clear);
+      }
+      const ev = toTimelineEvent(room, raw);
+      if (!ev) continue;
+      if (raw !== raw0) {
+        ev.decrypted = true;
+        ev.decryption = info;
+      }
+      await this.handle(ev, { initial: false });
+    }
   }
 
   async stop(): Promise<void> {

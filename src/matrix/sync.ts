@@ -15,7 +15,7 @@ export interface SyncLoopOptions {
   loadToken(): string | undefined;
   saveToken(token: string): void;
   /** Called for every batch, awaited before the token is saved. `initial` = no previous token. */
-  onBatch(body: SyncResponse, meta: { initial: boolean }): Promise<void>;
+  onBatch(body: SyncResponse, meta: { initial: boolean; since?: string }): Promise<void>;
   log: Logger;
 }
 
@@ -89,7 +89,7 @@ export class SyncLoop {
       this.consecutiveFailures = 0;
       const initial = token === undefined;
       try {
-        await this.opts.onBatch(body, { initial });
+        await this.opts.onBatch(body, initial ? { initial } : { initial, since: token });
       } catch (e) {
         // A handler bug must not wedge the bot on one batch forever; it is logged and we move on.
         log.error({ error: describeError(e) }, "error while handling a sync batch");

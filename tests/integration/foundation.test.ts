@@ -118,6 +118,37 @@ describe("foundation: management room basics", () => {
   });
 });
 
+describe("foundation: busy management room", () => {
+  it("answers a command that more than one sync's worth of messages pushed out of view", async () => {
+    const b = await synapse.register("tyr");
+    const mod = new TestUser(synapse.url, await synapse.register("mod"));
+    const mgmt = await mod.createRoom({ invite: [b.userId] });
+    const loaded = testConfig({ url: synapse.url, accessToken: b.accessToken, managementRoom: mgmt });
+    let bot = await runBot(loaded);
+    await bot.stop();
+    // While Tyr is away: a command, then more chatter than one sync returns (100 events).
+    const cmd = await mod.sendText(mgmt, "!tyr status");
+    for (let i = 0; i < 120; i += 20) {
+      await Promise.all(Array.from({ length: 20 }, (_, j) => mod.sendText(mgmt, `chatter ${i + j}`)));
+    }
+    await mod.catchUp();
+    bot = await runBot(
+      testConfig({
+        url: synapse.url,
+        accessToken: b.accessToken,
+        managementRoom: mgmt,
+        dataPath: loaded.config.dataPath,
+      }),
+    );
+    try {
+      const reply = await mod.waitForNotice(mgmt, b.userId, /Tyr status/, 30_000);
+      expect(JSON.stringify(reply.content["m.relates_to"])).toContain(cmd);
+    } finally {
+      await bot.stop();
+    }
+  });
+});
+
 describe("foundation: homeserver restart", () => {
   let own: Synapse;
   let bot: RunningBot | undefined;
