@@ -32,7 +32,11 @@ program
     const onSignal = (sig: string) => {
       log.info({ signal: sig }, "signal received");
       abort.abort();
-      if (!bot) process.exit(0);
+      if (!bot) {
+        // Still starting (logging in, joining, setting up encryption): nothing to hand over yet.
+        log.info("shutting down");
+        process.exit(0);
+      }
       void bot.stop();
     };
     process.once("SIGINT", () => onSignal("SIGINT"));
