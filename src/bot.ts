@@ -67,6 +67,8 @@ export class Tyr implements BotParts {
   readonly managementRoomId: string;
   readonly startedAt = Date.now();
   readonly serverName: string;
+  /** False on the very first run of this account (no saved sync position): history is not live. */
+  readonly resumed: boolean;
   private readonly sync: SyncLoop;
   private readonly features: Feature[] = [];
   /** Work that must run around every sync batch (the crypto engine). */
@@ -106,6 +108,7 @@ export class Tyr implements BotParts {
       },
     );
     const tokens = new SyncTokenStore(this.config.dataPath, this.session.userId);
+    this.resumed = tokens.load() !== undefined;
     this.sync = new SyncLoop(this.client, {
       log: this.log.child({ module: "sync" }),
       loadToken: () => tokens.load(),

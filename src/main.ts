@@ -20,6 +20,7 @@ import { ProtectionsFeature } from "./protections/feature.ts";
 import { protectionsCommands } from "./commands/protections.ts";
 import { moderationCommands } from "./commands/moderation.ts";
 import { infoCommands } from "./commands/info.ts";
+import { cryptoCommands } from "./commands/crypto.ts";
 
 export async function startBot(loaded: LoadedConfig, log: Logger, signal?: AbortSignal): Promise<Tyr> {
   const bot = await Tyr.create(loaded, log, signal);
@@ -53,6 +54,7 @@ export async function startBot(loaded: LoadedConfig, log: Logger, signal?: Abort
   registry.register(helpCommand(registry), ...coreCommands, ...roomCommands, ...listCommands);
   registry.register(...aclCommands);
   registry.register(...moderationCommands, ...infoCommands);
+  registry.register(...cryptoCommands);
   const commands = new CommandHandler(bot, services, registry);
   bot.add(commands);
 

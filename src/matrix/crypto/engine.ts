@@ -1177,7 +1177,7 @@ export class CryptoEngine {
 
   /**
    * Under the "cross-signed" policy crypto-wasm's identity-based strategy ignores local blocks, so
-   * a user with a blocked device gets no room keys at all (logged once). The other policies
+   * a user with a blocked cross-signed device gets no room keys at all (logged once). The other policies
    * exclude blocked devices themselves.
    */
   private async usersWithBlockedDevices(users: string[]): Promise<Set<string>> {
@@ -1190,7 +1190,8 @@ export class CryptoEngine {
         let blocked: boolean;
         try {
           const devices = await this.machine.getUserDevices(new UserId(u));
-          blocked = devices.devices().some((d) => d.isBlacklisted());
+          // Devices not signed by their owner get no keys under this strategy anyway.
+          blocked = devices.devices().some((d) => d.isBlacklisted() && d.isCrossSignedByOwner());
         } catch {
           blocked = false; // unknown user: nothing blocked
         }

@@ -11,7 +11,7 @@ import type { SyncResponse } from "../syncTypes.ts";
 import { CryptoEngine, type DecryptionInfo } from "./engine.ts";
 import { setUpSecurity } from "./bootstrap.ts";
 import { VerificationManager, type VerificationView } from "./verification.ts";
-import { checkSender, getCryptoStatus, type CryptoStatus } from "./trust.ts";
+import { checkSender, deleteOwnDevice, getCryptoStatus, type CryptoStatus } from "./trust.ts";
 import type { RawEvent } from "./types.ts";
 import { HOUSEKEEPING } from "../../consequences/types.ts";
 
@@ -24,6 +24,8 @@ export class CryptoFeature implements Feature, SyncHook, Reporting {
   private readonly bot: Tyr;
   private readonly requireVerified: boolean;
   private lastStatus: CryptoStatus | undefined;
+  /** The bot's password, when configured: user-interactive auth for `sessions remove`. */
+  private password: string | undefined;
 
   private constructor(
     bot: Tyr,
@@ -74,12 +76,16 @@ export class CryptoFeature implements Feature, SyncHook, Reporting {
     });
     const feature = new CryptoFeature(bot, engine, verification, cfg.requireVerifiedDevicesForCommands);
     self.feature = feature;
+    feature.password = loaded.password;
     bot.syncHooks.push(feature);
     bot.router.decryptor = (roomId, raw) => feature.decrypt(roomId, raw as RawEvent);
     bot.messenger.encryptor = { encrypt: (roomId, type, content) => engine.encrypt(roomId, type, content) };
-    engine.onLateDecryption((roomId, event, info) =>
-      bot.router.deliver(roomId, event as RawEvent, { initial: false }, true, info),
-    );
+    // A key that arrives late for an event of the first run's initial sync must not turn that
+    // history into a live command or spam judgement.
+    engine.onLateDecryption((roomId, event, info) => {
+      const history = !bot.resumed && event.origin_server_ts < bot.startedAt;
+      return bot.router.deliver(roomId, event as RawEvent, { initial: history }, true, info);
+    });
     if (security.recoveryKeyFile) {
       feature.notify(
         `Tyr created its encryption identity. Its recovery key was written to ${security.recoveryKeyFile} (readable only by the bot's user): back it up, it restores the bot on a new machine.`,
@@ -116,9 +122,15 @@ export class CryptoFeature implements Feature, SyncHook, Reporting {
       ev.decryption as DecryptionInfo | undefined,
       this.requireVerified ? "cross-signed" : "any",
     );
-    return decision.ok
-      ? undefined
-      : `Tyr did not run this command: ${decision.reason}. Cross-sign your device (verify it from another session) or ask Tyr to verify you with "${this.bot.config.commands.prefix} verify ${ev.sender}"`;
+    if (decision.ok) return undefined;
+    // Verifying the user's identity does not make an unsigned device trusted; verifying the device
+    // itself with Tyr does (the emoji are confirmed by a moderator from a trusted session).
+    const info = ev.decryption as DecryptionInfo | undefined;
+    const hint =
+      info?.senderDevice && /not cross-signed|not verified|unknown to Tyr/.test(decision.reason)
+        ? `. Or verify Tyr by emoji from this session (its emoji appear here; a moderator confirms with "${this.bot.config.commands.prefix} verify confirm" from a trusted session)`
+        : "";
+    return `Tyr did not run this command: ${decision.reason}${hint}`;
   }
 
   private showVerification(view: VerificationView): void {
@@ -136,6 +148,11 @@ export class CryptoFeature implements Feature, SyncHook, Reporting {
         `Verifying ${who}. Compare these emoji with the ones the other device shows:\n${emoji}\nIf they match, confirm on that device and say "${this.bot.config.commands.prefix} verify confirm" here.`,
       );
     }
+  }
+
+  /** Logs out one of Tyr's other devices (`sessions remove`); never the current one. */
+  async removeOwnDevice(deviceId: string): Promise<void> {
+    await deleteOwnDevice(this.engine, deviceId, this.password);
   }
 
   notify(text: string): void {
