@@ -183,12 +183,14 @@ describe("server ACL over federation", () => {
   });
 
   it("with acl.banMembersOfDeniedServers, members of a denied server are banned too (and unbanned when lifted)", async () => {
+    const dataPath = bot.dataPath; // same device, same crypto store
     await bot.stop();
     bot = await runBot(
       testConfig({
         url: hs1.url,
         accessToken: tyr.accessToken,
         managementRoom: mgmt,
+        dataPath,
         extra: { acl: { banMembersOfDeniedServers: true } },
       }),
     );
