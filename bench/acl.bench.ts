@@ -4,22 +4,12 @@ import type { Rule } from "../src/banlists/rule.ts";
 import { buildAcl, type AclListInput } from "../src/acl/build.ts";
 import { MAX_EVENT_BYTES, canonicalJsonBytes } from "../src/acl/canonicalJson.ts";
 import type { BenchResult } from "./types.ts";
+import { mulberry32 } from "../tests/harness/prng.ts";
 
 const OWN_SERVER = "tyr.example.net:8448";
 const TLDS = ["org", "com", "net", "io", "xyz", "chat", "dev", "social"];
 const RUNS = 11;
 const WARMUP = 3;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Realistic mix: mostly literal names, ~8% `*.domain` globs, some ports, upper case, duplicates
  *  across lists, subdomains of globbed domains, a few exceptions, hashed and invalid rules. */

@@ -16,22 +16,12 @@ import type { RoomContext } from "../src/protections/framework.ts";
 import { ProtectionPipeline } from "../src/protections/pipeline.ts";
 import { BUILTIN_PROTECTIONS } from "../src/protections/registry.ts";
 import type { BenchResult } from "./types.ts";
+import { mulberry32 } from "../tests/harness/prng.ts";
 
 const EVENTS = 100_000;
 const ROOMS = 10;
 const USERS = 5_000;
 const BOT = "@tyr:bench.example";
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WORDS = (
   "the a to and of I you it is that in this for on be have with not are was but just do so what " +

@@ -10,6 +10,7 @@ import { writeFileSync } from "node:fs";
 import { Synapse } from "../harness/synapse.ts";
 import { TestUser } from "../harness/user.ts";
 import { runBot, testConfig, type RunningBot } from "../harness/bot.ts";
+import { mulberry32 } from "../harness/prng.ts";
 
 const info = inject("synapse");
 const synapse = Synapse.attach(info);
@@ -18,16 +19,6 @@ const S = info.serverName;
 
 /** Deterministic by default so a failure can be replayed; FUZZ_SEED=… explores other inputs. */
 const SEED = Number(process.env.FUZZ_SEED ?? 20_240_501);
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 interface Ev {
   event_id: string;

@@ -1,6 +1,7 @@
 // Shared fixtures for the ACL tests.
 import type { Recommendation, Rule } from "../../../src/banlists/rule.ts";
 import { canonicalJsonBytes } from "../../../src/acl/canonicalJson.ts";
+export { mulberry32 } from "../../harness/prng.ts";
 
 let counter = 0;
 
@@ -46,16 +47,4 @@ export function fullEventBytes(content: unknown): number {
     type: "m.room.server_acl",
     unsigned: { age_ts: 1_900_000_000_000, replaces_state: id(0) },
   });
-}
-
-/** Deterministic PRNG for generated data. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
