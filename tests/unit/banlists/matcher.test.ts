@@ -487,3 +487,237 @@ describe("index maintenance at scale", () => {
     for (const s of subjects.slice(0, 100)) expect(m.matchUser(s)).toEqual([]);
   });
 });
+
+describe("hot-path shortcuts", () => {
+  // The matcher reads an ID as given while it holds no character lower-casing could change
+  // (A–Z or non-ASCII), and restarts on the lower-cased ID otherwise.
+  const odd = [
+    "@alice:example.org", // already lower-case: no copy
+    "@Alice:example.org", // upper-case in the localpart (found last by the backward pass)
+    "@alice:EXAMPLE.org", // upper-case in the server (found first)
+    "@alice:example.orG", // the very last character
+    "@ALICE:EXAMPLE.ORG",
+    "@aZ:example.org", // the ends of A–Z
+    "@Az:example.org",
+    "@[alice]`{|}~@:example.org", // just outside A–Z on both sides: never lower-cased
+    "@élodie:example.org", // Latin-1 lower-case letter (non-ASCII, unchanged by toLowerCase)
+    "@ÉLODIE:example.org", // Latin-1 upper-case
+    "@Élodie:example.org", // Latin-1 upper-case and no ASCII upper-case at all
+    "@élodie:exÀmple.org",
+    "@İstanbul:example.org", // lower-cases to a longer string (i + combining dot)
+    "@ΣΟΦΙΑΣ:example.org", // final sigma
+    "@😀spam:example.org", // astral (surrogate pairs)
+    "@spam😀:EXAMPLE.org",
+    "@:example.org",
+    "@alice", // no server
+    ":",
+    "",
+  ];
+  const entities = [
+    ...odd.filter((s) => s !== ""),
+    "@élodie:example.org",
+    "@i̇stanbul:example.org",
+    "@σοφιας:example.org",
+    "@*:example.org",
+    "@al*:example.org",
+    "*odie*",
+    "*😀*",
+    "@?????:example.org",
+    "*[alice]*",
+    "@É*",
+  ];
+
+  it("matches IDs in any letter case and alphabet exactly like the brute-force reference", () => {
+    const rules = entities.flatMap((e, i) => [
+      mk("user", e, "ban", LISTS[i % 3]),
+      mk("user", { sha256: refSha(e) }, "ban", LISTS[(i + 1) % 3]),
+    ]);
+    rules.push(mk("server", "example.org", "ban", LISTS[1]), mk("server", "*.ORG", "ban", LISTS[2]));
+    const m = new Matcher({ listOrder: LISTS });
+    m.addAll(rules);
+    let total = 0;
+    for (const u of [...odd, ...odd.map((s) => s.toUpperCase()), ...odd.map((s) => s.toLowerCase())]) {
+      const got = m.matchUser(u);
+      expect(ids(got), u).toEqual(ids(refMatch(rules, "user", u)));
+      total += got.length;
+    }
+    expect(total).toBeGreaterThan(100); // not vacuous
+  });
+
+  it("agrees with the reference on arbitrary Unicode IDs and case variants of listed ones", () => {
+    const idArb = fc
+      .tuple(fc.string({ unit: "binary", maxLength: 12 }), serverArb)
+      .map(([l, s]) => `@${l}:${s}`);
+    fc.assert(
+      fc.property(fc.array(idArb, { minLength: 1, maxLength: 8 }), caseArb, (listed, bits) => {
+        const rules = listed.flatMap((id, i) => [
+          mk("user", id, "ban", LISTS[i % 3]),
+          mk("user", `@*${id.slice(1, 3)}*`, "ban", LISTS[(i + 1) % 3]),
+        ]);
+        const m = new Matcher({ listOrder: LISTS });
+        m.addAll(rules);
+        for (const u of [
+          ...listed,
+          ...listed.map((id) => flipCase(id, bits)),
+          ...listed.map((id) => id.toUpperCase()),
+        ])
+          expect(ids(m.matchUser(u)), JSON.stringify(u)).toEqual(ids(refMatch(rules, "user", u)));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("returns frozen results: one shared empty array, one shared array per single exact match", () => {
+    const m = new Matcher();
+    const a = mk("user", "@a:x");
+    m.add(a);
+    const miss = m.matchUser("@nobody:x");
+    expect(miss).toEqual([]);
+    expect(Object.isFrozen(miss)).toBe(true);
+    expect(m.matchUser("@other:y")).toBe(miss);
+    expect(m.matchRoom("#r:x")).toBe(miss);
+    expect(m.matchServer("x")).toBe(miss);
+    const hit = m.matchUser("@a:x");
+    expect(hit).toEqual([a]);
+    expect(Object.isFrozen(hit)).toBe(true);
+    expect(m.matchUser("@A:X")).toBe(hit); // every query for the entity shares it
+    expect(() => (hit as Rule[]).push(a)).toThrow(TypeError);
+    // Changing the rules never changes a result a caller holds.
+    const b = mk("user", "@a:x", "takedown", LISTS[1]);
+    m.add(b);
+    expect(hit).toEqual([a]);
+    expect(ids(m.matchUser("@a:x"))).toEqual(ids([a, b]));
+    m.remove(a);
+    expect(m.matchUser("@a:x")).toEqual([b]);
+    m.remove(b);
+    expect(m.matchUser("@a:x")).toBe(miss);
+    expect(hit).toEqual([a]);
+    // Results with several rules, or from globs, are fresh but frozen too.
+    m.addAll([a, mk("user", "@*:x")]);
+    const two = m.matchUser("@a:x");
+    expect(two).toHaveLength(2);
+    expect(Object.isFrozen(two)).toBe(true);
+    expect(Object.isFrozen(m.matchUser("@zz:x"))).toBe(true);
+  });
+
+  it("orders many matches by list rank, then kind, keeping insertion order within a tie", () => {
+    const m = new Matcher({ listOrder: LISTS });
+    const rules: Rule[] = [];
+    for (let i = 0; i < 60; i++) {
+      const list = LISTS[(i * 7) % 3] as string;
+      rules.push(
+        i % 5 === 0
+          ? mk("server", `*${"x".repeat(i % 2)}`, "ban", list)
+          : mk("user", `@*${"?".repeat(i % 4)}*`, "ban", list),
+      );
+    }
+    m.addAll(rules);
+    for (const [u, at] of [
+      ["@ab:x", 17],
+      ["@abcdefgh:x", 60],
+    ] as const) {
+      const got = m.matchUser(u);
+      expect(ids(got)).toEqual(ids(refMatch(rules, "user", u)));
+      expect(got.length).toBeGreaterThanOrEqual(at); // beyond the insertion-sort size too
+      const keys = got.map((r) => m.priorityOf(r.list) * 4 + (r.kind === "user" ? 0 : 2));
+      expect([...keys].sort((a, b) => a - b)).toEqual(keys);
+    }
+  });
+
+  it("keeps the rules of one exact entity in priority order, also after reordering the lists", () => {
+    const m = new Matcher({ listOrder: LISTS });
+    const [r0, r1, r2] = [2, 0, 1].map((l) => mk("user", "@dup:x", "ban", LISTS[l]));
+    m.addAll([r0 as Rule, r1 as Rule, r2 as Rule]);
+    const before = m.matchUser("@DUP:x");
+    expect(before).toEqual([r1, r2, r0]);
+    expect(m.matchUser("@dup:x")).toBe(before);
+    m.setListOrder([LISTS[2] as string, LISTS[1] as string]);
+    expect(m.matchUser("@dup:x")).toEqual([r0, r2, r1]);
+    expect(before).toEqual([r1, r2, r0]); // a result already handed out never changes
+    m.remove(r2 as Rule);
+    expect(m.matchUser("@dup:x")).toEqual([r0, r1]);
+    // With a glob match as well, the exact rules are merged into the priority order.
+    const glob = mk("user", "@d*", "ban", LISTS[1]);
+    m.add(glob);
+    expect(m.matchUser("@dup:x")).toEqual([r0, glob, r1]);
+  });
+
+  it("survives heavy churn of exact rules (table growth, shrinking and re-use)", () => {
+    const m = new Matcher({ listOrder: LISTS });
+    const live = new Map<string, Rule>();
+    let round = 0;
+    for (; round < 30; round++) {
+      // Replace a rotating window of 2,000 IDs: 400 removed, 400 added per round.
+      for (let i = 0; i < 400; i++) {
+        const gone = `@u${(round - 5) * 400 + i}:s${i % 7}.org`;
+        const r = live.get(gone);
+        if (r !== undefined) {
+          expect(m.remove(r)).toBe(true);
+          live.delete(gone);
+        }
+        const id = `@u${round * 400 + i}:s${i % 7}.org`;
+        const rule = mk("user", i % 3 ? id : id.toUpperCase(), "ban", LISTS[i % 3]);
+        m.add(rule);
+        live.set(id, rule);
+      }
+      expect(m.size).toBe(live.size);
+    }
+    for (let n = 0; n < round * 400; n += 37) {
+      const id = `@u${n}:s${(n % 400) % 7}.org`;
+      const want = live.get(id);
+      expect(m.matchUser(id), id).toEqual(want === undefined ? [] : [want]);
+    }
+    for (const r of [...live.values()]) m.remove(r);
+    expect(m.size).toBe(0);
+    expect(m.matchUser("@u11999:s5.org")).toEqual([]);
+  });
+
+  it("server rules: skipped when they never apply, filtered per list around an exact user match", () => {
+    const userHit = mk("user", "@a:evil.org", "ban", LISTS[1]);
+    const srvApplying = mk("server", "evil.org", "ban", LISTS[0]);
+    const srvNot = mk("server", "*.org", "takedown", LISTS[1]);
+    const rules = [userHit, srvApplying, srvNot];
+    const applies = (l: string) => l === LISTS[0];
+    const perList = new Matcher({ listOrder: LISTS, serverRulesApplyToUsers: applies });
+    perList.addAll(rules);
+    expect(perList.matchUser("@A:evil.org")).toEqual([srvApplying, userHit]);
+    expect(perList.matchUser("@b:EVIL.org")).toEqual([srvApplying]);
+    expect(perList.matchUser("@b:good.org")).toEqual([]);
+    const never = new Matcher({ listOrder: LISTS, serverRulesApplyToUsers: false });
+    never.addAll(rules);
+    expect(never.matchUser("@a:evil.org")).toEqual([userHit]);
+    expect(never.matchUser("@b:evil.org")).toEqual([]);
+    const always = new Matcher({ listOrder: LISTS });
+    always.addAll(rules);
+    expect(always.matchUser("@a:evil.org")).toEqual([srvApplying, userHit, srvNot]);
+    expect(always.matchUser("@b:evil.org:8448")).toEqual([srvApplying, srvNot]);
+    for (const [m, f] of [
+      [perList, applies],
+      [never, () => false],
+      [always, () => true],
+    ] as const)
+      for (const u of ["@a:evil.org", "@a:x.org", "@A:EVIL.ORG:1", "@a:[::1]"])
+        expect(ids(m.matchUser(u))).toEqual(ids(refMatch(rules, "user", u, f)));
+  });
+
+  it("decisions: shared when nothing applies, never alias a caller's array", () => {
+    const m = new Matcher({ listOrder: LISTS });
+    const none = m.decideUser("@a:x");
+    expect(Object.isFrozen(none)).toBe(true);
+    expect(m.decideUser("@b:x")).toBe(none);
+    const exc = mk("user", "@a:x", "exception");
+    m.add(exc);
+    expect(m.decideUser("@a:x")).toEqual({ action: "none", rules: [], excepted: [] });
+    const ban = mk("user", "@b:x", "takedown");
+    m.add(ban);
+    expect(m.decideUser("@B:x")).toEqual({ action: "takedown", rule: ban, rules: [ban], excepted: [] });
+    const mine = [ban];
+    const d = m.decide(mine, "user");
+    expect(d.rules).toEqual([ban]);
+    expect(d.rules).not.toBe(mine);
+    // Out-of-order input to decide() is still ordered by priority.
+    const low = mk("user", "@c:x", "ban", LISTS[2]);
+    const high = mk("user", "@c*", "ban", LISTS[0]);
+    expect(m.decide([low, high], "user")).toMatchObject({ action: "ban", rule: high, rules: [high, low] });
+  });
+});
