@@ -20,6 +20,11 @@
 // table) and of every suffix starting at a separator (for the suffix table), and checks the n-gram
 // filters. Tables are open-addressing over typed arrays, keyed by that same hash, so a miss costs
 // one probe and no string hashing or slicing.
+//
+// Results: every exact entity and every glob keeps its rules as a frozen array in priority order;
+// a query whose hits all come from one of them (almost every hit) returns that array as is, and a
+// miss returns one shared empty array, so neither allocates, sorts nor even loads a rule. Only
+// queries with several sources of hits build (and freeze) a new array.
 import { createHash } from "node:crypto";
 import { compileGlob, hasWildcard, type Glob } from "./glob.ts";
 import type { RuleDiff } from "./policyList.ts";
@@ -27,6 +32,8 @@ import type { Rule, RuleKind } from "./rule.ts";
 
 interface Entry {
   readonly rule: Rule;
+  /** `[rule]`, frozen: the whole result of a query whose only match this is (nothing to allocate). */
+  readonly one: readonly Rule[];
   readonly glob: Glob | null;
   /** Where the entry is stored, for removal. */
   readonly home: Home;
@@ -381,7 +388,8 @@ interface SuffixBucket {
    * entry is never touched. Parallel arrays.
    */
   readonly simpleHeads: string[];
-  readonly simpleRules: Rule[];
+  /** The frozen `[rule]` of each (see Entry.one). */
+  readonly simpleOnes: (readonly Rule[])[];
   readonly simpleEntries: Entry[];
   /** Other globs, verified one by one (including globs with a literal head while few). */
   readonly all: Entry[];
@@ -506,11 +514,17 @@ class Query {
   hits: Rule[] = [];
   count = 0;
   /**
-   * The rules of an exact hit (frozen, in priority order), held back from `hits`: when they are
-   * the query's only hits (the common case for a listed ID) they are the result itself, so the
-   * query allocates nothing and never loads a rule.
+   * The first hit's rules (frozen, in priority order: an exact entity's rules or a glob's
+   * `[rule]`), held back from `hits`: when they are the query's only hits (the common case) they
+   * are the result itself, so the query allocates nothing and never loads a rule.
    */
   one: readonly Rule[] | null = null;
+
+  /** Records hits: `rules` is frozen and in priority order. */
+  add(rules: readonly Rule[]): void {
+    if (this.one === null) this.one = rules;
+    else for (let k = 0; k < rules.length; k++) this.hits[this.count++] = rules[k] as Rule;
+  }
 
   /** Starts a query. */
   reset(): void {
@@ -532,7 +546,7 @@ class Query {
       const e = list[i] as Entry;
       if (e.stamp === this.stamp) continue;
       e.stamp = this.stamp;
-      if (e.glob === null || e.glob.matches(this.input)) this.hits[this.count++] = e.rule;
+      if (e.glob === null || e.glob.matches(this.input)) this.add(e.one);
     }
   }
 }
@@ -550,10 +564,10 @@ class KindIndex {
   private readonly suffixBuckets = new Map<string, SuffixBucket>();
   /**
    * What the hot path reads for each suffix: the bucket (tag 0), or for a bucket holding just one
-   * `<head>*<suffix>` glob, that glob's rule itself with its head as aux (tag 1), so `@*:server`
+   * `<head>*<suffix>` glob, that glob's frozen `[rule]` with its head as aux (tag 1), so `@*:server`
    * or `@spam*:server` alone cost no further loads.
    */
-  private readonly suffix = new StrTable<SuffixBucket | Rule>();
+  private readonly suffix = new StrTable<SuffixBucket | readonly Rule[]>();
   private readonly prefix = new PrefixIndex();
   private readonly ngram4 = new NgramIndex(4);
   private readonly ngram3 = new NgramIndex(3);
@@ -568,8 +582,9 @@ class KindIndex {
     this.rank = rank;
   }
 
-  /** Sorts a fresh array of rules by list priority (stable) and freezes it. */
-  private ordered(rules: Rule[]): readonly Rule[] {
+  /** Sorts a fresh array of rules by list priority (stable) and freezes it; `one` if it is `[one[0]]`. */
+  private ordered(rules: Rule[], one?: readonly Rule[]): readonly Rule[] {
+    if (rules.length === 1 && one !== undefined && one[0] === rules[0]) return one;
     if (rules.length > 1) rules.sort((a, b) => this.rank(a.list) - this.rank(b.list));
     return Object.freeze(rules);
   }
@@ -581,10 +596,22 @@ class KindIndex {
 
   place(rule: Rule): Entry {
     if (rule.entity === undefined) {
-      return { rule, glob: null, home: { t: "hash", key: rule.sha256 ?? "" }, stamp: 0 };
+      return {
+        rule,
+        one: Object.freeze([rule]),
+        glob: null,
+        home: { t: "hash", key: rule.sha256 ?? "" },
+        stamp: 0,
+      };
     }
     if (!hasWildcard(rule.entity)) {
-      return { rule, glob: null, home: { t: "exact", key: rule.entity.toLowerCase() }, stamp: 0 };
+      return {
+        rule,
+        one: Object.freeze([rule]),
+        glob: null,
+        home: { t: "exact", key: rule.entity.toLowerCase() },
+        stamp: 0,
+      };
     }
     const glob = compileGlob(rule.entity);
     const shape = globShape(glob, this.sep);
@@ -610,14 +637,14 @@ class KindIndex {
     } else {
       home = { t: "general" };
     }
-    return { rule, glob, home, stamp: 0 };
+    return { rule, one: Object.freeze([rule]), glob, home, stamp: 0 };
   }
 
   add(e: Entry): void {
     const h = e.home;
     switch (h.t) {
       case "exact":
-        this.exact.set(h.key, this.ordered([...(this.exact.get(h.key) ?? []), e.rule]));
+        this.exact.set(h.key, this.ordered([...(this.exact.get(h.key) ?? []), e.rule], e.one));
         break;
       case "hash": {
         const list = this.hashes.get(h.key);
@@ -630,7 +657,7 @@ class KindIndex {
         if (bucket === undefined) {
           bucket = {
             simpleHeads: [],
-            simpleRules: [],
+            simpleOnes: [],
             simpleEntries: [],
             all: [],
             prefix: null,
@@ -640,7 +667,7 @@ class KindIndex {
         }
         if (h.simple !== null) {
           bucket.simpleHeads.push(h.simple);
-          bucket.simpleRules.push(e.rule);
+          bucket.simpleOnes.push(e.one);
           bucket.simpleEntries.push(e);
         } else if (h.prefix === null) bucket.all.push(e);
         else if (bucket.prefix !== null) bucket.prefix.add(h.prefix, e);
@@ -703,7 +730,7 @@ class KindIndex {
         if (h.simple !== null) {
           const k = bucket.simpleEntries.indexOf(e);
           if (k >= 0) {
-            for (const arr of [bucket.simpleHeads, bucket.simpleRules, bucket.simpleEntries] as unknown[][]) {
+            for (const arr of [bucket.simpleHeads, bucket.simpleOnes, bucket.simpleEntries] as unknown[][]) {
               arr[k] = arr[arr.length - 1];
               arr.pop();
             }
@@ -739,7 +766,13 @@ class KindIndex {
 
   private refreshSuffix(key: string, bucket: SuffixBucket): void {
     if (bucket.simpleEntries.length === 1 && bucket.all.length === 0 && bucket.prefix === null) {
-      this.suffix.set(key, bucket.simpleRules[0] as Rule, 1, undefined, bucket.simpleHeads[0] as string);
+      this.suffix.set(
+        key,
+        bucket.simpleOnes[0] as readonly Rule[],
+        1,
+        undefined,
+        bucket.simpleHeads[0] as string,
+      );
     } else this.suffix.set(key, bucket, 0);
   }
 
@@ -766,13 +799,13 @@ class KindIndex {
           // no glob ends with this suffix
         } else if (tag === 1) {
           const head = suffix.lastAux as string;
-          if (head.length <= i && input.startsWith(head)) q.hits[q.count++] = found as Rule;
+          if (head.length <= i && input.startsWith(head)) q.add(found as readonly Rule[]);
         } else {
           const bucket = found as SuffixBucket;
           const heads = bucket.simpleHeads;
           for (let k = 0; k < heads.length; k++) {
             const head = heads[k] as string;
-            if (head.length <= i && input.startsWith(head)) q.hits[q.count++] = bucket.simpleRules[k] as Rule;
+            if (head.length <= i && input.startsWith(head)) q.add(bucket.simpleOnes[k] as readonly Rule[]);
           }
           if (bucket.all.length > 0) q.verifyAll(bucket.all);
           if (bucket.prefix !== null) bucket.prefix.collect(input, q);
@@ -784,10 +817,7 @@ class KindIndex {
       if (f2 !== null && left >= 2 && maybe(f2, g >>> 16)) this.ngram2.lookup(g >>> 16, input, i, q);
     }
     const exact = this.exact.find(h === 0 ? 1 : h, input);
-    if (exact !== undefined) {
-      if (q.one === null) q.one = exact;
-      else for (let k = 0; k < exact.length; k++) q.hits[q.count++] = exact[k] as Rule;
-    }
+    if (exact !== undefined) q.add(exact);
     if (!globs) return;
     if (!this.prefix.empty) this.prefix.collect(input, q);
     if (this.general.length > 0) q.verifyAll(this.general);
@@ -873,9 +903,10 @@ const INSERTION_SORT_MAX = 16;
  * rules sorted by list rank, then by kind (user, room, server). `decide*` resolves exceptions; see
  * `decide`.
  *
- * Results are read-only and frozen: `match*` return a shared empty array for no match and, for a
- * single exact-entity match, an array shared by every query for that entity; `decide*` return a
- * shared decision when nothing applies. Copy before changing one (mutating throws).
+ * Results are read-only and frozen: `match*` return a shared empty array for no match and, when
+ * one exact entity or one glob rule is all that matches, an array shared by every such query;
+ * `decide*` return a shared decision when nothing applies. Copy before changing one (mutating
+ * throws).
  */
 export class Matcher {
   private readonly user = new KindIndex(":", (list) => this.priorityOf(list));
@@ -1028,7 +1059,6 @@ export class Matcher {
     q.flush();
     const n = q.count;
     const hits = q.hits;
-    if (n === 1) return Object.freeze([hits[0] as Rule]) as Rule[];
     if (this.sortKeys.length < n) this.sortKeys = new Float64Array(2 * n);
     const keys = this.sortKeys;
     const out = new Array<Rule>(n);
