@@ -152,6 +152,11 @@ export class Tyr implements BotParts {
     this.router.subscribe(feature);
   }
 
+  /** The feature registered under `name` (for diagnostics and tests). */
+  feature(name: string): Feature | undefined {
+    return this.features.find((f) => f.name === name);
+  }
+
   moderators(): Set<string> {
     return new Set(this.state.peek(this.managementRoomId)?.members(["join"]) ?? []);
   }

@@ -26,6 +26,11 @@ export interface BatchMeta {
   initial: boolean;
   /** The token this batch was requested with: where a gap in a room's timeline starts. */
   since?: string;
+  /**
+   * Decrypted long after it was sent (its key came late): history like `initial`, but a command
+   * in it gets an answer saying it was not run.
+   */
+  stale?: boolean;
 }
 
 export interface Subscriber {

@@ -6,7 +6,12 @@ import { toTimelineEvent, type BatchMeta, type TimelineEvent } from "../router.t
 import type { RawEvent } from "../matrix/syncTypes.ts";
 import type { Services } from "../services.ts";
 import { HOUSEKEEPING, type Consequence } from "../consequences/types.ts";
-import { interpretMessage, type CommandRegistry, type ParsedCommand } from "./framework/index.ts";
+import {
+  interpretMessage,
+  type CommandRegistry,
+  type ParsedCommand,
+  type ParseOutcome,
+} from "./framework/index.ts";
 import { blocks, bold, fmt, text, type Fragment } from "../format/fragment.ts";
 import { paginate, type Reply } from "../format/paginate.ts";
 import {
@@ -23,6 +28,7 @@ import { userLevel } from "../matrix/power.ts";
 import type { CommandContext, Progress } from "./context.ts";
 import { errorText } from "../consequences/queue.ts";
 import { ProgressMessage } from "../consequences/progress.ts";
+import { formatDuration } from "./framework/duration.ts";
 
 /** Decides whether a sender's device may command the bot (the E2EE trust policy plugs in here). */
 export type TrustGate = (ev: TimelineEvent) => Promise<string | undefined>;
@@ -59,25 +65,12 @@ export class CommandHandler implements Feature {
   }
 
   private async handle(ev: TimelineEvent, meta: BatchMeta): Promise<void> {
+    if (meta.stale) return this.answerStale(ev);
     // History from the first sync is not a request to act now; nor is anything we sent.
     if (meta.initial || ev.roomId !== this.bot.managementRoomId || ev.sender === this.bot.session.userId)
       return;
     if (ev.type === "m.reaction") return this.onReaction(ev);
-    if (ev.type !== "m.room.message") return;
-    const rel = ev.content["m.relates_to"] as { rel_type?: unknown } | undefined;
-    // Edits of earlier commands are ignored by design: re-running a ban because of a typo fix
-    // surprises people; they send the corrected command again.
-    if (rel && typeof rel === "object" && rel.rel_type === "m.replace") return;
-
-    const room = this.bot.state.peek(this.bot.managementRoomId);
-    const me = this.bot.session.userId;
-    const displayName = room?.displayName(me) ?? me.slice(1, me.indexOf(":"));
-    const outcome = interpretMessage(
-      this.registry,
-      ev.content,
-      { userId: me, displayName },
-      this.bot.config.commands.prefix,
-    );
+    const outcome = this.interpret(ev);
     if (outcome === null) return;
 
     const denied = this.accessProblem(ev.sender);
@@ -94,6 +87,41 @@ export class CommandHandler implements Feature {
     // Commands run beside the sync loop so a long job never delays the next sync.
     const job = this.execute(outcome, ev).finally(() => this.running.delete(job));
     this.running.add(job);
+  }
+
+  /** The command in a management-room message addressed to Tyr, or null for anything else. */
+  private interpret(ev: TimelineEvent): ParseOutcome<CommandContext> | null {
+    if (ev.type !== "m.room.message") return null;
+    const rel = ev.content["m.relates_to"] as { rel_type?: unknown } | undefined;
+    // Edits of earlier commands are ignored by design: re-running a ban because of a typo fix
+    // surprises people; they send the corrected command again.
+    if (rel && typeof rel === "object" && rel.rel_type === "m.replace") return null;
+    const room = this.bot.state.peek(this.bot.managementRoomId);
+    const me = this.bot.session.userId;
+    const displayName = room?.displayName(me) ?? me.slice(1, me.indexOf(":"));
+    return interpretMessage(
+      this.registry,
+      ev.content,
+      { userId: me, displayName },
+      this.bot.config.commands.prefix,
+    );
+  }
+
+  /**
+   * A command whose key arrived long after it was sent is not run (the situation it was meant for
+   * may be over), but a moderator who sent it learns why nothing happened.
+   */
+  private async answerStale(ev: TimelineEvent): Promise<void> {
+    if (ev.roomId !== this.bot.managementRoomId || ev.sender === this.bot.session.userId) return;
+    if (this.interpret(ev) === null || this.accessProblem(ev.sender) !== undefined) return;
+    const age = formatDuration(Math.max(1000, Date.now() - ev.ts));
+    this.bot.log.info({ sender: ev.sender, eventId: ev.eventId }, "not running a command decrypted late");
+    await this.send([
+      notice(
+        fmt`Tyr could decrypt this command only now, ${age} after it was sent (its key arrived late), so it did not run it. Send it again if it is still wanted.`,
+        { relatesTo: threadReply(ev.eventId) },
+      ),
+    ]);
   }
 
   /**

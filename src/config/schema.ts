@@ -107,6 +107,7 @@ export const configSchema = z
             shareKeysWithUnverifiedDevices: bool.default(false),
             trustOnFirstUse: bool.default(false),
             recoveryKeyFile: nonEmpty("a file path").optional(),
+            lateDecryptionMaxAgeSeconds: int(0, 86_400).default(600),
           },
           { error: "expected a mapping" },
         )
@@ -115,6 +116,7 @@ export const configSchema = z
           requireVerifiedDevicesForCommands: true,
           shareKeysWithUnverifiedDevices: false,
           trustOnFirstUse: false,
+          lateDecryptionMaxAgeSeconds: 600,
         }),
     },
     { error: "expected a mapping of configuration keys" },

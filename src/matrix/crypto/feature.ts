@@ -15,6 +15,14 @@ import { checkSender, deleteOwnDevice, getCryptoStatus, type CryptoStatus } from
 import type { RawEvent } from "./types.ts";
 import { HOUSEKEEPING } from "../../consequences/types.ts";
 
+/**
+ * Whether an event sent at `sentAt` (origin_server_ts; 0 when it had none) and decrypted at `now`
+ * is too old to act on as live. A sender's clock ahead of ours never makes an event stale.
+ */
+export function isStale(sentAt: number, now: number, maxAgeSeconds: number): boolean {
+  return now - sentAt > maxAgeSeconds * 1000;
+}
+
 export const CRYPTO_DIR = "crypto";
 
 export class CryptoFeature implements Feature, SyncHook, Reporting {
@@ -80,11 +88,21 @@ export class CryptoFeature implements Feature, SyncHook, Reporting {
     bot.syncHooks.push(feature);
     bot.router.decryptor = (roomId, raw) => feature.decrypt(roomId, raw as RawEvent);
     bot.messenger.encryptor = { encrypt: (roomId, type, content) => engine.encrypt(roomId, type, content) };
-    // A key that arrives late for an event of the first run's initial sync must not turn that
-    // history into a live command or spam judgement.
+    // A key that arrives late must not turn history into a live command or spam judgement: not
+    // for the first run's initial sync, nor for anything sent longer ago than the configured age.
     engine.onLateDecryption((roomId, event, info) => {
       const history = !bot.resumed && event.origin_server_ts < bot.startedAt;
-      return bot.router.deliver(roomId, event as RawEvent, { initial: history }, true, info);
+      const stale = !history && isStale(event.origin_server_ts, Date.now(), cfg.lateDecryptionMaxAgeSeconds);
+      if (stale)
+        log.info(
+          {
+            roomId,
+            eventId: event.event_id,
+            ageSeconds: Math.round((Date.now() - event.origin_server_ts) / 1000),
+          },
+          "decrypted an old event late: treated as history",
+        );
+      return bot.router.deliver(roomId, event as RawEvent, { initial: history || stale, stale }, true, info);
     });
     if (security.recoveryKeyFile) {
       feature.notify(
