@@ -1,6 +1,7 @@
 // A single-pass, bounded scanner for Matrix `formatted_body` HTML. It is not a sanitiser and not a
 // full parser: it extracts what protections need (visible text, link targets, inline images) from
 // possibly malformed, attacker-written HTML in time linear in the input, never with a RegExp.
+import { decodeEntities } from "../format/entities.ts";
 
 export interface HtmlScan {
   /** Visible text: tags removed, entities decoded, reply fallback (`<mx-reply>`) skipped. */
@@ -19,15 +20,6 @@ const BLOCK_TAGS = new Set([
 // Clients drop the content of these rather than showing it.
 const HIDDEN_TAGS = new Set(["mx-reply", "script", "style"]);
 
-const NAMED_ENTITIES: Readonly<Record<string, string>> = {
-  amp: "&",
-  lt: "<",
-  gt: ">",
-  quot: '"',
-  apos: "'",
-  nbsp: " ",
-};
-
 function isNameChar(c: number): boolean {
   return (
     (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 45 || c === 95 || c === 58
@@ -36,49 +28,6 @@ function isNameChar(c: number): boolean {
 
 function isWs(c: number): boolean {
   return c === 32 || c === 9 || c === 10 || c === 13 || c === 12;
-}
-
-/** Decodes one entity starting at `i` (which is `&`); returns [text, next index]. */
-function decodeEntity(s: string, i: number): [string, number] {
-  // Look only a few characters ahead: an indexOf to the end for every `&` would be quadratic.
-  let semi = -1;
-  for (let j = i + 1; j < s.length && j <= i + 12; j++) {
-    if (s.charCodeAt(j) === 59) {
-      semi = j;
-      break;
-    }
-  }
-  if (semi === -1) return ["&", i + 1];
-  const name = s.slice(i + 1, semi);
-  if (name.startsWith("#")) {
-    const hex = name[1] === "x" || name[1] === "X";
-    const digits = hex ? name.slice(2) : name.slice(1);
-    const code = digits.length > 0 ? Number.parseInt(digits, hex ? 16 : 10) : Number.NaN;
-    if (Number.isInteger(code) && code > 0 && code <= 0x10ffff && !(code >= 0xd800 && code <= 0xdfff)) {
-      return [String.fromCodePoint(code), semi + 1];
-    }
-    return ["&", i + 1];
-  }
-  const named = NAMED_ENTITIES[name.toLowerCase()];
-  return named === undefined ? ["&", i + 1] : [named, semi + 1];
-}
-
-function decodeEntities(s: string): string {
-  if (!s.includes("&")) return s;
-  let out = "";
-  let i = 0;
-  while (i < s.length) {
-    const amp = s.indexOf("&", i);
-    if (amp === -1) {
-      out += s.slice(i);
-      break;
-    }
-    out += s.slice(i, amp);
-    const [t, next] = decodeEntity(s, amp);
-    out += t;
-    i = next;
-  }
-  return out;
 }
 
 interface Tag {

@@ -9,6 +9,7 @@
 // matrix.to link in `formatted_body`; both forms are recognised.
 import { parseMatrixLink } from "./matrix-ids.ts";
 import { isSpace, trimSpace } from "./text.ts";
+import { decodeEntities, decodeEntityAt } from "../../format/entities.ts";
 
 export const DEFAULT_PREFIX = "!tyr";
 
@@ -73,30 +74,6 @@ export function detectInvocation(
 
 // ---- from event content to command text ------------------------------------------------------
 
-const NAMED_ENTITIES: Record<string, string> = {
-  amp: "&",
-  lt: "<",
-  gt: ">",
-  quot: '"',
-  apos: "'",
-  nbsp: " ",
-};
-
-function decodeEntity(entity: string): string | undefined {
-  const named = NAMED_ENTITIES[entity.toLowerCase()];
-  if (named !== undefined) return named;
-  const m = /^#(x[0-9a-f]{1,6}|[0-9]{1,7})$/i.exec(entity);
-  if (m === null) return undefined;
-  const v = m[1] ?? "";
-  const cp = v[0] === "x" || v[0] === "X" ? parseInt(v.slice(1), 16) : parseInt(v, 10);
-  if (!(cp > 0 && cp <= 0x10ffff) || (cp >= 0xd800 && cp <= 0xdfff)) return undefined;
-  return String.fromCodePoint(cp);
-}
-
-function decodeEntities(s: string): string {
-  return s.replace(/&([#a-zA-Z0-9]{1,10});/g, (whole, e: string) => decodeEntity(e) ?? whole);
-}
-
 const BLOCK_END = /^<\/(p|div|li|h[1-6]|blockquote|pre|tr)\s*>$/i;
 
 /**
@@ -145,15 +122,10 @@ export function htmlToCommandText(html: string): string {
       continue;
     }
     if (c === "&") {
-      const semi = html.indexOf(";", i);
-      if (semi > i && semi - i <= 11) {
-        const decoded = decodeEntity(html.slice(i + 1, semi));
-        if (decoded !== undefined) {
-          out += decoded;
-          i = semi + 1;
-          continue;
-        }
-      }
+      const [decoded, next] = decodeEntityAt(html, i);
+      out += decoded;
+      i = next;
+      continue;
     }
     out += c;
     i++;
