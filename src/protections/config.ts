@@ -431,19 +431,29 @@ export function setDryRun(
   return flag(config, registry, name, "dryRun", dryRun, room);
 }
 
-function specOf(p: AnyProtection, setting: string): SettingSpec | string {
-  const schema = p.settings as SettingsSchema;
-  const key = Object.keys(schema).find((k) => k.toLowerCase() === setting.trim().toLowerCase());
-  return key === undefined
-    ? `${p.name} has no setting ${JSON.stringify(setting.slice(0, 60))}; settings: ${Object.keys(schema).join(", ")}`
-    : (schema[key] as SettingSpec);
+/** The setting a command names (case-insensitive) in one protection, or why there is none. */
+interface SettingTarget {
+  readonly p: AnyProtection;
+  readonly spec: SettingSpec;
+  /** The setting's name as the protection declares it. */
+  readonly key: string;
 }
 
-function canonicalKey(p: AnyProtection, setting: string): string {
-  return (
-    Object.keys(p.settings as SettingsSchema).find((k) => k.toLowerCase() === setting.trim().toLowerCase()) ??
-    setting
-  );
+function settingTarget(
+  registry: readonly AnyProtection[],
+  name: string,
+  setting: string,
+  room: string | undefined,
+): SettingTarget | string {
+  const p = lookup(registry, name);
+  if (typeof p === "string") return p;
+  const roomError = checkRoom(room);
+  if (roomError !== null) return roomError;
+  const schema = p.settings as SettingsSchema;
+  const key = Object.keys(schema).find((k) => k.toLowerCase() === setting.trim().toLowerCase());
+  if (key === undefined)
+    return `${p.name} has no setting ${JSON.stringify(setting.slice(0, 60))}; settings: ${Object.keys(schema).join(", ")}`;
+  return { p, spec: schema[key] as SettingSpec, key };
 }
 
 function store(
@@ -470,13 +480,9 @@ export function setSetting(
   raw: unknown,
   room?: string,
 ): EditResult {
-  const p = lookup(registry, name);
-  if (typeof p === "string") return { ok: false, error: p };
-  const roomError = checkRoom(room);
-  if (roomError !== null) return { ok: false, error: roomError };
-  const spec = specOf(p, setting);
-  if (typeof spec === "string") return { ok: false, error: spec };
-  const key = canonicalKey(p, setting);
+  const t = settingTarget(registry, name, setting, room);
+  if (typeof t === "string") return { ok: false, error: t };
+  const { p, spec, key } = t;
   const r = validateSetting(spec, raw, `${p.name}.${key}`);
   return r.ok ? { ok: true, config: store(config, p, key, r.value, room) } : { ok: false, error: r.error };
 }
@@ -490,13 +496,9 @@ function editList(
   add: boolean,
   room?: string,
 ): EditResult {
-  const p = lookup(registry, name);
-  if (typeof p === "string") return { ok: false, error: p };
-  const roomError = checkRoom(room);
-  if (roomError !== null) return { ok: false, error: roomError };
-  const spec = specOf(p, setting);
-  if (typeof spec === "string") return { ok: false, error: spec };
-  const key = canonicalKey(p, setting);
+  const t = settingTarget(registry, name, setting, room);
+  if (typeof t === "string") return { ok: false, error: t };
+  const { p, spec, key } = t;
   if (spec.kind !== "stringList" && spec.kind !== "patternList") {
     return { ok: false, error: `${p.name}.${key} is not a list (it is ${describeType(spec)}); use set` };
   }
