@@ -8,7 +8,7 @@ import type { ActionRecord } from "../store/actionLog.ts";
 import { RoomState, toStateEvent } from "../matrix/roomState.ts";
 import type { RawEvent } from "../matrix/syncTypes.ts";
 import { auditRoom, renderAudit } from "./audit.ts";
-import { resolveRoomRef, roomLabel } from "./moderation.ts";
+import { resolveRoomRef, roomLabel } from "./effects.ts";
 
 const { command } = commandsFor<CommandContext>();
 
