@@ -33,6 +33,17 @@ export interface RawEvent {
   [key: string]: unknown;
 }
 
+/** CryptoEngine.logOnce, as its modules receive it: log once per key, later repeats at debug level. */
+export type LogOnce = (
+  key: string,
+  level: "info" | "warn" | "error",
+  obj: Record<string, unknown>,
+  msg: string,
+) => void;
+
+/** Bound on the keys remembered for log-once messages and withheld codes. */
+export const MAX_LOGGED_KEYS = 10000;
+
 export const noopLogger: Logger = {
   debug: () => {},
   info: () => {},
