@@ -2,9 +2,11 @@
 // and resulting event size. Target: build ≤ 100 ms, event ≤ 65,536 bytes.
 import type { Rule } from "../src/banlists/rule.ts";
 import { buildAcl, type AclListInput } from "../src/acl/build.ts";
-import { MAX_EVENT_BYTES, canonicalJsonBytes } from "../src/acl/canonicalJson.ts";
+import { MAX_EVENT_BYTES } from "../src/acl/canonicalJson.ts";
 import type { BenchResult } from "./types.ts";
 import { mulberry32 } from "../tests/harness/prng.ts";
+// The ACL unit tests' rule maker, and the worst-case event envelope they check the size limit with.
+import { fullEventBytes, serverRule } from "../tests/unit/acl/helpers.ts";
 
 const OWN_SERVER = "tyr.example.net:8448";
 const TLDS = ["org", "com", "net", "io", "xyz", "chat", "dev", "social"];
@@ -56,38 +58,11 @@ function makeLists(total: number, seed: number): AclListInput[] {
         entity = `${word()}${rnd() < 0.3 ? "-" + word() : ""}.${pick(TLDS)}`;
       }
       if (entity !== undefined) seen.push(entity);
-      rules.push({
-        list,
-        kind: "server",
-        entity,
-        sha256,
-        recommendation,
-        eventType: "m.policy.rule.server",
-        stateKey: `k${li}.${i}`,
-      });
+      // A state key of its own, so the data does not depend on how many rules were made before.
+      rules.push({ ...serverRule(list, entity, recommendation, sha256), stateKey: `k${li}.${i}` });
     }
     // Rules arrive from parsed event JSON: round-trip so strings are flat, as they are in the bot.
     return { id: list, rules: JSON.parse(JSON.stringify(rules)) as Rule[] };
-  });
-}
-
-/** A modern-room event envelope at its largest, around `content`. */
-function eventBytes(content: unknown): number {
-  const id = (n: number): string => `$${"A".repeat(42)}${n % 10}`;
-  const server = "s".repeat(255);
-  return canonicalJsonBytes({
-    auth_events: Array.from({ length: 10 }, (_, i) => id(i)),
-    prev_events: Array.from({ length: 20 }, (_, i) => id(i)),
-    content,
-    depth: Number.MAX_SAFE_INTEGER,
-    hashes: { sha256: "h".repeat(43) },
-    origin_server_ts: 1_900_000_000_000,
-    room_id: `!${"r".repeat(254)}`,
-    sender: `@${"u".repeat(100)}:${"s".repeat(153)}`,
-    signatures: { [server]: { "ed25519:a_key_id_of_some_length": "S".repeat(86) } },
-    state_key: "",
-    type: "m.room.server_acl",
-    unsigned: { age_ts: 1_900_000_000_000, replaces_state: id(0) },
   });
 }
 
@@ -104,7 +79,7 @@ export async function run(): Promise<BenchResult[]> {
   }
   times.sort((a, b) => a - b);
   const median = times[Math.floor(times.length / 2)]!;
-  const bytes = eventBytes(plan.content);
+  const bytes = fullEventBytes(plan.content);
   if (bytes > MAX_EVENT_BYTES) throw new Error(`ACL event is ${bytes} bytes, over ${MAX_EVENT_BYTES}`);
   const denied = plan.content.deny.length;
   return [

@@ -8,6 +8,7 @@ import { MemberIndex } from "../src/banlists/members.ts";
 import { fromState } from "../src/banlists/policyList.ts";
 import type { Rule } from "../src/banlists/rule.ts";
 import type { BenchResult } from "./types.ts";
+import { mulberry32 } from "../tests/harness/prng.ts";
 
 const RULES = 100_000;
 const SERVERS = 2_000;
@@ -17,17 +18,6 @@ const ROUNDS = 5;
 const BASELINE_CHECKS = 200;
 const MEMBERS = 100_000;
 const LISTS = ["!community:example.org", "!shared-a:example.org", "!shared-b:example.org"];
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Dataset {
   servers: string[];

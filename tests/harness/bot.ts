@@ -8,6 +8,8 @@ import { pino } from "pino";
 import { validateConfig, type LoadedConfig } from "../../src/config/load.ts";
 import { startBot } from "../../src/main.ts";
 import type { Tyr } from "../../src/bot.ts";
+import type { Synapse } from "./synapse.ts";
+import { TestUser } from "./user.ts";
 
 export interface RunningBot {
   bot: Tyr;
@@ -36,6 +38,43 @@ export function testConfig(opts: {
     },
     { file: "test-config.yaml", env: {} },
   );
+}
+
+/**
+ * The people of a policy-list test on `synapse`: Tyr's account, a moderator with the management room
+ * (Tyr invited), and a list maintainer with a policy list room (named `listName` if given).
+ */
+export async function policyListCast(
+  synapse: Synapse,
+  opts: { listName?: string } = {},
+): Promise<{ tyr: TestUser; mod: TestUser; maintainer: TestUser; mgmt: string; list: string }> {
+  const user = async (name: string) => new TestUser(synapse.url, await synapse.register(name));
+  const tyr = await user("tyr");
+  const mod = await user("mod");
+  const maintainer = await user("listmaint");
+  const mgmt = await mod.createRoom({ invite: [tyr.userId] });
+  const list = await maintainer.createRoom({
+    preset: "public_chat",
+    creation_content: { type: "m.policy" },
+    ...(opts.listName === undefined ? {} : { name: opts.listName }),
+  });
+  return { tyr, mod, maintainer, mgmt, list };
+}
+
+/**
+ * Writes the account data Tyr reads its lists and rooms from (the Mjolnir keys), as a moderator
+ * would before starting it: the policy lists it watches (as matrix.to links) and the rooms it protects.
+ */
+export async function watchAndProtect(
+  tyr: TestUser,
+  opts: { watchedLists: string[]; protectedRooms: string[] },
+): Promise<void> {
+  const accountData = (type: string) =>
+    `/_matrix/client/v3/user/${encodeURIComponent(tyr.userId)}/account_data/${type}`;
+  await tyr.api("PUT", accountData("org.matrix.mjolnir.watched_lists"), {
+    references: opts.watchedLists.map((list) => `https://matrix.to/#/${list}`),
+  });
+  await tyr.api("PUT", accountData("org.matrix.mjolnir.protected_rooms"), { rooms: opts.protectedRooms });
 }
 
 export async function runBot(loaded: LoadedConfig): Promise<RunningBot> {

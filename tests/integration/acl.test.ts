@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { Synapse } from "../harness/synapse.ts";
 import { TestUser, eventually, type SeenEvent } from "../harness/user.ts";
-import { runBot, testConfig, type RunningBot } from "../harness/bot.ts";
+import { policyListCast, runBot, testConfig, watchAndProtect, type RunningBot } from "../harness/bot.ts";
 import { compileGlob } from "../../src/banlists/glob.ts";
 
 const synapse = Synapse.attach(inject("synapse"));
@@ -76,15 +76,7 @@ describe("server ACL sync", () => {
   let denied: string[] = [];
 
   beforeAll(async () => {
-    tyr = await user("tyr");
-    mod = await user("mod");
-    maintainer = await user("listmaint");
-    mgmt = await mod.createRoom({ invite: [tyr.userId] });
-    list = await maintainer.createRoom({
-      preset: "public_chat",
-      creation_content: { type: "m.policy" },
-      name: "bans",
-    });
+    ({ tyr, mod, maintainer, mgmt, list } = await policyListCast(synapse, { listName: "bans" }));
     const protectedRoom = (power: boolean) =>
       mod.createRoom({
         preset: "public_chat",
@@ -96,20 +88,7 @@ describe("server ACL sync", () => {
     weak = await protectedRoom(false);
     excluded = await protectedRoom(true);
     for (const r of [...rooms, weak, excluded, list]) await tyr.join(r);
-    await tyr.api(
-      "PUT",
-      `/_matrix/client/v3/user/${enc(tyr.userId)}/account_data/org.matrix.mjolnir.watched_lists`,
-      {
-        references: [`https://matrix.to/#/${list}`],
-      },
-    );
-    await tyr.api(
-      "PUT",
-      `/_matrix/client/v3/user/${enc(tyr.userId)}/account_data/org.matrix.mjolnir.protected_rooms`,
-      {
-        rooms: [...rooms, weak, excluded],
-      },
-    );
+    await watchAndProtect(tyr, { watchedLists: [list], protectedRooms: [...rooms, weak, excluded] });
     bot = await runBot(
       testConfig({
         url: synapse.url,

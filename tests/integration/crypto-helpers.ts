@@ -23,12 +23,39 @@ import type {
 import type { Logger, RawEvent } from "../../src/matrix/crypto/types.ts";
 import { SyncLoop } from "../../src/matrix/sync.ts";
 import type { SyncResponse } from "../../src/matrix/syncTypes.ts";
+import type { Synapse } from "../harness/synapse.ts";
 
 export interface TestUser {
   userId: string;
   accessToken: string;
   deviceId: string;
   password: string;
+}
+
+/** Accounts on the test Synapse: `register` a new user; `login` opens a second session (device) of one. */
+export function accounts(synapse: Synapse): {
+  register(name: string): Promise<TestUser>;
+  login(user: TestUser): Promise<TestUser>;
+} {
+  return {
+    async register(name) {
+      const u = await synapse.register(name);
+      return { userId: u.userId, accessToken: u.accessToken, deviceId: u.deviceId, password: u.password };
+    },
+    async login(user) {
+      const res = await fetch(`${synapse.url}/_matrix/client/v3/login`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          type: "m.login.password",
+          identifier: { type: "m.id.user", user: user.userId },
+          password: user.password,
+        }),
+      });
+      const body = (await res.json()) as { access_token: string; device_id: string };
+      return { ...user, accessToken: body.access_token, deviceId: body.device_id };
+    },
+  };
 }
 
 export const quietLogger: Logger & {

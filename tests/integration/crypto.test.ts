@@ -20,6 +20,7 @@ import { VerificationManager } from "../../src/matrix/crypto/verification.ts";
 import type { VerificationView } from "../../src/matrix/crypto/verification.ts";
 import { Synapse } from "../harness/synapse.ts";
 import {
+  accounts,
   createEncryptedRoom,
   jsTimeline,
   recordingLogger,
@@ -37,24 +38,7 @@ const synapse = Synapse.attach(inject("synapse"));
 afterAll(() => removeTempDirs());
 const url = synapse.url;
 
-async function register(name: string): Promise<TestUser> {
-  const u = await synapse.register(name);
-  return { userId: u.userId, accessToken: u.accessToken, deviceId: u.deviceId, password: u.password };
-}
-
-async function login(user: TestUser): Promise<TestUser> {
-  const res = await fetch(`${url}/_matrix/client/v3/login`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({
-      type: "m.login.password",
-      identifier: { type: "m.id.user", user: user.userId },
-      password: user.password,
-    }),
-  });
-  const body = (await res.json()) as { access_token: string; device_id: string };
-  return { ...user, accessToken: body.access_token, deviceId: body.device_id };
-}
+const { register, login } = accounts(synapse);
 
 /** Run SAS from the js-sdk side; resolves with the emoji the moderator's client showed. */
 async function modSas(request: JsVerificationRequest): Promise<{ emoji: string[]; done: Promise<void> }> {

@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { Synapse } from "../harness/synapse.ts";
 import { runBot, testConfig, type RunningBot } from "../harness/bot.ts";
 import {
+  accounts,
   createEncryptedRoom,
   jsTimeline,
   startModerator,
@@ -28,25 +29,7 @@ const synapse = Synapse.attach(inject("synapse"));
 const url = synapse.url;
 const enc = encodeURIComponent;
 
-async function register(name: string): Promise<TestUser> {
-  const u = await synapse.register(name);
-  return { userId: u.userId, accessToken: u.accessToken, deviceId: u.deviceId, password: u.password };
-}
-
-/** A second session (device) of the same account. */
-async function login(user: TestUser): Promise<TestUser> {
-  const res = await fetch(`${url}/_matrix/client/v3/login`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({
-      type: "m.login.password",
-      identifier: { type: "m.id.user", user: user.userId },
-      password: user.password,
-    }),
-  });
-  const body = (await res.json()) as { access_token: string; device_id: string };
-  return { ...user, accessToken: body.access_token, deviceId: body.device_id };
-}
+const { register, login } = accounts(synapse);
 
 async function api<T>(user: TestUser, method: string, path: string, body?: unknown): Promise<T> {
   const res = await fetch(`${url}${path}`, {

@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { DEV_DIR, Synapse, freePort } from "../harness/synapse.ts";
 import { TestUser, eventually, type SeenEvent } from "../harness/user.ts";
-import { runBot, testConfig, type RunningBot } from "../harness/bot.ts";
+import { policyListCast, runBot, testConfig, watchAndProtect, type RunningBot } from "../harness/bot.ts";
 
 const enc = encodeURIComponent;
 const root = join(DEV_DIR, `federation-${process.pid}`);
@@ -80,14 +80,9 @@ describe("server ACL over federation", () => {
   beforeAll(async () => {
     rmSync(root, { recursive: true, force: true });
     [hs1, hs2] = await Promise.all([homeserver("hs1.localhost"), homeserver("hs2.localhost")]);
-    const u1 = async (name: string) => new TestUser(hs1.url, await hs1.register(name));
-    tyr = await u1("tyr");
-    mod = await u1("mod");
-    maintainer = await u1("listmaint");
+    ({ tyr, mod, maintainer, mgmt, list } = await policyListCast(hs1));
     remote = new TestUser(hs2.url, await hs2.register("remote"));
 
-    mgmt = await mod.createRoom({ invite: [tyr.userId] });
-    list = await maintainer.createRoom({ preset: "public_chat", creation_content: { type: "m.policy" } });
     room = await mod.createRoom({
       preset: "public_chat",
       invite: [tyr.userId],
@@ -95,20 +90,7 @@ describe("server ACL over federation", () => {
     });
     await tyr.join(room);
     await tyr.join(list);
-    await tyr.api(
-      "PUT",
-      `/_matrix/client/v3/user/${enc(tyr.userId)}/account_data/org.matrix.mjolnir.watched_lists`,
-      {
-        references: [`https://matrix.to/#/${list}`],
-      },
-    );
-    await tyr.api(
-      "PUT",
-      `/_matrix/client/v3/user/${enc(tyr.userId)}/account_data/org.matrix.mjolnir.protected_rooms`,
-      {
-        rooms: [room],
-      },
-    );
+    await watchAndProtect(tyr, { watchedLists: [list], protectedRooms: [room] });
     bot = await runBot(testConfig({ url: hs1.url, accessToken: tyr.accessToken, managementRoom: mgmt }));
   }, 240_000);
 

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createHash } from "node:crypto";
 import { Synapse } from "../harness/synapse.ts";
 import { TestUser, eventually } from "../harness/user.ts";
-import { runBot, testConfig, type RunningBot } from "../harness/bot.ts";
+import { policyListCast, runBot, testConfig, watchAndProtect, type RunningBot } from "../harness/bot.ts";
 
 const synapse = Synapse.attach(inject("synapse"));
 const enc = encodeURIComponent;
@@ -41,15 +41,7 @@ describe("policy lists", () => {
   }
 
   beforeAll(async () => {
-    tyr = await user("tyr");
-    mod = await user("mod");
-    maintainer = await user("listmaint");
-    mgmt = await mod.createRoom({ invite: [tyr.userId] });
-    list = await maintainer.createRoom({
-      preset: "public_chat",
-      creation_content: { type: "m.policy" },
-      name: "bans",
-    });
+    ({ tyr, mod, maintainer, mgmt, list } = await policyListCast(synapse, { listName: "bans" }));
     rooms = [];
     for (let i = 0; i < 3; i++) {
       rooms.push(
@@ -62,18 +54,7 @@ describe("policy lists", () => {
     }
     for (const r of rooms) await tyr.join(r);
     await tyr.join(list);
-    await tyr.api(
-      "PUT",
-      `/_matrix/client/v3/user/${enc(tyr.userId)}/account_data/org.matrix.mjolnir.watched_lists`,
-      {
-        references: [`https://matrix.to/#/${list}`],
-      },
-    );
-    await tyr.api(
-      "PUT",
-      `/_matrix/client/v3/user/${enc(tyr.userId)}/account_data/org.matrix.mjolnir.protected_rooms`,
-      { rooms },
-    );
+    await watchAndProtect(tyr, { watchedLists: [list], protectedRooms: rooms });
     bot = await runBot(testConfig({ url: synapse.url, accessToken: tyr.accessToken, managementRoom: mgmt }));
   });
   afterAll(async () => {

@@ -77,6 +77,19 @@ async function engine(opts: { keySharing?: KeySharingPolicy; logger?: Logger } =
   return e;
 }
 
+/** Starts engines on one store directory, to test what survives a restart; the caller closes them. */
+function restartableEngine(prefix: string): () => Promise<CryptoEngine> {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  return () =>
+    CryptoEngine.start({
+      userId: BOT,
+      deviceId: "BOTDEVICE",
+      request: offline([BOT]),
+      storeDir: dir,
+      keySharing: "all",
+    });
+}
+
 /** Another user's machine with an outbound Megolm session in ROOM. */
 async function sender(): Promise<{
   machine: OlmMachine;
@@ -264,15 +277,7 @@ describe("late room keys", () => {
 
 describe("replay protection", () => {
   it("remembers used Megolm messages across restarts", async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "tyr-engine-replay-"));
-    const start = () =>
-      CryptoEngine.start({
-        userId: BOT,
-        deviceId: "BOTDEVICE",
-        request: offline([BOT]),
-        storeDir: dir,
-        keySharing: "all",
-      });
+    const start = restartableEngine("tyr-engine-replay-");
     const alice = await sender();
     const keys = await alice.machine.exportRoomKeys(() => true);
     const ev = await alice.encrypt("ban @spammer everywhere", "$cmd");
@@ -351,15 +356,7 @@ describe("encrypt", () => {
   });
 
   it("starts a new session after a restart", async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "tyr-engine-restart-"));
-    const start = () =>
-      CryptoEngine.start({
-        userId: BOT,
-        deviceId: "BOTDEVICE",
-        request: offline([BOT]),
-        storeDir: dir,
-        keySharing: "all",
-      });
+    const start = restartableEngine("tyr-engine-restart-");
     const e1 = await start();
     await e1.receiveSync(encryptionState(ROOM, { algorithm: "m.megolm.v1.aes-sha2" }));
     const a = await e1.encrypt(ROOM, "m.room.message", { body: "a" });
