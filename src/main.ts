@@ -19,6 +19,7 @@ import { ScheduledConsequences, explicitLevelFrom } from "./consequences/schedul
 import { ProtectionsFeature } from "./protections/feature.ts";
 import { protectionsCommands } from "./commands/protections.ts";
 import { moderationCommands } from "./commands/moderation.ts";
+import { sinceCommands } from "./commands/since.ts";
 import { infoCommands } from "./commands/info.ts";
 import { cryptoCommands } from "./commands/crypto.ts";
 
@@ -53,7 +54,7 @@ export async function startBot(loaded: LoadedConfig, log: Logger, signal?: Abort
   const registry = new CommandRegistry<CommandContext>();
   registry.register(helpCommand(registry), ...coreCommands, ...roomCommands, ...listCommands);
   registry.register(...aclCommands);
-  registry.register(...moderationCommands, ...infoCommands);
+  registry.register(...moderationCommands, ...sinceCommands, ...infoCommands);
   registry.register(...cryptoCommands);
   const commands = new CommandHandler(bot, services, registry);
   bot.add(commands);

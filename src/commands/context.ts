@@ -23,6 +23,8 @@ export interface CommandContext {
   readonly sender: string;
   readonly roomId: string;
   readonly eventId: string;
+  /** When the command was sent (origin_server_ts): "the last 10 minutes" count back from here. */
+  readonly sentAt: number;
   /** Sends pages of a reply to the command (threaded); returns the event IDs. */
   reply(r: Reply): Promise<string[]>;
   /** One message that long operations edit as they go. */

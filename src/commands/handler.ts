@@ -314,6 +314,7 @@ export class CommandHandler implements Feature {
       sender: ev.sender,
       roomId: ev.roomId,
       eventId: ev.eventId,
+      sentAt: ev.ts > 0 ? ev.ts : Date.now(),
       cause,
       reply: (r: Reply) => this.send(paginate(r, { relatesTo: threadReply(ev.eventId) })),
       progress: () => this.progress(ev),

@@ -1,4 +1,4 @@
-// Pure decisions behind the moderation commands (kick, redact, mute, powerlevel): who is hit
+// Pure decisions behind the moderation commands (kick, since, redact, mute, powerlevel): who is hit
 // where, which events still need redacting, and whether a power-level change may, must be
 // confirmed, or must not happen. No network, no clock: the commands feed them room state.
 import { eventLevel, userLevel } from "../matrix/power.ts";
@@ -57,6 +57,59 @@ export function planKicks(input: KickPlanInput): KickPlan {
     kicks,
     users: [...users].sort(),
     rooms: input.rooms.filter((r) => rooms.has(r)),
+    spared: spared.sort((a, b) => a.user.localeCompare(b.user)),
+  };
+}
+
+export interface RecentJoinsInput {
+  readonly rooms: readonly string[];
+  /** Members of `room` whose current stay began within the window, with when (epoch ms). */
+  readonly joinedInWindow: (room: string) => Iterable<readonly [string, number]>;
+  readonly botUserId: string;
+  /** Members of the management room: never acted on. */
+  readonly moderators: ReadonlySet<string>;
+  /** At most this many users, the most recent joiners first. */
+  readonly limit: number;
+}
+
+export interface RecentJoins {
+  /** Users to act on, most recent join first, each with the rooms they joined in the window. */
+  readonly users: { readonly user: string; readonly rooms: string[]; readonly joinedAt: number }[];
+  /** (user, room) pairs for those users. */
+  readonly targets: { readonly user: string; readonly room: string }[];
+  /** How many more recent joiners the limit left out. */
+  readonly overLimit: number;
+  /** Recent joiners left alone, and why. */
+  readonly spared: { readonly user: string; readonly why: string }[];
+}
+
+/** Who joined the rooms since a time (a raid's accounts), for `since`. */
+export function planRecentJoins(input: RecentJoinsInput): RecentJoins {
+  const byUser = new Map<string, { rooms: string[]; joinedAt: number }>();
+  for (const room of input.rooms) {
+    for (const [user, at] of input.joinedInWindow(room)) {
+      const u = byUser.get(user);
+      if (u === undefined) byUser.set(user, { rooms: [room], joinedAt: at });
+      else {
+        u.rooms.push(room);
+        u.joinedAt = Math.max(u.joinedAt, at);
+      }
+    }
+  }
+  const spared: { user: string; why: string }[] = [];
+  const eligible: { user: string; rooms: string[]; joinedAt: number }[] = [];
+  for (const [user, u] of byUser) {
+    if (user === input.botUserId) spared.push({ user, why: "Tyr itself" });
+    else if (input.moderators.has(user))
+      spared.push({ user, why: "a moderator (member of the management room)" });
+    else eligible.push({ user, ...u });
+  }
+  eligible.sort((a, b) => b.joinedAt - a.joinedAt || a.user.localeCompare(b.user));
+  const users = eligible.slice(0, input.limit);
+  return {
+    users,
+    targets: users.flatMap((u) => u.rooms.map((room) => ({ user: u.user, room }))),
+    overLimit: eligible.length - users.length,
     spared: spared.sort((a, b) => a.user.localeCompare(b.user)),
   };
 }

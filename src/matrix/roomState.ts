@@ -10,6 +10,8 @@ export interface StateEvent {
   eventId: string;
   content: Record<string, unknown>;
   ts: number;
+  /** For m.room.member: the membership this event replaced, as the server said (`unsigned.prev_content`). */
+  prevMembership?: string;
 }
 
 export type Membership = "join" | "invite" | "knock" | "leave" | "ban";
@@ -19,7 +21,7 @@ export function toStateEvent(raw: RawEvent): StateEvent | undefined {
   if (typeof raw.type !== "string" || typeof raw.state_key !== "string") return undefined;
   const content =
     raw.content && typeof raw.content === "object" && !Array.isArray(raw.content) ? raw.content : {};
-  return {
+  const ev: StateEvent = {
     type: raw.type,
     stateKey: raw.state_key,
     sender: typeof raw.sender === "string" ? raw.sender : "",
@@ -27,11 +29,18 @@ export function toStateEvent(raw: RawEvent): StateEvent | undefined {
     content: content as Record<string, unknown>,
     ts: typeof raw.origin_server_ts === "number" ? raw.origin_server_ts : 0,
   };
+  if (raw.type === "m.room.member") {
+    const prev = (raw.unsigned as { prev_content?: { membership?: unknown } } | undefined)?.prev_content;
+    if (typeof prev?.membership === "string") ev.prevMembership = prev.membership;
+  }
+  return ev;
 }
 
 export class RoomState {
   readonly roomId: string;
   private readonly byType = new Map<string, Map<string, StateEvent>>();
+  /** When each joined member's current stay began, where Tyr can tell (see `joinedAt`). */
+  private readonly joinedSince = new Map<string, number>();
 
   constructor(roomId: string) {
     this.roomId = roomId;
@@ -43,7 +52,38 @@ export class RoomState {
     if (!m) this.byType.set(ev.type, (m = new Map()));
     const prev = m.get(ev.stateKey);
     m.set(ev.stateKey, ev);
+    if (ev.type === "m.room.member") this.trackJoin(ev, prev);
     return prev;
+  }
+
+  /**
+   * A join starts a stay; a later profile change (join → join) does not restart it. Without the
+   * previous event (the first full state), the server's `prev_content` tells a join from a
+   * profile change; a profile change of someone whose join Tyr never saw leaves the time unknown.
+   */
+  private trackJoin(ev: StateEvent, prev: StateEvent | undefined): void {
+    const user = ev.stateKey;
+    if (ev.content.membership !== "join") {
+      this.joinedSince.delete(user);
+      return;
+    }
+    const wasJoined = prev !== undefined ? prev.content.membership === "join" : ev.prevMembership === "join";
+    if (!wasJoined) this.joinedSince.set(user, ev.ts);
+  }
+
+  /**
+   * When the user's current stay in the room began (the join event's origin_server_ts), or
+   * undefined when they are not joined or joined before anything Tyr saw says when.
+   */
+  joinedAt(userId: string): number | undefined {
+    return this.joinedSince.get(userId);
+  }
+
+  /** Joined members whose stay began between `from` and `to` (epoch ms, inclusive), with when. */
+  joinedBetween(from: number, to: number): [user: string, at: number][] {
+    const out: [string, number][] = [];
+    for (const [user, at] of this.joinedSince) if (at >= from && at <= to) out.push([user, at]);
+    return out;
   }
 
   get(type: string, stateKey = ""): StateEvent | undefined {

@@ -161,6 +161,53 @@ describe("moderation commands", () => {
     expect(await mod.membership(roomA, mod2.userId)).toBe("join");
   });
 
+  it("since lists and bans who joined in the window, not a veteran who just renamed", async () => {
+    const roomC = await mod.createRoom({
+      preset: "public_chat",
+      invite: [tyr.userId],
+      power_level_content_override: { users: { [tyr.userId]: 100 } },
+    });
+    await tyr.join(roomC);
+    const veteran = await user(`vet${tag}`);
+    const raiders = await Promise.all([1, 2, 3].map(() => user(`raid${tag}`)));
+    await veteran.join(roomC);
+    await botSees(roomC, veteran.userId);
+    await new Promise((r) => setTimeout(r, 10_000));
+    // A new display name is a join → join member event: not a new stay.
+    await veteran.api(
+      "PUT",
+      `/_matrix/client/v3/rooms/${enc(roomC)}/state/m.room.member/${enc(veteran.userId)}`,
+      { membership: "join", displayname: "Renamed Veteran" },
+    );
+    for (const r of raiders) await r.join(roomC);
+    for (const r of raiders) await botSees(roomC, r.userId);
+    await eventually(
+      async () => bot.bot.state.peek(roomC)?.displayName(veteran.userId) === "Renamed Veteran",
+      15_000,
+      "Tyr to see the new display name",
+    );
+
+    const shown = await run(`!tyr since 8s show --room ${roomC}`, /3 users joined/);
+    for (const r of raiders) expect(shown.content.body).toContain(r.userId);
+    expect(shown.content.body).not.toContain(veteran.userId);
+
+    const preview = await run(`!tyr since 8s ban --room ${roomC} raid`, /Ban 3 users who joined/);
+    expect(preview.content.body).not.toContain(veteran.userId);
+    await react(preview.event_id, mod);
+    await eventually(
+      async () =>
+        (await Promise.all(raiders.map((r) => mod.membership(roomC, r.userId)))).every((m) => m === "ban"),
+      30_000,
+      "every raider banned",
+    );
+    const ban = await mod.getState<{ reason?: string }>(roomC, "m.room.member", raiders[0]!.userId);
+    expect(ban?.reason).toBe("raid");
+    expect(await mod.membership(roomC, veteran.userId)).toBe("join");
+    expect(await mod.membership(roomC, mod.userId)).toBe("join");
+    // The raiders are banned now; the veteran joined long before the last 5 seconds.
+    await run(`!tyr since 5s kick --room ${roomC}`, /Nobody joined/);
+  });
+
   it("redact removes a user's messages with a progress message, and never redacts an event twice", async () => {
     const spammer = await user("redactme");
     for (const r of [roomA, roomB]) await spammer.join(r);

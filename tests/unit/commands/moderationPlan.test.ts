@@ -6,10 +6,11 @@ import {
   decideUnmute,
   levelFacts,
   planKicks,
+  planRecentJoins,
   selectRedactions,
   type LevelFacts,
 } from "../../../src/commands/moderationPlan.ts";
-import { RoomState } from "../../../src/matrix/roomState.ts";
+import { RoomState, toStateEvent } from "../../../src/matrix/roomState.ts";
 
 const BOT = "@tyr:x.org";
 const MODS = new Set(["@mod:x.org"]);
@@ -172,5 +173,107 @@ describe("levelFacts", () => {
       targetLevel: -5,
       eventsDefault: 0,
     });
+  });
+});
+
+describe("join times in room state", () => {
+  const member = (user: string, membership: string, ts: number, prev?: string) =>
+    toStateEvent({
+      type: "m.room.member",
+      state_key: user,
+      sender: user,
+      event_id: `$${user}${ts}`,
+      origin_server_ts: ts,
+      content: { membership },
+      ...(prev ? { unsigned: { prev_content: { membership: prev } } } : {}),
+    })!;
+
+  it("starts a stay at the join, not at a later profile change, and ends it on leave", () => {
+    const s = new RoomState("!r");
+    s.set(member("@a:x", "invite", 100));
+    s.set(member("@a:x", "join", 200, "invite"));
+    expect(s.joinedAt("@a:x")).toBe(200);
+    s.set(member("@a:x", "join", 900, "join")); // new display name
+    expect(s.joinedAt("@a:x")).toBe(200);
+    s.set(member("@a:x", "leave", 1000, "join"));
+    expect(s.joinedAt("@a:x")).toBeUndefined();
+    s.set(member("@a:x", "join", 1100, "leave"));
+    expect(s.joinedAt("@a:x")).toBe(1100);
+  });
+
+  it("from a first full state: a join counts, a profile change of an unseen join does not", () => {
+    const s = new RoomState("!r");
+    s.set(member("@new:x", "join", 500)); // no prev_content: first join
+    s.set(member("@rejoined:x", "join", 600, "leave"));
+    s.set(member("@renamed:x", "join", 700, "join")); // joined long ago, renamed at 700
+    expect(s.joinedAt("@new:x")).toBe(500);
+    expect(s.joinedAt("@rejoined:x")).toBe(600);
+    expect(s.joinedAt("@renamed:x")).toBeUndefined();
+    expect(s.joinedBetween(550, 10_000)).toEqual([["@rejoined:x", 600]]);
+    expect(s.joinedBetween(0, 599)).toEqual([["@new:x", 500]]);
+  });
+
+  it("keeps prev_content only when it is a string membership", () => {
+    const ev = toStateEvent({
+      type: "m.room.member",
+      state_key: "@a:x",
+      content: { membership: "join" },
+      unsigned: { prev_content: { membership: 7 } },
+    });
+    expect(ev?.prevMembership).toBeUndefined();
+  });
+});
+
+describe("planRecentJoins", () => {
+  const joins: Record<string, [string, number][]> = {
+    "!a": [
+      ["@s1:evil.org", 1000],
+      ["@s2:evil.org", 3000],
+      ["@mod:x.org", 2500],
+      [BOT, 2000],
+    ],
+    "!b": [
+      ["@s1:evil.org", 4000],
+      ["@s3:evil.org", 1500],
+    ],
+  };
+  const input = (limit: number, rooms = ["!a", "!b"]) => ({
+    rooms,
+    joinedInWindow: (r: string) => joins[r] ?? [],
+    botUserId: BOT,
+    moderators: MODS,
+    limit,
+  });
+
+  it("lists recent joiners newest first with every room they joined, sparing Tyr and moderators", () => {
+    const plan = planRecentJoins(input(10));
+    expect(plan.users).toEqual([
+      { user: "@s1:evil.org", rooms: ["!a", "!b"], joinedAt: 4000 },
+      { user: "@s2:evil.org", rooms: ["!a"], joinedAt: 3000 },
+      { user: "@s3:evil.org", rooms: ["!b"], joinedAt: 1500 },
+    ]);
+    expect(plan.targets).toEqual([
+      { user: "@s1:evil.org", room: "!a" },
+      { user: "@s1:evil.org", room: "!b" },
+      { user: "@s2:evil.org", room: "!a" },
+      { user: "@s3:evil.org", room: "!b" },
+    ]);
+    expect(plan.spared.map((s) => s.user)).toEqual(["@mod:x.org", BOT]);
+    expect(plan.overLimit).toBe(0);
+  });
+
+  it("keeps the most recent joiners within the limit and counts the rest", () => {
+    const plan = planRecentJoins(input(2));
+    expect(plan.users.map((u) => u.user)).toEqual(["@s1:evil.org", "@s2:evil.org"]);
+    expect(plan.targets).toHaveLength(3);
+    expect(plan.overLimit).toBe(1);
+  });
+
+  it("looks only at the rooms given", () => {
+    expect(planRecentJoins(input(10, ["!b"])).users.map((u) => u.user)).toEqual([
+      "@s1:evil.org",
+      "@s3:evil.org",
+    ]);
+    expect(planRecentJoins(input(10, [])).users).toEqual([]);
   });
 });
