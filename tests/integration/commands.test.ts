@@ -187,6 +187,15 @@ describe("moderation commands", () => {
       "Tyr to see the new display name",
     );
 
+    // After a restart Tyr's first sync has only the current member event: Synapse's
+    // unsigned.prev_content is what tells this rename from a join (RoomState.trackJoin).
+    const filter = JSON.stringify({ room: { rooms: [roomC], timeline: { limit: 0 } } });
+    const sync = await tyr.api<{
+      rooms: { join: Record<string, { state: { events: { state_key?: string; unsigned?: unknown }[] } }> };
+    }>("GET", `/_matrix/client/v3/sync?full_state=true&filter=${enc(filter)}`);
+    const current = sync.rooms.join[roomC]?.state.events.find((e) => e.state_key === veteran.userId);
+    expect(current?.unsigned).toMatchObject({ prev_content: { membership: "join" } });
+
     const shown = await run(`!tyr since 8s show --room ${roomC}`, /3 users joined/);
     for (const r of raiders) expect(shown.content.body).toContain(r.userId);
     expect(shown.content.body).not.toContain(veteran.userId);
