@@ -1,5 +1,5 @@
 // Policy list commands: which lists Tyr follows, and maintaining the moderators' own lists.
-import { commandsFor, types as t, type Entity } from "./framework/index.ts";
+import { commandsFor, DURATION, formatDuration, types as t, type Entity } from "./framework/index.ts";
 import { blocks, bold, code, fmt, heading, join, text, type Fragment } from "../format/fragment.ts";
 import type { PagedReply } from "../format/paginate.ts";
 import type { CommandContext } from "./context.ts";
@@ -9,6 +9,7 @@ import { fromState } from "../banlists/policyList.ts";
 import { eventTypeFor } from "../banlists/parse.ts";
 import { ruleStateKey } from "../banlists/stateKey.ts";
 import type { Consequence } from "../consequences/types.ts";
+import { scheduleKey } from "../consequences/scheduled.ts";
 
 const { command } = commandsFor<CommandContext>();
 
@@ -81,20 +82,37 @@ function ruleContent(
   return { entity, recommendation, reason: reason ?? "" };
 }
 
+/** The removal of a rule Tyr wrote: an empty state event at the same type and state key. */
+function ruleRemoval(
+  ctx: CommandContext,
+  list: string,
+  eventType: string,
+  stateKey: string,
+  target: string,
+  reason: string,
+): Consequence {
+  return { kind: "setState", room: list, eventType, stateKey, content: {}, target, reason, cause: ctx.cause };
+}
+
 async function writeRule(
   ctx: CommandContext,
   list: string,
   e: Entity,
   rec: Exclude<Recommendation, "exception">,
-  reason?: string,
+  reason: string | undefined,
+  forMs: number | undefined,
 ): Promise<Fragment> {
   const kind = e.kind as RuleKind;
+  const eventType = eventTypeFor(kind);
   const stateKey = ruleStateKey(kind, e.entity, rec);
+  const scheduled = ctx.services.scheduled;
+  if (forMs !== undefined && scheduled === undefined)
+    throw new Error("timed rules need the scheduler, which is not running");
   const [r] = await ctx.act([
     {
       kind: "setState",
       room: list,
-      eventType: eventTypeFor(kind),
+      eventType,
       stateKey,
       content: ruleContent(e.entity, RECOMMENDATION_EVENT[rec], reason),
       target: e.entity,
@@ -103,8 +121,24 @@ async function writeRule(
     },
   ]);
   if (!r || r.outcome !== "done") throw new Error(r?.error ?? "the rule could not be written");
-  return fmt`Added ${rec} rule for ${code(e.entity)} to ${listLabel(ctx, list)}. Protected rooms follow within seconds.`;
+  // The expiry lives in Tyr's schedule (kept across restarts): removing the rule then lifts the
+  // bans it caused like any other removal. Writing the rule again without --for makes it permanent.
+  const expiry = ruleRemoval(ctx, list, eventType, stateKey, e.entity, `${rec} expired`);
+  let until = "";
+  if (forMs !== undefined && r.outcome === "done") {
+    const at = Date.now() + forMs;
+    scheduled!.scheduleConsequence(at, expiry);
+    until = ` It expires in ${formatDuration(forMs)} (${new Date(at).toISOString().replace(/\.\d+Z$/, "Z")}).`;
+  } else scheduled?.cancel(scheduleKey(expiry));
+  return fmt`Added ${rec} rule for ${code(e.entity)} to ${listLabel(ctx, list)}. Protected rooms follow within seconds.${until}`;
 }
+
+const forFlag = {
+  for: {
+    type: t.duration({ max: 10 * DURATION.YEAR }),
+    description: "Remove the rule again after this long (an expiring ban), lifting the bans it caused",
+  },
+} as const;
 
 /** Members of protected rooms a (possibly glob) user entity would hit now. */
 function affectedMembers(ctx: CommandContext, e: Entity): string[] {
@@ -254,13 +288,15 @@ export const listCommands = [
       "ban spam @spammer:evil.org spamming links",
       "ban spam evil.org",
       "ban spam @*:evil.org spam server",
+      "ban spam @troll:example.org --for 7d cooling off",
     ],
     confirm: (ctx, a) => {
       if (!isWide(a.entity)) return null;
       const hits = affectedMembers(ctx, a.entity);
       return fmt`${code(a.entity.entity)} is a wide pattern: it matches ${String(hits.length)} current member(s) of protected rooms${hits.length ? `, e.g. ${hits.slice(0, 5).join(", ")}` : ""}.`;
     },
-    run: async (ctx, a) => writeRule(ctx, await resolveList(ctx, a.list), a.entity, "ban", a.reason),
+    flags: forFlag,
+    run: async (ctx, a) => writeRule(ctx, await resolveList(ctx, a.list), a.entity, "ban", a.reason, a.for),
   }),
   command({
     name: "takedown",
@@ -276,7 +312,9 @@ export const listCommands = [
       const hits = affectedMembers(ctx, a.entity);
       return fmt`Takedown of ${code(a.entity.entity)}: bans ${String(hits.length)} current member(s) of protected rooms and redacts their recent messages there.`;
     },
-    run: async (ctx, a) => writeRule(ctx, await resolveList(ctx, a.list), a.entity, "takedown", a.reason),
+    flags: forFlag,
+    run: async (ctx, a) =>
+      writeRule(ctx, await resolveList(ctx, a.list), a.entity, "takedown", a.reason, a.for),
   }),
   command({
     name: "unban",
@@ -303,16 +341,11 @@ export const listCommands = [
       }
       if (targets.size === 0)
         return fmt`${listLabel(ctx, list)} has no ban or takedown rule for ${code(a.entity.entity)}.`;
-      const removals: Consequence[] = [...targets.values()].map((x) => ({
-        kind: "setState",
-        room: list,
-        eventType: x.type,
-        stateKey: x.stateKey,
-        content: {},
-        target: a.entity.entity,
-        reason: "unban",
-        cause: ctx.cause,
-      }));
+      const removals = [...targets.values()].map((x) =>
+        ruleRemoval(ctx, list, x.type, x.stateKey, a.entity.entity, "unban"),
+      );
+      // An expiry still pending for these rules has nothing left to do.
+      for (const x of removals) ctx.services.scheduled?.cancel(scheduleKey(x));
       const results = await ctx.act(removals);
       const failed = results.filter((r) => r.outcome !== "done");
       if (failed.length)

@@ -193,6 +193,32 @@ describe("policy lists", () => {
     await notBannedAnywhere(spammer.userId);
   });
 
+  it("ban --for expires: the rule is removed when the time is up, and the bans are lifted", async () => {
+    const shortcode = `x${Date.now().toString(36)}`;
+    await mod.catchUp();
+    await mod.sendText(mgmt, `!tyr list create ${shortcode} ${shortcode}-list`);
+    await mod.waitForNotice(mgmt, tyr.userId, /Created .* started watching/);
+    const troll = await user("timedban");
+    await joinAll(troll);
+    await mod.sendText(mgmt, `!tyr ban ${shortcode} ${troll.userId} --for 6s cooling off`);
+    await mod.waitForNotice(mgmt, tyr.userId, /Added ban rule .* It expires in 6s \(20\d\d-/);
+    await bannedEverywhere(troll.userId);
+    expect([...bot.bot.actionLog.policyBannedUsers()]).toContain(troll.userId);
+    await notBannedAnywhere(troll.userId);
+    const ownList = await mod.api<{ room_id: string }>(
+      "GET",
+      `/_matrix/client/v3/directory/room/${enc(`#${shortcode}-list:localhost`)}`,
+    );
+    await mod.join(ownList.room_id);
+    const state = await mod.api<{ type: string; content: { entity?: string } }[]>(
+      "GET",
+      `/_matrix/client/v3/rooms/${enc(ownList.room_id)}/state`,
+    );
+    expect(state.some((e) => e.type === "m.policy.rule.user" && e.content.entity === troll.userId)).toBe(
+      false,
+    );
+  });
+
   it("a wide glob asks for confirmation and runs only after ✅ from the same moderator", async () => {
     const shortcode = `w${Date.now().toString(36)}`;
     await mod.catchUp();
