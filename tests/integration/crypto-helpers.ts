@@ -282,7 +282,7 @@ const silentJsLogger = {
 export async function startModerator(
   baseUrl: string,
   user: TestUser,
-  opts: { crossSign?: boolean } = {},
+  opts: { crossSign?: boolean; cryptoCallbacks?: sdk.ICreateClientOpts["cryptoCallbacks"] } = {},
 ): Promise<JsClient> {
   const client = sdk.createClient({
     baseUrl,
@@ -290,6 +290,7 @@ export async function startModerator(
     userId: user.userId,
     deviceId: user.deviceId,
     logger: silentJsLogger as never,
+    ...(opts.cryptoCallbacks ? { cryptoCallbacks: opts.cryptoCallbacks } : {}),
   });
   await client.initRustCrypto({ useIndexedDB: false });
   await client.startClient({ initialSyncLimit: 20 });

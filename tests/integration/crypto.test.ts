@@ -5,6 +5,7 @@ import { copyFileSync, existsSync, statSync } from "node:fs";
 import path from "node:path";
 
 import type { MatrixClient as JsClient } from "matrix-js-sdk";
+import type { GeneratedSecretStorageKey } from "matrix-js-sdk/lib/crypto-api/index.js";
 import { CryptoEvent } from "matrix-js-sdk/lib/crypto-api/CryptoEvent.js";
 import { VerificationPhase, VerifierEvent } from "matrix-js-sdk/lib/crypto-api/verification.js";
 import type { VerificationRequest as JsVerificationRequest } from "matrix-js-sdk/lib/crypto-api/verification.js";
@@ -434,6 +435,58 @@ describe("persistence and recovery", () => {
     } finally {
       mod.stopClient();
       await bot.stop();
+    }
+  });
+
+  it("restores an identity an Element-style client made, from the account's security phrase", async () => {
+    // The account was first used from a client (matrix-js-sdk, as Element) that set up
+    // cross-signing, and secret storage and key backup from a passphrase.
+    const botUser = await register("tyr-phrase");
+    const phrase = "correct horse battery staple for tyr";
+    let ssssKey: GeneratedSecretStorageKey | undefined;
+    const element = await startModerator(url, botUser, {
+      cryptoCallbacks: {
+        getSecretStorageKey: async ({ keys }) => {
+          const id = Object.keys(keys)[0];
+          return id !== undefined && ssssKey ? [id, ssssKey.privateKey] : null;
+        },
+      },
+    });
+    let bot: TestBot | undefined;
+    try {
+      const crypto = element.getCrypto()!;
+      ssssKey = await crypto.createRecoveryKeyFromPassphrase(phrase);
+      await crypto.bootstrapSecretStorage({
+        createSecretStorageKey: async () => ssssKey!,
+        setupNewSecretStorage: true,
+        setupNewKeyBackup: true,
+      });
+
+      const wrong = await login(botUser);
+      await expect(
+        TestBot.start(url, wrong, {
+          storeDir: tempDir("phrase-wrong"),
+          security: { recoveryKey: "not the phrase" },
+        }),
+      ).rejects.toThrow(/neither a valid recovery key nor the passphrase/);
+
+      const moved = await login(botUser);
+      bot = await TestBot.start(url, moved, {
+        storeDir: tempDir("phrase"),
+        security: { recoveryKey: phrase },
+      });
+      expect((bot as TestBot & { security?: unknown }).security).toMatchObject({
+        crossSigning: "restored",
+        deviceSigned: true,
+      });
+      // The client that made the identity sees Tyr's new device signed by it.
+      await waitFor("the new device cross-signed by the account's identity", async () => {
+        const s = await crypto.getDeviceVerificationStatus(botUser.userId, moved.deviceId);
+        return s?.signedByOwner ? true : undefined;
+      });
+    } finally {
+      element.stopClient();
+      await bot?.stop();
     }
   });
 

@@ -32,6 +32,7 @@ import {
   checkKey,
   decodeRecoveryKey,
   encodeRecoveryKey,
+  keyFromPassphrase,
   SECRET_BACKUP,
   SECRET_MASTER,
   SECRET_SELF_SIGNING,
@@ -93,6 +94,27 @@ export async function readRecoveryKeyFile(file: string): Promise<string | undefi
     .join(" ")
     .trim();
   return key.length > 0 ? key : undefined;
+}
+
+/**
+ * The secret-storage key derived from `passphrase` with the parameters of the account's default
+ * key; undefined when that key was not made from a passphrase. Throws when it does not unlock it.
+ */
+async function keyFromPassphraseText(
+  ssss: SecretStorage,
+  passphrase: string,
+  where: string,
+): Promise<Uint8Array | undefined> {
+  const keyId = await ssss.getDefaultKeyId();
+  const info = keyId === undefined ? undefined : await ssss.getKeyInfo(keyId);
+  if (info === undefined) return undefined;
+  const key = await keyFromPassphrase(passphrase, info);
+  if (key === undefined) return undefined;
+  if (!checkKey(key, info))
+    throw new SecuritySetupError(
+      `The text ${where} is neither a valid recovery key nor the passphrase of secret storage key ${keyId}. Check it.`,
+    );
+  return key;
 }
 
 async function writeRecoveryKeyFile(file: string, userId: string, recoveryKey: string): Promise<void> {
@@ -199,12 +221,17 @@ export async function setUpSecurity(
   let recoveryText = opts.recoveryKey ?? (await readRecoveryKeyFile(recoveryKeyFile));
   let recoveryKey: Uint8Array | undefined;
   if (recoveryText !== undefined) {
+    const where = opts.recoveryKey !== undefined ? "in the configuration" : `in ${recoveryKeyFile}`;
     try {
       recoveryKey = decodeRecoveryKey(recoveryText);
     } catch (e) {
-      throw new SecuritySetupError(
-        `The recovery key ${opts.recoveryKey !== undefined ? "in the configuration" : `in ${recoveryKeyFile}`} is not valid: ${errorMessage(e)}.`,
-      );
+      // Not a recovery key: it may be the passphrase the account's secret storage was made from.
+      recoveryKey = await keyFromPassphraseText(ssss, recoveryText, where);
+      if (recoveryKey === undefined)
+        throw new SecuritySetupError(
+          `The recovery key ${where} is not valid: ${errorMessage(e)}. (It is not a passphrase either: ${self}'s secret storage key was not made from one.)`,
+        );
+      log.info({ userId: self }, "crypto: unlocked secret storage with its passphrase");
     }
   }
   let ssssKeyId: string | undefined;

@@ -6,6 +6,7 @@ import {
   createDecipheriv,
   createHmac,
   hkdfSync,
+  pbkdf2,
   randomBytes,
   timingSafeEqual,
 } from "node:crypto";
@@ -166,6 +167,35 @@ export function checkKey(key: Uint8Array, info: SecretKeyInfo): boolean {
   if (typeof info.iv !== "string" || typeof info.mac !== "string") return true; // nothing to check against
   const { mac } = keyCheck(key, info.iv);
   return b64(mac).equals(b64(info.mac));
+}
+
+/** More iterations than this in account data is a broken or hostile key description. */
+const MAX_PBKDF2_ITERATIONS = 10_000_000;
+
+/**
+ * The key of a secret-storage key created from a passphrase (Element's "Security Phrase"): spec
+ * `m.pbkdf2`, PBKDF2-SHA-512 over the passphrase with the key description's salt and iteration
+ * count. Undefined when the key was not made from a passphrase (or its description is unusable).
+ */
+export async function keyFromPassphrase(
+  passphrase: string,
+  info: SecretKeyInfo,
+): Promise<Uint8Array | undefined> {
+  const p = info.passphrase;
+  if (!isRecord(p) || p["algorithm"] !== "m.pbkdf2") return undefined;
+  const salt = p["salt"];
+  const iterations = p["iterations"];
+  const bits = p["bits"] ?? 256;
+  if (typeof salt !== "string" || !Number.isSafeInteger(iterations) || !Number.isSafeInteger(bits))
+    return undefined;
+  const n = iterations as number;
+  const b = bits as number;
+  if (n < 1 || n > MAX_PBKDF2_ITERATIONS || b < 8 || b > 1024 || b % 8 !== 0) return undefined;
+  return new Promise((resolve, reject) =>
+    pbkdf2(passphrase, salt, n, b / 8, "sha512", (err, key) =>
+      err ? reject(err) : resolve(new Uint8Array(key)),
+    ),
+  );
 }
 
 function isEncryptedSecret(v: unknown): v is EncryptedSecret {

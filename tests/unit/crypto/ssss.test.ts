@@ -6,6 +6,7 @@ import {
   decodeRecoveryKey as jsDecode,
   encodeRecoveryKey as jsEncode,
 } from "matrix-js-sdk/lib/crypto-api/recovery-key.js";
+import { deriveRecoveryKeyFromPassphrase } from "matrix-js-sdk/lib/crypto-api/key-passphrase.js";
 import { calculateKeyCheck } from "matrix-js-sdk/lib/secret-storage.js";
 import jsDecrypt from "matrix-js-sdk/lib/utils/decryptAESSecretStorageItem.js";
 import jsEncrypt from "matrix-js-sdk/lib/utils/encryptAESSecretStorageItem.js";
@@ -21,6 +22,7 @@ import {
   encodeRecoveryKey,
   encryptSecret,
   keyCheck,
+  keyFromPassphrase,
   SSSS_ALGORITHM,
 } from "../../../src/matrix/crypto/ssss.ts";
 
@@ -90,5 +92,37 @@ describe("canonical JSON", () => {
   });
   it("rejects non-integers", () => {
     expect(() => canonicalJson({ a: 1.5 })).toThrow();
+  });
+});
+
+describe("keys made from a passphrase (m.pbkdf2)", () => {
+  const info = (passphrase: unknown) => ({ algorithm: SSSS_ALGORITHM, passphrase });
+
+  it("derives the same key as matrix-js-sdk", async () => {
+    for (const [phrase, salt, iterations, bits] of [
+      ["correct horse battery staple", "c2FsdHNhbHQ", 1000, 256],
+      ["Ünïcödé phrase 🔑", "another-salt", 5, 256],
+      ["short", "s", 1, 128],
+    ] as const) {
+      const ours = await keyFromPassphrase(phrase, info({ algorithm: "m.pbkdf2", salt, iterations, bits }));
+      expect(ours).toEqual(await deriveRecoveryKeyFromPassphrase(phrase, salt, iterations, bits));
+    }
+  });
+
+  it("defaults to 256 bits", async () => {
+    const key = await keyFromPassphrase("p", info({ algorithm: "m.pbkdf2", salt: "s", iterations: 2 }));
+    expect(key?.length).toBe(32);
+  });
+
+  it.each([
+    ["no passphrase", undefined],
+    ["another algorithm", { algorithm: "m.scrypt", salt: "s", iterations: 2 }],
+    ["no salt", { algorithm: "m.pbkdf2", iterations: 2 }],
+    ["zero iterations", { algorithm: "m.pbkdf2", salt: "s", iterations: 0 }],
+    ["absurd iterations", { algorithm: "m.pbkdf2", salt: "s", iterations: 1e12 }],
+    ["fractional bits", { algorithm: "m.pbkdf2", salt: "s", iterations: 2, bits: 12.5 }],
+    ["not an object", "m.pbkdf2"],
+  ])("gives no key for %s", async (_what, passphrase) => {
+    expect(await keyFromPassphrase("p", info(passphrase))).toBeUndefined();
   });
 });
