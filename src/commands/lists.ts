@@ -55,9 +55,19 @@ function listLabel(ctx: CommandContext, list: string): Fragment {
   return sc ? fmt`${bold(sc)} (${code(policy(ctx).displayList(list))})` : code(policy(ctx).displayList(list));
 }
 
-function describeRule(r: Rule): Fragment {
+/** When Tyr will remove each rule it wrote with `--for` (schedule key → epoch ms). */
+function ruleExpiries(ctx: CommandContext): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const e of ctx.services.scheduled?.pending() ?? [])
+    if (e.consequence.kind === "setState") out.set(e.key, e.at);
+  return out;
+}
+
+function describeRule(ctx: CommandContext, r: Rule, expiries: ReadonlyMap<string, number>): Fragment {
   const what = r.entity !== undefined ? code(r.entity) : fmt`hashed ${code(r.sha256 ?? "?")}`;
-  return fmt`${r.kind} ${what} — ${r.recommendation}${r.reason ? `: ${r.reason}` : ""}`;
+  const at = expiries.get(scheduleKey(ruleRemoval(ctx, r.list, r.eventType, r.stateKey, "", "")));
+  const expiry = at === undefined ? "" : ` (expires in ${formatDuration(Math.max(1000, at - Date.now()))})`;
+  return fmt`${r.kind} ${what} — ${r.recommendation}${r.reason ? `: ${r.reason}` : ""}${expiry}`;
 }
 
 /** Globs that reach far: everything, a whole server's users, or very short literal parts. */
@@ -392,13 +402,14 @@ export const listCommands = [
     run: async (ctx, a) => {
       const p = policy(ctx);
       const lists = a.list ? [await resolveList(ctx, a.list)] : [...p.lists];
+      const expiries = ruleExpiries(ctx);
       const sections = lists.map((l) => {
         const rules = [...(p.revision(l)?.rules() ?? [])].sort(
           (x, y) => x.kind.localeCompare(y.kind) || (x.entity ?? "").localeCompare(y.entity ?? ""),
         );
         return {
           title: `${shortcodeOf(ctx, l) ?? p.displayList(l)} (${rules.length} rules)`,
-          items: rules.length ? rules.map(describeRule) : [text("no rules")],
+          items: rules.length ? rules.map((r) => describeRule(ctx, r, expiries)) : [text("no rules")],
         };
       });
       return { header: heading(4, "Policy rules"), sections } satisfies PagedReply;
@@ -422,7 +433,8 @@ export const listCommands = [
             : m.matchRoom(e);
       const d = m.decide(matches, a.entity.kind as RuleKind);
       if (matches.length === 0) return fmt`No rule matches ${code(e)}.`;
-      const items = matches.map((r) => fmt`${listLabel(ctx, r.list)}: ${describeRule(r)}`);
+      const expiries = ruleExpiries(ctx);
+      const items = matches.map((r) => fmt`${listLabel(ctx, r.list)}: ${describeRule(ctx, r, expiries)}`);
       return {
         header: fmt`${String(matches.length)} rule(s) match ${code(e)}. Decision: ${bold(d.action === "none" ? "nothing (excepted or no ban)" : d.action)}.`,
         sections: [{ items }],
