@@ -12,6 +12,7 @@ import { roomCommands } from "./commands/rooms.ts";
 import { RecentEvents } from "./matrix/recentEvents.ts";
 import { PolicyFeature } from "./policy/feature.ts";
 import { AclFeature } from "./acl/feature.ts";
+import { ReportsFeature } from "./reports/feature.ts";
 import { aclCommands } from "./commands/acl.ts";
 import type { Services } from "./services.ts";
 import { CryptoFeature } from "./matrix/crypto/feature.ts";
@@ -50,6 +51,12 @@ export async function startBot(loaded: LoadedConfig, log: Logger, signal?: Abort
   services.acl = acl;
   services.reporting.push(acl);
   services.features.push(acl);
+
+  if (bot.config.reports.enabled) {
+    const reports = new ReportsFeature(bot, policy, bot.config.reports.pollSeconds);
+    bot.add(reports);
+    services.reporting.push(reports);
+  }
 
   const registry = new CommandRegistry<CommandContext>();
   registry.register(helpCommand(registry), ...coreCommands, ...roomCommands, ...listCommands);

@@ -99,6 +99,12 @@ export const configSchema = z
       protections: z
         .strictObject({ exemptPowerLevel: int(0, 1_000_000).default(50) }, { error: "expected a mapping" })
         .default({ exemptPowerLevel: 50 }),
+      reports: z
+        .strictObject(
+          { enabled: bool.default(false), pollSeconds: int(1, 3600).default(30) },
+          { error: "expected a mapping" },
+        )
+        .default({ enabled: false, pollSeconds: 30 }),
       encryption: z
         .strictObject(
           {
