@@ -21,6 +21,7 @@ import { ProtectionsFeature } from "./protections/feature.ts";
 import { protectionsCommands } from "./commands/protections.ts";
 import { moderationCommands } from "./commands/moderation.ts";
 import { sinceCommands } from "./commands/since.ts";
+import { adminCommands } from "./commands/admin.ts";
 import { infoCommands } from "./commands/info.ts";
 import { cryptoCommands } from "./commands/crypto.ts";
 
@@ -61,7 +62,7 @@ export async function startBot(loaded: LoadedConfig, log: Logger, signal?: Abort
   const registry = new CommandRegistry<CommandContext>();
   registry.register(helpCommand(registry), ...coreCommands, ...roomCommands, ...listCommands);
   registry.register(...aclCommands);
-  registry.register(...moderationCommands, ...sinceCommands, ...infoCommands);
+  registry.register(...moderationCommands, ...sinceCommands, ...adminCommands, ...infoCommands);
   registry.register(...cryptoCommands);
   const commands = new CommandHandler(bot, services, registry);
   bot.add(commands);

@@ -80,6 +80,11 @@ export class MatrixExecutor implements Executor {
           users[c.user] = c.level;
           return this.putState(c.room, "m.room.power_levels", "", { ...pl, users });
         });
+      case "deactivate":
+        await this.client.doRequest("POST", `/_synapse/admin/v1/deactivate/${enc(c.user)}`, null, {
+          erase: c.erase,
+        });
+        return;
       case "warn":
         return this.messenger.send(c.room, "m.room.message", { ...notice(text(c.text)) });
       case "notify":

@@ -11,6 +11,8 @@ export interface GuardContext {
   moderators: ReadonlySet<string>;
 }
 
+const serverOf = (userId: string): string => userId.slice(userId.indexOf(":") + 1).toLowerCase();
+
 /** Why `c` must not run, or undefined when it may. */
 export function refusal(c: Consequence, ctx: GuardContext): string | undefined {
   switch (c.kind) {
@@ -20,6 +22,13 @@ export function refusal(c: Consequence, ctx: GuardContext): string | undefined {
       if (c.user === ctx.botUserId) return `refusing to ${c.kind} Tyr itself`;
       if (ctx.moderators.has(c.user))
         return `refusing to ${c.kind} ${c.user}: a member of the management room`;
+      return undefined;
+    case "deactivate":
+      if (c.user === ctx.botUserId) return "refusing to deactivate Tyr itself";
+      if (ctx.moderators.has(c.user))
+        return `refusing to deactivate ${c.user}: a member of the management room`;
+      if (serverOf(c.user) !== serverOf(ctx.botUserId))
+        return `refusing to deactivate ${c.user}: not an account of Tyr's own homeserver`;
       return undefined;
     case "setPowerLevel":
       // Tyr lowering (or otherwise rewriting) its own level could lock it out of the room.

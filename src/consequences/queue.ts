@@ -47,6 +47,8 @@ export function dedupeKey(c: Consequence): string | undefined {
     case "mute":
     case "unmute":
       return `${c.kind}|${c.room}|${c.user}`;
+    case "deactivate":
+      return `deactivate|${c.user}`;
     case "setPowerLevel":
       // Two different levels asked for in a row are two changes, not one.
       return `setPowerLevel|${c.room}|${c.user}|${c.level}`;
@@ -80,6 +82,7 @@ const MODERATION_KINDS = new Set<Consequence["kind"]>([
   "unmute",
   "setPowerLevel",
   "setJoinRule",
+  "deactivate",
 ]);
 
 export class ConsequenceQueue {
@@ -238,6 +241,8 @@ export function summarise(c: Consequence): string {
       return `server ACL in ${c.room} (${c.content.deny.length} denied)`;
     case "setJoinRule":
       return `join rule ${c.joinRule} in ${c.room}`;
+    case "deactivate":
+      return `deactivate ${c.user}${c.erase ? " (erase)" : ""}`;
     case "warn":
       return `warning in ${c.room}`;
     case "setState":

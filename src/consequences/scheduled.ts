@@ -51,6 +51,8 @@ export function scheduleKey(c: Consequence): string {
     case "setAcl":
     case "setJoinRule":
       return `${c.kind}|${c.room}`;
+    case "deactivate":
+      return `deactivate|${c.user}`;
     case "setState":
       return `setState|${c.room}|${c.eventType}|${c.stateKey}`;
     case "warn":
@@ -132,6 +134,10 @@ export function validConsequence(v: unknown): Consequence | string {
         : "invalid setState";
     case "warn":
       return roomOk && typeof v.text === "string" ? (v as Consequence) : "invalid warn";
+    case "deactivate":
+      return userOk && typeof v.erase === "boolean" && typeof v.reason === "string"
+        ? (v as Consequence)
+        : "invalid deactivate";
     case "notify":
       return typeof v.text === "string" ? (v as Consequence) : "invalid notify";
     case "send":

@@ -70,6 +70,15 @@ export type Consequence =
       readonly cause: Cause;
     }
   | { readonly kind: "warn"; readonly room: string; readonly text: string; readonly cause: Cause }
+  /** Deactivates an account of Tyr's own homeserver (Synapse admin API; Tyr must be a server
+   *  admin); `erase` also asks the server to hide the account's messages from new members. */
+  | {
+      readonly kind: "deactivate";
+      readonly user: string;
+      readonly erase: boolean;
+      readonly reason: string;
+      readonly cause: Cause;
+    }
   /** Any other state event Tyr writes, e.g. a policy rule into a ban list. */
   | {
       readonly kind: "setState";

@@ -98,6 +98,8 @@ export function describeConsequence(c: Consequence): string {
       return `redact ${c.event} in ${c.room} (${c.reason})`;
     case "setJoinRule":
       return `set the join rule of ${c.room} to ${c.joinRule} (${c.reason})`;
+    case "deactivate":
+      return `deactivate ${c.user} (${c.reason})`;
     case "setAcl":
       return `change the server ACL of ${c.room}`;
     case "warn":
@@ -383,7 +385,7 @@ export class ProtectionPipeline {
     for (let i = 0; i < real.length; i++) {
       const c = real[i] as Consequence;
       let user: string | null = null;
-      if (SANCTIONS.has(c.kind) && "user" in c && c.room === room) user = c.user;
+      if (SANCTIONS.has(c.kind) && "user" in c && "room" in c && c.room === room) user = c.user;
       else if (c.kind === "redact" && opts.incidentOn === "any" && c.event === ev.eventId) user = subject;
       if (user === null || c.cause.by !== "protection") continue;
       const k = key(room, user);

@@ -1,6 +1,7 @@
 // Abuse reports against a real Synapse: a member reports a message with the client API, and Tyr
 // (a server admin) relays it into the management room once — not the backlog from before it
-// started, not again after a restart. A Tyr that is not a server admin says so instead.
+// started, not again after a restart — and deactivates a reported local account on request. A Tyr
+// that is not a server admin says so instead.
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -100,6 +101,34 @@ describe("abuse reports", () => {
     expect(bot!.bot.feature("reports")).toBeDefined();
   });
 
+  it("deactivates a local spam account after ✅, never a moderator or another server's user", async () => {
+    const victim = await user("deactivate-me");
+    await victim.join(room);
+    await mod.catchUp();
+    await mod.sendText(mgmt, `!tyr deactivate ${victim.userId} spam account`);
+    const preview = await mod.waitForNotice(mgmt, tyr.userId, /Deactivate .* cannot be undone/s);
+    await mod.send(
+      mgmt,
+      { "m.relates_to": { rel_type: "m.annotation", event_id: preview.event_id, key: "✅" } },
+      "m.reaction",
+    );
+    await mod.waitForNotice(mgmt, tyr.userId, /Deactivated .*logged out everywhere/);
+    const whoami = await fetch(`${synapse.url}/_matrix/client/v3/account/whoami`, {
+      headers: { authorization: `Bearer ${victim.accessToken}` },
+    });
+    expect(whoami.status).toBe(401);
+    expect(await mod.membership(room, victim.userId)).toBe("leave");
+
+    await mod.sendText(mgmt, `!tyr deactivate ${mod.userId} --yes`);
+    await mod.waitForNotice(mgmt, tyr.userId, /Not deactivating: .*management room/);
+    await mod.sendText(mgmt, "!tyr deactivate @someone:other.example --yes");
+    await mod.waitForNotice(mgmt, tyr.userId, /not an account of .*ban <list>/);
+    const moderatorWhoami = await fetch(`${synapse.url}/_matrix/client/v3/account/whoami`, {
+      headers: { authorization: `Bearer ${mod.accessToken}` },
+    });
+    expect(moderatorWhoami.status).toBe(200);
+  });
+
   it("tells the moderators once when Tyr is not a server admin", async () => {
     const plain = await user("tyr-not-admin");
     const mgmt2 = await mod.createRoom({ invite: [plain.userId] });
@@ -119,6 +148,10 @@ describe("abuse reports", () => {
         /cannot relay abuse reports/.test(String(e.content.body)),
       );
       expect(told).toHaveLength(1);
+      // Admin commands fail with the reason, and nothing happens.
+      const bystander = await user("not-deactivated");
+      await mod.sendText(mgmt2, `!tyr deactivate ${bystander.userId} --yes`);
+      await mod.waitForNotice(mgmt2, plain.userId, /deactivate failed: .*is not a server admin/);
     } finally {
       await other.stop();
     }

@@ -165,4 +165,19 @@ describe("guard", () => {
       ).toMatch(/management room/);
     }
   });
+  it("deactivates only other accounts of Tyr's own server", () => {
+    const d = (user: string): Consequence => ({
+      kind: "deactivate",
+      user,
+      erase: false,
+      reason: "",
+      cause: mod,
+    });
+    expect(refusal(d("@spam:example.org"), ctx)).toBeUndefined();
+    expect(refusal(d("@spam:EXAMPLE.org"), ctx)).toBeUndefined();
+    expect(refusal(d("@tyr:example.org"), ctx)).toMatch(/Tyr itself/);
+    expect(refusal(d("@mod:example.org"), ctx)).toMatch(/management room/);
+    expect(refusal(d("@spam:evil.org"), ctx)).toMatch(/not an account of Tyr's own homeserver/);
+    expect(refusal(d("@spam:example.org.evil.org"), ctx)).toMatch(/not an account/);
+  });
 });
