@@ -243,6 +243,10 @@ export class PolicyFeature implements Feature, Reporting {
   // ---- sync ---------------------------------------------------------------------------------
 
   onState(roomId: string, ev: StateEvent): void {
+    if (this.protectedSet.has(roomId) && ev.type === "m.room.tombstone") {
+      void this.followProtectedUpgrade(roomId, ev);
+      return;
+    }
     if (this.protectedSet.has(roomId) && ev.type === "m.room.member") {
       this.members.setMembership(roomId, ev.stateKey, ev.content.membership);
       if (isTrackedMembership(ev.content.membership)) this.dirtyUsers.add(ev.stateKey);
@@ -367,6 +371,31 @@ export class PolicyFeature implements Feature, Reporting {
         `The watched list ${oldRoom} was upgraded to ${replacement}, but Tyr could not join it: ${errorText(e)}`,
       );
     }
+  }
+
+  /**
+   * A protected room was upgraded: protect its replacement instead (Tyr joins it; the old room is
+   * read-only for members after an upgrade). Seeing the tombstone again later (a restart, an old
+   * room still named in the config file) changes nothing more.
+   */
+  private async followProtectedUpgrade(oldRoom: string, ev: StateEvent): Promise<void> {
+    const replacement = ev.content.replacement_room;
+    if (typeof replacement !== "string" || !replacement.startsWith("!") || replacement === oldRoom) return;
+    const already = this.protectedSet.has(replacement);
+    try {
+      if (!already) await this.protect(replacement);
+      await this.unprotect(oldRoom);
+    } catch (e) {
+      this.notifyOnce(
+        `upgrade:${oldRoom}`,
+        `The protected room ${oldRoom} was upgraded to ${replacement}, but Tyr could not join it: ${errorText(e)}. Invite Tyr there, then run "${this.bot.config.commands.prefix} rooms add ${replacement}".`,
+      );
+      return;
+    }
+    if (!already)
+      this.notify(
+        `The protected room ${oldRoom} was upgraded; Tyr now protects its replacement ${replacement} instead. Check that Tyr can moderate there ("${this.bot.config.commands.prefix} rooms").`,
+      );
   }
 
   // ---- reconciliation -----------------------------------------------------------------------

@@ -293,4 +293,61 @@ describe("policy lists", () => {
       "message redacted",
     );
   });
+  it("follows a protected room and a watched list to their replacements when they are upgraded", async () => {
+    const room2 = await mod.createRoom({
+      preset: "public_chat",
+      invite: [tyr.userId],
+      power_level_content_override: { users: { [tyr.userId]: 100 } },
+    });
+    const list2 = await mod.createRoom({
+      preset: "public_chat",
+      invite: [tyr.userId],
+      creation_content: { type: "m.policy" },
+    });
+    await mod.catchUp();
+    await mod.sendText(mgmt, `!tyr rooms add ${room2}`);
+    await mod.waitForNotice(mgmt, tyr.userId, /Protecting .*power it needs/);
+    await mod.sendText(mgmt, `!tyr watch ${list2} --yes`);
+    await mod.waitForNotice(mgmt, tyr.userId, /Now watching/);
+
+    const upgrade = (room: string) =>
+      mod.api<{ replacement_room: string }>("POST", `/_matrix/client/v3/rooms/${enc(room)}/upgrade`, {
+        new_version: "12",
+      });
+    const newRoom = (await upgrade(room2)).replacement_room;
+    await mod.waitForNotice(
+      mgmt,
+      tyr.userId,
+      /protected room .* was upgraded; Tyr now protects its replacement/,
+    );
+    const newList = (await upgrade(list2)).replacement_room;
+    await mod.waitForNotice(
+      mgmt,
+      tyr.userId,
+      /watched list .* was upgraded; Tyr now follows its replacement/,
+    );
+
+    const accountData = <T>(type: string) =>
+      tyr.api<T>("GET", `/_matrix/client/v3/user/${enc(tyr.userId)}/account_data/${type}`);
+    const protectedNow = await accountData<{ rooms: string[] }>("org.matrix.mjolnir.protected_rooms");
+    expect(protectedNow.rooms).toContain(newRoom);
+    expect(protectedNow.rooms).not.toContain(room2);
+    const watchedNow = await accountData<{ references: string[] }>("org.matrix.mjolnir.watched_lists");
+    expect(watchedNow.references.some((r) => r.includes(newList))).toBe(true);
+    expect(watchedNow.references.some((r) => r.includes(list2))).toBe(false);
+
+    // The new list's rules ban in the new room.
+    const spammer = await user("upgraded");
+    await spammer.join(newRoom);
+    await mod.setState(newList, "m.policy.rule.user", "rule-upgraded", {
+      entity: spammer.userId,
+      recommendation: "m.ban",
+      reason: "spam",
+    });
+    await eventually(
+      async () => (await membership(newRoom, spammer.userId)) === "ban",
+      30_000,
+      "ban in the new room",
+    );
+  });
 });
