@@ -357,17 +357,26 @@ export class PolicyFeature implements Feature, Reporting {
     for (const l of this.listeners) l(diff, list);
   }
 
+  /**
+   * A watched list was upgraded: follow the replacement too, right after it. The old list stays
+   * watched, because an upgrade does not copy policy rules: dropping it would lift every ban its
+   * rules caused until the maintainers re-add them. Moderators unwatch it once the rules moved.
+   */
   private async followTombstone(oldRoom: string, ev: StateEvent): Promise<void> {
     const replacement = ev.content.replacement_room;
-    if (typeof replacement !== "string") return;
+    if (typeof replacement !== "string" || !replacement.startsWith("!") || replacement === oldRoom) return;
+    if (this.watchedLists.includes(replacement)) return;
     try {
       await this.bot.client.joinRoom(replacement);
-      await this.persistWatched(this.watchedLists.map((l) => (l === oldRoom ? replacement : l)));
+      const lists = [...this.watchedLists];
+      lists.splice(lists.indexOf(oldRoom) + 1, 0, replacement);
+      await this.persistWatched(lists);
       this.notify(
-        `The watched list ${oldRoom} was upgraded; Tyr now follows its replacement ${replacement}.`,
+        `The watched list ${oldRoom} was upgraded; Tyr now follows its replacement ${replacement} too. The old list's rules stay in force (nothing is unbanned); once they are in the new list, run "${this.bot.config.commands.prefix} unwatch ${oldRoom}".`,
       );
     } catch (e) {
-      this.notify(
+      this.notifyOnce(
+        `upgrade:${oldRoom}`,
         `The watched list ${oldRoom} was upgraded to ${replacement}, but Tyr could not join it: ${errorText(e)}`,
       );
     }
