@@ -166,6 +166,8 @@ describe("fuzz: random and malformed commands against the running bot", () => {
       "redact",
       "mute",
       "unmute",
+      "since",
+      "deactivate",
       "powerlevel",
       "pl",
       "resolve",
