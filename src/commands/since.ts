@@ -102,11 +102,16 @@ const since = command({
       type: t.integer({ min: 1, max: MAX_SINCE_LIMIT }),
       description: `At most this many users (default ${DEFAULT_SINCE_LIMIT})`,
     },
+    redact: {
+      type: "boolean",
+      description: "With kick or ban: also remove their recent messages in those rooms",
+    },
   },
   examples: [
     "since 10m show",
     "since 30m ban raid --room #lobby:example.org",
     "since 2h kick --limit 500 spam wave",
+    "since 15m ban --redact spam raid",
   ],
   confirm: async (ctx, a) => {
     if (a.action === "show") return null;
@@ -121,6 +126,7 @@ const since = command({
       ),
       userLines(ctx, plan, scope),
       notes(plan, a.limit),
+      a.redact ? text("Their recent messages in those rooms are removed too.") : false,
       a.reason ? fmt`Reason: ${a.reason}` : false,
     );
   },
@@ -145,23 +151,44 @@ const since = command({
       reason: a.reason ?? "",
       cause: ctx.cause,
     }));
+    // Sanctions first (the queue runs them ahead), then the clean-up of what they posted.
+    const redactions = a.redact ? recentMessagesOf(ctx, plan.targets) : [];
+    for (const { room, event } of redactions)
+      cs.push({ kind: "redact", room, event, reason: a.reason ?? "", cause: ctx.cause });
     const verb = a.action === "ban" ? "Banning" : "Kicking";
     const { results, shown } = await actWithProgress(
       ctx,
       `${verb} ${plural(plan.users.length, "recent joiner")} in ${scope.label}`,
       cs,
     );
-    const tl = tally(results);
+    const tl = tally(results.slice(0, plan.targets.length));
+    const tr = tally(results.slice(plan.targets.length));
     failIfNothingDone(tl, a.action);
     return conclude(
       shown,
       blocks(
         fmt`${a.action === "ban" ? "Banned" : "Kicked"} ${plural(plan.users.length, "user")} who joined in the last ${window} (${plural(tl.done, a.action)} in ${scope.label}).`,
+        a.redact ? text(`Removed ${plural(tr.done, "recent message")} they sent.`) : false,
         problems(tl),
+        problems(tr),
         notes(plan, a.limit),
       ),
     );
   },
 });
+
+/** What the users sent recently in those rooms (Tyr's cache of recent events), minus what Tyr already removed. */
+function recentMessagesOf(
+  ctx: CommandContext,
+  targets: readonly { readonly user: string; readonly room: string }[],
+): { room: string; event: string }[] {
+  const recent = ctx.services.recent;
+  if (recent === undefined) return [];
+  const out: { room: string; event: string }[] = [];
+  for (const { user, room } of targets)
+    for (const e of recent.bySender(room, user))
+      if (!ctx.bot.actionLog.wasRedacted(e.eventId)) out.push({ room, event: e.eventId });
+  return out;
+}
 
 export const sinceCommands = [since];

@@ -180,6 +180,8 @@ describe("moderation commands", () => {
       { membership: "join", displayname: "Renamed Veteran" },
     );
     for (const r of raiders) await r.join(roomC);
+    const spam = await Promise.all(raiders.map((r) => r.sendText(roomC, "raid spam")));
+    const ham = await veteran.sendText(roomC, "hello, I have been here for ages");
     for (const r of raiders) await botSees(roomC, r.userId);
     await eventually(
       async () => bot.bot.state.peek(roomC)?.displayName(veteran.userId) === "Renamed Veteran",
@@ -200,7 +202,8 @@ describe("moderation commands", () => {
     for (const r of raiders) expect(shown.content.body).toContain(r.userId);
     expect(shown.content.body).not.toContain(veteran.userId);
 
-    const preview = await run(`!tyr since 8s ban --room ${roomC} raid`, /Ban 3 users who joined/);
+    const preview = await run(`!tyr since 8s ban --redact --room ${roomC} raid`, /Ban 3 users who joined/);
+    expect(preview.content.body).toContain("recent messages in those rooms are removed too");
     expect(preview.content.body).not.toContain(veteran.userId);
     await react(preview.event_id, mod);
     await eventually(
@@ -211,6 +214,19 @@ describe("moderation commands", () => {
     );
     const ban = await mod.getState<{ reason?: string }>(roomC, "m.room.member", raiders[0]!.userId);
     expect(ban?.reason).toBe("raid");
+    const redacted = async (eventId: string) =>
+      (
+        await mod.api<{ unsigned?: { redacted_because?: unknown } }>(
+          "GET",
+          `/_matrix/client/v3/rooms/${enc(roomC)}/event/${enc(eventId)}`,
+        )
+      ).unsigned?.redacted_because !== undefined;
+    await eventually(
+      async () => (await Promise.all(spam.map(redacted))).every(Boolean),
+      30_000,
+      "the raiders' messages redacted",
+    );
+    expect(await redacted(ham)).toBe(false);
     expect(await mod.membership(roomC, veteran.userId)).toBe("join");
     expect(await mod.membership(roomC, mod.userId)).toBe("join");
     // The raiders are banned now; the veteran joined long before the last 5 seconds.
