@@ -3,7 +3,7 @@
 // limit; kick and ban show who and where first and wait for a ✅. Join times come from the
 // membership events Tyr has seen (see RoomState.joinedAt): a member who only changed their
 // profile recently is not a recent joiner.
-import { commandsFor, DURATION, formatDuration, types as t } from "./framework/index.ts";
+import { commandsFor, DURATION, formatDuration, types as t, type RoomRef } from "./framework/index.ts";
 import { blocks, bullets, code, fmt, heading, text, type Fragment } from "../format/fragment.ts";
 import type { CommandContext } from "./context.ts";
 import type { Consequence } from "../consequences/types.ts";
@@ -23,7 +23,6 @@ import {
   type Scope,
 } from "./effects.ts";
 import { planRecentJoins, type RecentJoins } from "./moderationPlan.ts";
-import type { RoomRef } from "./framework/index.ts";
 
 const { command } = commandsFor<CommandContext>();
 
