@@ -198,11 +198,11 @@ describe("moderation commands", () => {
     const current = sync.rooms.join[roomC]?.state.events.find((e) => e.state_key === veteran.userId);
     expect(current?.unsigned).toMatchObject({ prev_content: { membership: "join" } });
 
-    const shown = await run(`!tyr since 8s show --room ${roomC}`, /3 users joined/);
+    const shown = await run(`!tyr since 10s show --room ${roomC}`, /3 users joined/);
     for (const r of raiders) expect(shown.content.body).toContain(r.userId);
     expect(shown.content.body).not.toContain(veteran.userId);
 
-    const preview = await run(`!tyr since 8s ban --redact --room ${roomC} raid`, /Ban 3 users who joined/);
+    const preview = await run(`!tyr since 10s ban --redact --room ${roomC} raid`, /Ban 3 users who joined/);
     expect(preview.content.body).toContain("recent messages in those rooms are removed too");
     expect(preview.content.body).not.toContain(veteran.userId);
     await react(preview.event_id, mod);

@@ -21,7 +21,7 @@ import {
 
 const synapse = Synapse.attach(inject("synapse"));
 const { register } = accounts(synapse);
-const MAX_AGE_S = 4;
+const MAX_AGE_S = 8;
 
 const bodyOf = (e: MatrixEvent): string => String(e.getContent()["body"] ?? "");
 const inReplyTo = (e: MatrixEvent): string | undefined =>

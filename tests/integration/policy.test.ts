@@ -200,8 +200,8 @@ describe("policy lists", () => {
     await mod.waitForNotice(mgmt, tyr.userId, /Created .* started watching/);
     const troll = await user("timedban");
     await joinAll(troll);
-    await mod.sendText(mgmt, `!tyr ban ${shortcode} ${troll.userId} --for 10s cooling off`);
-    await mod.waitForNotice(mgmt, tyr.userId, /Added ban rule .* It expires in 10s \(20\d\d-/);
+    await mod.sendText(mgmt, `!tyr ban ${shortcode} ${troll.userId} --for 15s cooling off`);
+    await mod.waitForNotice(mgmt, tyr.userId, /Added ban rule .* It expires in 15s \(20\d\d-/);
     await bannedEverywhere(troll.userId);
     await mod.sendText(mgmt, `!tyr rules matching ${troll.userId}`);
     await mod.waitForNotice(mgmt, tyr.userId, /ban: cooling off \(expires in \d+s\)/);
