@@ -321,6 +321,41 @@ function decisionsFor(
   });
 }
 
+/**
+ * Mutes `user` in each of `rooms` where Tyr may (power levels decide, per room), for `durationMs`
+ * or until unmuted; the end of a timed mute is scheduled (surviving restarts), and a mute that is
+ * already in place only gets its end changed. Shared by `mute` and `since … mute`.
+ */
+export async function muteIn(
+  ctx: CommandContext,
+  user: string,
+  rooms: readonly string[],
+  durationMs: number | undefined,
+  reason: string,
+): Promise<{ ds: RoomDecision[]; results: Result[] }> {
+  const scheduled = ctx.services.scheduled;
+  const moderators = ctx.bot.moderators();
+  const ds = decisionsFor(ctx, rooms, (f) => decideMute(f, user, ctx.bot.session.userId, moderators), user);
+  const until = durationMs !== undefined ? Date.now() + durationMs : undefined;
+  const results: Result[] = [];
+  for (const d of ds) {
+    const base = { room: d.room, user, reason, cause: ctx.cause };
+    const unmuteKey = scheduleKey({ kind: "unmute", ...base });
+    if (d.decision.kind === "ok") {
+      const m = { kind: "mute" as const, ...base, ...(durationMs !== undefined ? { durationMs } : {}) };
+      // An indefinite mute replaces any timed one still pending.
+      if (durationMs === undefined) scheduled?.cancel(unmuteKey);
+      results.push(await (scheduled ? scheduled.submitMute(m) : ctx.act([m]).then((r) => r[0]!)));
+    } else if (d.decision.kind === "noop" && scheduled) {
+      // Already muted: only the end of the mute changes.
+      if (until !== undefined)
+        scheduled.scheduleConsequence(until, { kind: "unmute", ...base, reason: `mute expired (${reason})` });
+      else scheduled.cancel(unmuteKey);
+    }
+  }
+  return { ds, results };
+}
+
 function why(
   ctx: CommandContext,
   ds: readonly RoomDecision[],
@@ -357,39 +392,9 @@ const mute = command({
     if (!scope.ok) return scope.reply;
     const rooms = roomsWithMember(ctx, scope.value, a.user);
     if (rooms.length === 0) return fmt`${code(a.user)} is not a member of ${scope.value.label}.`;
-    const moderators = ctx.bot.moderators();
-    const ds = decisionsFor(
-      ctx,
-      rooms,
-      (f) => decideMute(f, a.user, ctx.bot.session.userId, moderators),
-      a.user,
-    );
     const reason = a.reason ?? `muted by ${ctx.sender}`;
     const until = a.duration !== undefined ? Date.now() + a.duration : undefined;
-    const results: Result[] = [];
-    for (const d of ds) {
-      const base = { room: d.room, user: a.user, reason, cause: ctx.cause };
-      const unmuteKey = scheduleKey({ kind: "unmute", ...base });
-      if (d.decision.kind === "ok") {
-        const m = {
-          kind: "mute" as const,
-          ...base,
-          ...(a.duration !== undefined ? { durationMs: a.duration } : {}),
-        };
-        // An indefinite mute replaces any timed one still pending.
-        if (a.duration === undefined) scheduled?.cancel(unmuteKey);
-        results.push(await (scheduled ? scheduled.submitMute(m) : ctx.act([m]).then((r) => r[0]!)));
-      } else if (d.decision.kind === "noop" && scheduled) {
-        // Already muted: only the end of the mute changes.
-        if (until !== undefined)
-          scheduled.scheduleConsequence(until, {
-            kind: "unmute",
-            ...base,
-            reason: `mute expired (${reason})`,
-          });
-        else scheduled.cancel(unmuteKey);
-      }
-    }
+    const { ds, results } = await muteIn(ctx, a.user, rooms, a.duration, reason);
     const tl = tally(results);
     failIfNothingDone(tl, `mute ${a.user}`);
     const untilText = until !== undefined ? new Date(until).toISOString().replace(/\.\d+Z$/, "Z") : "";

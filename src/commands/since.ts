@@ -1,19 +1,21 @@
-// `since <duration> show|kick|ban`: the clean-up after a join raid. Acts on everyone whose current
-// stay in the protected rooms (or one room) began within the window, most recent first, up to a
-// limit; kick and ban show who and where first and wait for a ✅. Join times come from the
+// `since <duration> show|kick|ban|mute`: the clean-up after a join raid. Acts on everyone whose
+// current stay in the protected rooms (or one room) began within the window, most recent first, up
+// to a limit; kick, ban and mute show who and where first and wait for a ✅. Join times come from the
 // membership events Tyr has seen (see RoomState.joinedAt): a member who only changed their
 // profile recently is not a recent joiner.
 import { commandsFor, DURATION, formatDuration, types as t, type RoomRef } from "./framework/index.ts";
-import { blocks, bullets, code, fmt, heading, text, type Fragment } from "../format/fragment.ts";
+import { blocks, bullets, code, fmt, heading, progress, text, type Fragment } from "../format/fragment.ts";
 import type { CommandContext } from "./context.ts";
 import type { Consequence } from "../consequences/types.ts";
+import type { Result } from "../consequences/queue.ts";
+import { muteIn } from "./moderation.ts";
 import {
-  actWithProgress,
   conclude,
   failIfNothingDone,
   got,
   listSome,
   plural,
+  PROGRESS_FROM,
   problems,
   roomFlag,
   roomLabel,
@@ -85,14 +87,20 @@ function notes(plan: RecentJoins, limit: number | undefined): Fragment | false {
   return lines.length > 0 ? blocks(...lines) : false;
 }
 
+const VERBS = {
+  kick: { ask: "Kick", doing: "Kicking", done: "Kicked" },
+  ban: { ask: "Ban", doing: "Banning", done: "Banned" },
+  mute: { ask: "Mute", doing: "Muting", done: "Muted" },
+} as const;
+
 const since = command({
   name: "since",
   group: "Moderation",
-  summary: "Show, kick or ban everyone who joined the protected rooms (or one room) within a time",
-  description: `The clean-up after a raid: acts on members whose current stay began within the duration before the command, most recent first, at most --limit users (default ${DEFAULT_SINCE_LIMIT}). Kick and ban show who and where and wait for your ✅. A member who only changed their name or avatar recently is not a recent joiner; joins older than Tyr's view of the room are not counted. Tyr never acts on itself or members of the management room.`,
+  summary: "Show, kick, ban or mute everyone who joined the protected rooms (or one room) within a time",
+  description: `The clean-up after a raid: acts on members whose current stay began within the duration before the command, most recent first, at most --limit users (default ${DEFAULT_SINCE_LIMIT}). Kick, ban and mute show who and where and wait for your ✅. A member who only changed their name or avatar recently is not a recent joiner; joins older than Tyr's view of the room are not counted. Tyr never acts on itself or members of the management room.`,
   args: [
     { name: "duration", type: t.duration({ max: 30 * DURATION.DAY }) },
-    { name: "action", type: t.choice(["show", "kick", "ban"] as const) },
+    { name: "action", type: t.choice(["show", "kick", "ban", "mute"] as const) },
     { name: "reason", type: t.text(), optional: true, rest: true },
   ],
   flags: {
@@ -103,7 +111,11 @@ const since = command({
     },
     redact: {
       type: "boolean",
-      description: "With kick or ban: also remove their recent messages in those rooms",
+      description: "With kick, ban or mute: also remove their recent messages in those rooms",
+    },
+    for: {
+      type: t.duration(),
+      description: "With mute: lift the mutes after this long (default: until unmuted)",
     },
   },
   examples: [
@@ -111,17 +123,19 @@ const since = command({
     "since 30m ban raid --room #lobby:example.org",
     "since 2h kick --limit 500 spam wave",
     "since 15m ban --redact spam raid",
+    "since 5m mute --for 1h while we look",
   ],
   confirm: async (ctx, a) => {
-    if (a.action === "show") return null;
+    // Nothing to confirm for show, nor for a misuse of --for that run refuses.
+    if (a.action === "show" || (a.for !== undefined && a.action !== "mute")) return null;
     const r = await recentJoinsFor(ctx, a.duration, a.room, a.limit);
     if (!r.ok || r.value.plan.users.length === 0) return null;
     const { plan, scope } = r.value;
-    const verb = a.action === "ban" ? "Ban" : "Kick";
+    const span = a.action === "mute" && a.for !== undefined ? ` for ${formatDuration(a.for)}` : "";
     return blocks(
       heading(
         4,
-        fmt`${verb} ${plural(plan.users.length, "user")} who joined ${scope.label} in the last ${formatDuration(a.duration)}?`,
+        fmt`${VERBS[a.action].ask} ${plural(plan.users.length, "user")} who joined ${scope.label} in the last ${formatDuration(a.duration)}${span}?`,
       ),
       userLines(ctx, plan, scope),
       notes(plan, a.limit),
@@ -130,6 +144,8 @@ const since = command({
     );
   },
   run: async (ctx, a) => {
+    if (a.for !== undefined && a.action !== "mute")
+      return text("--for goes with mute (how long the mutes last).");
     const r = await recentJoinsFor(ctx, a.duration, a.room, a.limit);
     if (!r.ok) return r.reply;
     const { plan, scope } = r.value;
@@ -142,31 +158,52 @@ const since = command({
         userLines(ctx, plan, scope),
         notes(plan, a.limit),
       );
-    const kind = a.action;
-    const cs: Consequence[] = plan.targets.map((x) => ({
-      kind,
-      room: x.room,
-      user: x.user,
-      reason: a.reason ?? "",
-      cause: ctx.cause,
-    }));
-    // Sanctions first (the queue runs them ahead), then the clean-up of what they posted.
+    const reason = a.reason ?? "";
+    const verbs = VERBS[a.action];
+    const shown = plan.targets.length >= PROGRESS_FROM ? ctx.progress() : undefined;
+    const label = `${verbs.doing} ${plural(plan.users.length, "recent joiner")} in ${scope.label}`;
+    let sanctions: Result[];
+    if (a.action === "mute") {
+      // Power levels decide per room whether a mute is possible; timed mutes end by themselves.
+      sanctions = [];
+      for (const u of plan.users) {
+        await shown?.update(progress(label, sanctions.length, plan.targets.length)).catch(() => undefined);
+        sanctions.push(
+          ...(await muteIn(ctx, u.user, u.rooms, a.for, reason || `muted by ${ctx.sender}`)).results,
+        );
+      }
+    } else {
+      const kind = a.action;
+      const cs: Consequence[] = plan.targets.map((x) => ({
+        kind,
+        room: x.room,
+        user: x.user,
+        reason,
+        cause: ctx.cause,
+      }));
+      sanctions = await ctx.act(
+        cs,
+        (done, total) => void shown?.update(progress(label, done, total)).catch(() => undefined),
+      );
+    }
+    // Then the clean-up of what they posted.
     const redactions = a.redact ? recentMessagesOf(ctx, plan.targets) : [];
-    for (const { room, event } of redactions)
-      cs.push({ kind: "redact", room, event, reason: a.reason ?? "", cause: ctx.cause });
-    const verb = a.action === "ban" ? "Banning" : "Kicking";
-    const { results, shown } = await actWithProgress(
-      ctx,
-      `${verb} ${plural(plan.users.length, "recent joiner")} in ${scope.label}`,
-      cs,
+    const removed = await ctx.act(
+      redactions.map(({ room, event }): Consequence => ({
+        kind: "redact",
+        room,
+        event,
+        reason,
+        cause: ctx.cause,
+      })),
     );
-    const tl = tally(results.slice(0, plan.targets.length));
-    const tr = tally(results.slice(plan.targets.length));
+    const tl = tally(sanctions);
+    const tr = tally(removed);
     failIfNothingDone(tl, a.action);
     return conclude(
       shown,
       blocks(
-        fmt`${a.action === "ban" ? "Banned" : "Kicked"} ${plural(plan.users.length, "user")} who joined in the last ${window} (${plural(tl.done, a.action)} in ${scope.label}).`,
+        fmt`${verbs.done} ${plural(plan.users.length, "user")} who joined in the last ${window} (${plural(tl.done, a.action)} in ${scope.label}${a.action === "mute" && a.for !== undefined ? `, for ${formatDuration(a.for)}` : ""}).`,
         a.redact ? text(`Removed ${plural(tr.done, "recent message")} they sent.`) : false,
         problems(tl),
         problems(tr),

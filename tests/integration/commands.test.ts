@@ -1,5 +1,7 @@
 // The core moderation commands end to end: a moderator types a command in the management room,
 // and the test checks the room state on the real homeserver afterwards.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { Synapse } from "../harness/synapse.ts";
 import { TestUser, eventually, type SeenEvent } from "../harness/user.ts";
@@ -231,6 +233,26 @@ describe("moderation commands", () => {
     expect(await mod.membership(roomC, mod.userId)).toBe("join");
     // The raiders are banned now; the veteran joined long before the last 5 seconds.
     await run(`!tyr since 5s kick --room ${roomC}`, /Nobody joined/);
+  });
+
+  it("since … mute silences the recent joiners for a while, with --yes", async () => {
+    const roomD = await mod.createRoom({
+      preset: "public_chat",
+      invite: [tyr.userId],
+      power_level_content_override: { users: { [tyr.userId]: 100 } },
+    });
+    await tyr.join(roomD);
+    const newcomers = await Promise.all([1, 2].map(() => user(`newcomer${tag}`)));
+    for (const n of newcomers) await n.join(roomD);
+    for (const n of newcomers) await botSees(roomD, n.userId);
+    await run(`!tyr since 1m mute --for 1h --room ${roomD} --yes watching`, /Muted 2 users .*for 1h/);
+    const pl = await levels(roomD);
+    for (const n of newcomers) expect(pl.users?.[n.userId]).toBeLessThan(pl.events_default ?? 0);
+    expect(pl.users?.[tyr.userId]).toBe(100);
+    // Their unmutes are scheduled (kept in the data directory across restarts).
+    const schedule = readFileSync(join(dataPath, "scheduled-consequences.json"), "utf8");
+    for (const n of newcomers) expect(schedule).toContain(n.userId);
+    await run(`!tyr since 1m kick --for 1h --room ${roomD}`, /--for goes with mute/);
   });
 
   it("redact removes a user's messages with a progress message, and never redacts an event twice", async () => {
