@@ -71,6 +71,16 @@ describe("moderation commands", () => {
       15_000,
       `Tyr to see ${u} ${membership} in ${room}`,
     );
+  /** A public room of the moderator's that Tyr joined with power 100 (not protected). */
+  const roomWithTyr = async () => {
+    const room = await mod.createRoom({
+      preset: "public_chat",
+      invite: [tyr.userId],
+      power_level_content_override: { users: { [tyr.userId]: 100 } },
+    });
+    await tyr.join(room);
+    return room;
+  };
   const levels = async (room: string) => (await mod.getState<PowerLevels>(room, "m.room.power_levels")) ?? {};
 
   beforeAll(async () => {
@@ -164,12 +174,7 @@ describe("moderation commands", () => {
   });
 
   it("since lists and bans who joined in the window, not a veteran who just renamed", async () => {
-    const roomC = await mod.createRoom({
-      preset: "public_chat",
-      invite: [tyr.userId],
-      power_level_content_override: { users: { [tyr.userId]: 100 } },
-    });
-    await tyr.join(roomC);
+    const roomC = await roomWithTyr();
     const veteran = await user(`vet${tag}`);
     const raiders = await Promise.all([1, 2, 3].map(() => user(`raid${tag}`)));
     await veteran.join(roomC);
@@ -236,12 +241,7 @@ describe("moderation commands", () => {
   });
 
   it("since … mute silences the recent joiners for a while, with --yes", async () => {
-    const roomD = await mod.createRoom({
-      preset: "public_chat",
-      invite: [tyr.userId],
-      power_level_content_override: { users: { [tyr.userId]: 100 } },
-    });
-    await tyr.join(roomD);
+    const roomD = await roomWithTyr();
     const newcomers = await Promise.all([1, 2].map(() => user(`newcomer${tag}`)));
     for (const n of newcomers) await n.join(roomD);
     for (const n of newcomers) await botSees(roomD, n.userId);
