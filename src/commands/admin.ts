@@ -4,12 +4,10 @@
 import { commandsFor, types as t } from "./framework/index.ts";
 import { blocks, code, fmt, heading, text } from "../format/fragment.ts";
 import type { CommandContext } from "./context.ts";
-import { refusal } from "../consequences/guard.ts";
+import { refusal, serverOf } from "../consequences/guard.ts";
 import type { Consequence } from "../consequences/types.ts";
 
 const { command } = commandsFor<CommandContext>();
-
-const serverOf = (userId: string): string => userId.slice(userId.indexOf(":") + 1).toLowerCase();
 
 function deactivation(
   ctx: CommandContext,
@@ -58,7 +56,7 @@ const deactivate = command({
     const c = deactivation(ctx, a.user, a.erase, a.reason);
     const why = problem(ctx, c);
     if (why !== undefined) {
-      const remote = serverOf(a.user) !== ctx.bot.serverName.toLowerCase();
+      const remote = serverOf(a.user) !== serverOf(ctx.bot.session.userId);
       return remote
         ? fmt`${code(a.user)} is not an account of ${code(ctx.bot.serverName)}: Tyr can only deactivate its own server's accounts. Ban it with ${code(`${ctx.bot.config.commands.prefix} ban <list> ${a.user}`)} instead.`
         : text(`Not deactivating: ${why}.`);

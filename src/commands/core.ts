@@ -3,7 +3,7 @@ import { commandsFor } from "./framework/index.ts";
 import { code, fmt, heading, blocks, keyValue, type Fragment } from "../format/fragment.ts";
 import type { CommandContext } from "./context.ts";
 import { VERSION } from "../bot.ts";
-import { formatDuration } from "./framework/index.ts";
+import { formatAgo, formatDuration } from "./framework/index.ts";
 
 const { command } = commandsFor<CommandContext>();
 
@@ -17,9 +17,7 @@ export const coreCommands = [
 ];
 
 function ago(ms: number | undefined): string {
-  if (ms === undefined) return "never";
-  const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
-  return s < 2 ? "just now" : `${formatDuration(s * 1000)} ago`;
+  return ms === undefined ? "never" : formatAgo(ms);
 }
 
 export function statusReport(ctx: CommandContext): Fragment {

@@ -26,7 +26,11 @@ import {
   setDeviceBlocked,
   userTrust,
 } from "../matrix/crypto/trust.ts";
-import type { VerificationView } from "../matrix/crypto/verification.ts";
+import {
+  CANCELLABLE_STATES,
+  CONFIRMABLE_STATES,
+  type VerificationView,
+} from "../matrix/crypto/verification.ts";
 
 const { command } = commandsFor<CommandContext>();
 const GROUP = "Encryption";
@@ -252,17 +256,6 @@ export function pickVerification(
 
 // ---- commands ----------------------------------------------------------------------------------
 
-const CONFIRMABLE: VerificationView["state"][] = ["emoji", "qr-scanned"];
-const CANCELLABLE: VerificationView["state"][] = [
-  "requested",
-  "ready",
-  "started",
-  "emoji",
-  "qr-shown",
-  "qr-scanned",
-  "confirmed",
-];
-
 export const cryptoCommands = [
   command({
     name: "crypto status",
@@ -351,7 +344,7 @@ export const cryptoCommands = [
     run: async (ctx, a) => {
       const c = crypto(ctx);
       const prefix = ctx.bot.config.commands.prefix;
-      const pick = pickVerification(c.verification.list(), a.flow, CONFIRMABLE, "confirm", prefix);
+      const pick = pickVerification(c.verification.list(), a.flow, CONFIRMABLE_STATES, "confirm", prefix);
       if (!pick.ok) return pick.reply;
       const v = await c.verification.confirm(pick.flowId);
       return v.state === "done"
@@ -369,7 +362,7 @@ export const cryptoCommands = [
       const pick = pickVerification(
         c.verification.list(),
         a.flow,
-        CANCELLABLE,
+        CANCELLABLE_STATES,
         "cancel",
         ctx.bot.config.commands.prefix,
       );

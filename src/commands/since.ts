@@ -3,7 +3,14 @@
 // to a limit; kick, ban and mute show who and where first and wait for a ✅. Join times come from the
 // membership events Tyr has seen (see RoomState.joinedAt): a member who only changed their
 // profile recently is not a recent joiner.
-import { commandsFor, DURATION, formatDuration, types as t, type RoomRef } from "./framework/index.ts";
+import {
+  commandsFor,
+  DURATION,
+  formatAgo,
+  formatDuration,
+  types as t,
+  type RoomRef,
+} from "./framework/index.ts";
 import { blocks, bullets, code, fmt, heading, progress, text, type Fragment } from "../format/fragment.ts";
 import type { CommandContext } from "./context.ts";
 import type { Consequence } from "../consequences/types.ts";
@@ -54,15 +61,11 @@ async function recentJoinsFor(
   return got({ plan, scope: scope.value });
 }
 
-function ago(ts: number): string {
-  return `${formatDuration(Math.max(1000, Date.now() - ts))} ago`;
-}
-
 function userLines(ctx: CommandContext, plan: RecentJoins, scope: Scope): Fragment {
   const lines = plan.users.slice(0, SHOWN).map((u) =>
     scope.rooms.length === 1
-      ? fmt`${code(u.user)} joined ${ago(u.joinedAt)}`
-      : fmt`${code(u.user)} joined ${ago(u.joinedAt)} (${listSome(
+      ? fmt`${code(u.user)} joined ${formatAgo(u.joinedAt)}`
+      : fmt`${code(u.user)} joined ${formatAgo(u.joinedAt)} (${listSome(
           u.rooms.map((r) => roomLabel(ctx, r)),
           3,
         )})`,

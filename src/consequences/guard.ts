@@ -11,7 +11,8 @@ export interface GuardContext {
   moderators: ReadonlySet<string>;
 }
 
-const serverOf = (userId: string): string => userId.slice(userId.indexOf(":") + 1).toLowerCase();
+/** The server part of a user ID as written (port kept), lower-cased: whose account it is. */
+export const serverOf = (userId: string): string => userId.slice(userId.indexOf(":") + 1).toLowerCase();
 
 /** Why `c` must not run, or undefined when it may. */
 export function refusal(c: Consequence, ctx: GuardContext): string | undefined {

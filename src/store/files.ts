@@ -10,6 +10,9 @@ import {
   writeSync,
   chmodSync,
 } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { constants as fsConstants } from "node:fs";
+import { open, rename, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 
 export function writeFileAtomic(
@@ -42,4 +45,47 @@ export function readJsonFile(path: string): unknown {
     throw e;
   }
   return JSON.parse(text);
+}
+
+/** fsync a directory, so a rename in it survives a crash. */
+export async function fsyncDir(dir: string): Promise<void> {
+  try {
+    const fh = await open(dir, fsConstants.O_RDONLY);
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    // Some filesystems refuse fsync on directories; the rename is still atomic.
+  }
+}
+
+/**
+ * `writeFileAtomic` for writes that must not block the event loop (the crypto store, secrets): a
+ * unique temp name (concurrent writers never share one), and the directory fsynced after the rename.
+ */
+export async function writeFileAtomicAsync(
+  file: string,
+  data: Uint8Array | string,
+  mode = 0o600,
+): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+  const fh = await open(tmp, "wx", mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } catch (e) {
+    await fh.close();
+    await rm(tmp, { force: true });
+    throw e;
+  }
+  await fh.close();
+  try {
+    await rename(tmp, file);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+  await fsyncDir(dirname(file));
 }

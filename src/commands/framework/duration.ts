@@ -97,4 +97,10 @@ export function formatDuration(ms: number): string {
   return parts.join(" ");
 }
 
+/** How long ago `ts` (epoch ms) was: "just now" under 2 s, else "1h 30m ago". */
+export function formatAgo(ts: number, now = Date.now()): string {
+  const s = Math.max(0, Math.round((now - ts) / 1000));
+  return s < 2 ? "just now" : `${formatDuration(s * 1000)} ago`;
+}
+
 export const DURATION = { SECOND, MINUTE, HOUR, DAY, WEEK, YEAR } as const;

@@ -48,7 +48,7 @@ export {
   type ValueFlag,
   type Values,
 } from "./command.ts";
-export { DURATION, formatDuration, parseDuration, type DurationOptions } from "./duration.ts";
+export { DURATION, formatAgo, formatDuration, parseDuration, type DurationOptions } from "./duration.ts";
 export { helpForCommand, helpOverview, helpTopic } from "./help.ts";
 export {
   commandText,

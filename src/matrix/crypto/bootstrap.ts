@@ -39,7 +39,7 @@ import {
   SECRET_USER_SIGNING,
   SecretStorage,
 } from "./ssss.ts";
-import { writeFileAtomic } from "./store.ts";
+import { writeFileAtomicAsync } from "../../store/files.ts";
 import { errorMessage, isRecord } from "./types.ts";
 
 export const BACKUP_ALGORITHM = "m.megolm_backup.v1.curve25519-aes-sha2";
@@ -130,7 +130,7 @@ async function writeRecoveryKeyFile(file: string, userId: string, recoveryKey: s
     `# Keep it secret and keep a copy offline: with it, a new installation restores Tyr's\n` +
     `# cross-signing identity and its room keys from the server-side backup.\n` +
     `${recoveryKey}\n`;
-  await writeFileAtomic(file, body, 0o600);
+  await writeFileAtomicAsync(file, body, 0o600);
 }
 
 /** Sign an object with our device key (and master key if available), in place. */

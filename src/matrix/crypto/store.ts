@@ -28,8 +28,7 @@
 // do; nothing ever silently replaces an existing identity with a new one.
 
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, scryptSync } from "node:crypto";
-import { constants as fsConstants } from "node:fs";
-import { mkdir, open, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, open, readFile, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { deserialize, serialize } from "node:v8";
 
@@ -45,6 +44,7 @@ import {
   takeChanges,
 } from "./idb-snapshot.ts";
 import type { JournalOp, Snapshot } from "./idb-snapshot.ts";
+import { fsyncDir, writeFileAtomicAsync } from "../../store/files.ts";
 import { errorMessage, isRecord, noopLogger } from "./types.ts";
 import type { Logger } from "./types.ts";
 
@@ -158,41 +158,6 @@ async function exists(file: string): Promise<boolean> {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return false;
     throw e;
   }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  try {
-    const fh = await open(dir, fsConstants.O_RDONLY);
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  } catch {
-    // Some filesystems refuse fsync on directories; the rename is still atomic.
-  }
-}
-
-/** Write `data` to `file` atomically: temp file (mode) + fsync + rename + fsync of the directory. */
-export async function writeFileAtomic(file: string, data: Uint8Array | string, mode = 0o600): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
-  const fh = await open(tmp, "wx", mode);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } catch (e) {
-    await fh.close();
-    await rm(tmp, { force: true });
-    throw e;
-  }
-  await fh.close();
-  try {
-    await rename(tmp, file);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
-  await fsyncDir(path.dirname(file));
 }
 
 /** Read `device.json` (the identity of an existing store), or undefined when there is none. */
@@ -579,7 +544,7 @@ export class CryptoStore {
     const len = Buffer.alloc(4);
     len.writeUInt32BE(headerBytes.length);
     const file = Buffer.concat([MAGIC, len, headerBytes, ct, cipher.getAuthTag()]);
-    await writeFileAtomic(this.storeFile, file);
+    await writeFileAtomicAsync(this.storeFile, file);
     // The old journal is now stale (its baseId differs); remove it.
     await rm(this.journalFile, { force: true });
     const first = this.baseId === "";
@@ -624,7 +589,7 @@ export class CryptoStore {
 
   private async writeIdentityFile(): Promise<void> {
     const body = JSON.stringify({ userId: this.userId, deviceId: this.deviceId }, null, 2) + "\n";
-    await writeFileAtomic(path.join(this.dir, IDENTITY_FILE), body, 0o600);
+    await writeFileAtomicAsync(path.join(this.dir, IDENTITY_FILE), body, 0o600);
   }
 
   /** Free the in-memory databases. Call after `OlmMachine.close()`; the store is unusable after. */

@@ -44,6 +44,19 @@ export type VerificationState =
   | "done"
   | "cancelled";
 
+/** States in which the emoji (or a scanned QR code) wait for Tyr's side to confirm. */
+export const CONFIRMABLE_STATES: readonly VerificationState[] = ["emoji", "qr-scanned"];
+/** States of a verification still in progress, which can be cancelled. */
+export const CANCELLABLE_STATES: readonly VerificationState[] = [
+  "requested",
+  "ready",
+  "started",
+  "emoji",
+  "qr-shown",
+  "qr-scanned",
+  "confirmed",
+];
+
 export interface VerificationView {
   flowId: string;
   userId: string;
@@ -331,7 +344,7 @@ export class VerificationManager {
     }
   }
 
-  private pick(flowId: string | undefined, states: VerificationState[]): Entry {
+  private pick(flowId: string | undefined, states: readonly VerificationState[]): Entry {
     if (flowId !== undefined) {
       const e = this.entries.get(flowId);
       if (!e) throw new Error(`no verification ${flowId}`);
@@ -345,7 +358,7 @@ export class VerificationManager {
 
   /** "The emoji match" / "the other device scanned our QR code". */
   async confirm(flowId?: string): Promise<VerificationView> {
-    const entry = this.pick(flowId, ["emoji", "qr-scanned"]);
+    const entry = this.pick(flowId, CONFIRMABLE_STATES);
     await this.confirmEntry(entry);
     await this.update(entry);
     return { ...entry.view };
@@ -367,15 +380,7 @@ export class VerificationManager {
 
   /** Cancel a verification (the only open one if no flow ID is given). */
   async cancel(flowId?: string): Promise<VerificationView> {
-    const entry = this.pick(flowId, [
-      "requested",
-      "ready",
-      "started",
-      "emoji",
-      "qr-shown",
-      "qr-scanned",
-      "confirmed",
-    ]);
+    const entry = this.pick(flowId, CANCELLABLE_STATES);
     const out = entry.sas?.cancel() ?? entry.qr?.cancel() ?? entry.request.cancel();
     await this.send(out);
     this.setCancelled(entry, "cancelled by Tyr");
