@@ -8,8 +8,8 @@ import { establishSession, LoginError, type Session } from "./matrix/login.ts";
 import { Messenger } from "./matrix/messenger.ts";
 import { RoomStateCache } from "./matrix/roomState.ts";
 import { SyncLoop, describeError } from "./matrix/sync.ts";
-import { Router, type Subscriber } from "./router.ts";
-import type { SyncResponse } from "./matrix/syncTypes.ts";
+import { Router } from "./router.ts";
+import type { Feature, ShellParts, SyncHook } from "./feature.ts";
 import { ActionLog } from "./store/actionLog.ts";
 import { SyncTokenStore } from "./store/syncToken.ts";
 import { ConsequenceQueue } from "./consequences/queue.ts";
@@ -20,41 +20,13 @@ import { join } from "node:path";
 import { readStoredIdentity } from "./matrix/crypto/store.ts";
 import { CRYPTO_DIR } from "./matrix/crypto/feature.ts";
 
-export const VERSION = "0.1.0";
+export { VERSION } from "./version.ts";
 
 export class StartupError extends Error {}
 
-export interface BotParts {
-  readonly config: LoadedConfig["config"];
-  readonly log: Logger;
-  readonly session: Session;
-  readonly client: TyrClient;
-  readonly state: RoomStateCache;
-  readonly router: Router;
-  readonly messenger: Messenger;
-  readonly queue: ConsequenceQueue;
-  readonly actionLog: ActionLog;
-  readonly managementRoomId: string;
-  readonly startedAt: number;
-  readonly serverName: string;
-  /** Current members (join) of the management room. */
-  moderators(): Set<string>;
-  lastSyncAt(): number | undefined;
-}
+export type { BotParts, Feature, SyncHook } from "./feature.ts";
 
-export interface SyncHook {
-  beforeBatch?(body: SyncResponse): Promise<void>;
-  afterBatch?(): Promise<void>;
-}
-
-/** A feature (commands, policy sync, protections, crypto…) plugs into the bot through this. */
-export interface Feature extends Subscriber {
-  readonly name: string;
-  start?(): Promise<void> | void;
-  stop?(): Promise<void> | void;
-}
-
-export class Tyr implements BotParts {
+export class Tyr implements ShellParts {
   readonly config: LoadedConfig["config"];
   readonly log: Logger;
   readonly session: Session;

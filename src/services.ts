@@ -1,5 +1,5 @@
 // The long-lived parts commands talk to, filled in by src/main.ts as each feature starts.
-import type { Feature } from "./bot.ts";
+import type { Feature } from "./feature.ts";
 import type { CryptoFeature } from "./matrix/crypto/feature.ts";
 import type { PolicyFeature } from "./policy/feature.ts";
 import type { AclFeature } from "./acl/feature.ts";

@@ -12,7 +12,7 @@
 // - Entries left out of the ACL (own server, invalid, hashed, size) are reported once per change.
 // - Members of denied servers: an ACL does not remove them. With `acl.banMembersOfDeniedServers`
 //   the policy feature bans them (server rules apply to users there), not this feature.
-import type { BotParts, Feature } from "../bot.ts";
+import type { BotParts, Feature } from "../feature.ts";
 import type { BatchMeta } from "../router.ts";
 import type { StateEvent } from "../matrix/roomState.ts";
 import type { Reporting, StatusLine } from "../services.ts";

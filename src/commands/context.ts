@@ -1,6 +1,6 @@
 // What a command can use. Command groups are written against this interface only; the handler
 // builds one per invocation.
-import type { BotParts } from "../bot.ts";
+import type { BotParts } from "../feature.ts";
 import type { Fragment } from "../format/fragment.ts";
 import type { Reply } from "../format/paginate.ts";
 import type { Consequence } from "../consequences/types.ts";

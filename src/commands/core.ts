@@ -2,7 +2,7 @@
 import { commandsFor } from "./framework/index.ts";
 import { code, fmt, heading, blocks, keyValue, type Fragment } from "../format/fragment.ts";
 import type { CommandContext } from "./context.ts";
-import { VERSION } from "../bot.ts";
+import { VERSION } from "../version.ts";
 import { formatAgo, formatDuration } from "./framework/index.ts";
 
 const { command } = commandsFor<CommandContext>();

@@ -1,7 +1,7 @@
 // The command shell: takes messages from the management room, checks who is asking, parses with
 // the pure framework, asks for confirmation where a command wants it, runs the command, and
 // answers with threaded m.notice replies plus a ⏳/✅/❌ reaction on the command.
-import type { BotParts, Feature } from "../bot.ts";
+import type { BotParts, Feature } from "../feature.ts";
 import { toTimelineEvent, type BatchMeta, type TimelineEvent } from "../router.ts";
 import type { RawEvent } from "../matrix/syncTypes.ts";
 import type { Services } from "../services.ts";

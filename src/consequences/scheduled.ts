@@ -8,7 +8,6 @@
 // moderator `mute <user> [duration]` command uses the same entry points.
 import { join } from "node:path";
 import { renameSync } from "node:fs";
-import type { Feature } from "../bot.ts";
 import type { Logger } from "../logging.ts";
 import type { RoomStateCache } from "../matrix/roomState.ts";
 import { readJsonFile, writeFileAtomic } from "../store/files.ts";
@@ -292,7 +291,7 @@ export interface ScheduledConsequencesOptions {
   now?: () => number;
 }
 
-export class ScheduledConsequences implements Feature {
+export class ScheduledConsequences {
   readonly name = "scheduled";
   private readonly store: ScheduleStore;
   private readonly queue: Submitter;

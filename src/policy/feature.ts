@@ -1,7 +1,7 @@
 // Policy-list sync, the imperative shell around src/banlists/: follows the watched lists and the
 // protected rooms from sync, keeps the matcher and the member index current, and turns every
 // change (startup, new rule, removed rule, someone joining) into the same reconciliation.
-import type { BotParts, Feature } from "../bot.ts";
+import type { BotParts, Feature } from "../feature.ts";
 import type { BatchMeta, TimelineEvent } from "../router.ts";
 import type { StateEvent } from "../matrix/roomState.ts";
 import type { Reporting, StatusLine } from "../services.ts";

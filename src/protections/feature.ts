@@ -3,7 +3,7 @@
 // room through the pipeline with what the bot knows about the room, and hands the decisions to
 // the consequence queue. Timed mutes are handed to the scheduler so the unmute survives restarts;
 // dry-run notices are coalesced so a flood does not flood the management room too.
-import type { BotParts, Feature } from "../bot.ts";
+import type { BotParts, Feature } from "../feature.ts";
 import type { Consequence } from "../consequences/types.ts";
 import type { Result } from "../consequences/queue.ts";
 import type { ScheduledConsequences } from "../consequences/scheduled.ts";

@@ -3,7 +3,7 @@
 // lists reports); polls it, relays each new report once (the last relayed ID is kept in the data
 // directory), oldest first, through the consequence queue like every other message.
 import { join } from "node:path";
-import type { Feature, Tyr } from "../bot.ts";
+import type { BotParts, Feature } from "../feature.ts";
 import type { PolicyFeature } from "../policy/feature.ts";
 import type { Reporting, StatusLine } from "../services.ts";
 import { errorText } from "../consequences/queue.ts";
@@ -27,7 +27,7 @@ const CAUSE: Cause = { by: "system", what: "abuse reports" };
 
 export class ReportsFeature implements Feature, Reporting {
   readonly name = "reports";
-  private readonly bot: Tyr;
+  private readonly bot: BotParts;
   private readonly policy: PolicyFeature;
   private readonly pollMs: number;
   private readonly cursorFile: string;
@@ -39,7 +39,7 @@ export class ReportsFeature implements Feature, Reporting {
   private timer: NodeJS.Timeout | undefined;
   private polling: Promise<void> | undefined;
 
-  constructor(bot: Tyr, policy: PolicyFeature, pollSeconds: number) {
+  constructor(bot: BotParts, policy: PolicyFeature, pollSeconds: number) {
     this.bot = bot;
     this.policy = policy;
     this.pollMs = pollSeconds * 1000;

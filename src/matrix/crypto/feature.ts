@@ -3,7 +3,7 @@
 // events for the router, encrypts what the messenger sends, gates commands on device trust, and
 // shows verification emoji to the moderators.
 import { join } from "node:path";
-import type { Feature, SyncHook, Tyr } from "../../bot.ts";
+import type { Feature, ShellParts, SyncHook } from "../../feature.ts";
 import type { LoadedConfig } from "../../config/load.ts";
 import type { Reporting, StatusLine } from "../../services.ts";
 import type { TimelineEvent } from "../../router.ts";
@@ -29,14 +29,14 @@ export class CryptoFeature implements Feature, SyncHook, Reporting {
   readonly name = "crypto";
   readonly engine: CryptoEngine;
   readonly verification: VerificationManager;
-  private readonly bot: Tyr;
+  private readonly bot: ShellParts;
   private readonly requireVerified: boolean;
   private lastStatus: CryptoStatus | undefined;
   /** The bot's password, when configured: user-interactive auth for `sessions remove`. */
   private password: string | undefined;
 
   private constructor(
-    bot: Tyr,
+    bot: ShellParts,
     engine: CryptoEngine,
     verification: VerificationManager,
     requireVerified: boolean,
@@ -48,7 +48,7 @@ export class CryptoFeature implements Feature, SyncHook, Reporting {
   }
 
   /** Opens the store, sets up cross-signing and backup, and plugs into router and messenger. */
-  static async start(bot: Tyr, loaded: LoadedConfig): Promise<CryptoFeature> {
+  static async start(bot: ShellParts, loaded: LoadedConfig): Promise<CryptoFeature> {
     const cfg = bot.config.encryption;
     const log = bot.log.child({ module: "crypto" });
     const storeDir = join(bot.config.dataPath, CRYPTO_DIR);
