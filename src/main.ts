@@ -24,8 +24,12 @@ import { sinceCommands } from "./commands/since.ts";
 import { adminCommands } from "./commands/admin.ts";
 import { infoCommands } from "./commands/info.ts";
 import { cryptoCommands } from "./commands/crypto.ts";
+import { readCaFile, trustExtraCertificates } from "./matrix/tls.ts";
 
 export async function startBot(loaded: LoadedConfig, log: Logger, signal?: AbortSignal): Promise<Tyr> {
+  // Before the first request: the login itself must verify against the admin's CA.
+  const caFile = loaded.config.homeserverCaFile;
+  if (caFile !== undefined) trustExtraCertificates(readCaFile(caFile));
   const bot = await Tyr.create(loaded, log, signal);
   const services: Services = { reporting: [], features: [] };
 

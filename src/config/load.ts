@@ -6,6 +6,7 @@ import { parseDocument } from "yaml";
 import type { z } from "zod";
 import { configSchema, type ParsedConfig } from "./schema.ts";
 import { describeValue } from "../util/describe.ts";
+import { readCaFile, urlSecurity } from "../matrix/tls.ts";
 
 export type Config = Omit<ParsedConfig, "accessToken" | "accessTokenFile" | "password" | "passwordFile">;
 
@@ -107,6 +108,21 @@ export function validateConfig(
       return undefined;
     }
   };
+
+  if (urlSecurity(c.homeserverUrl) === "insecure") {
+    warnings.push(
+      `homeserverUrl: ${c.homeserverUrl} is plain http:// to a host that is not loopback (allowInsecureHomeserver: true): the access token and every command cross that network unencrypted`,
+    );
+  }
+  if (c.homeserverCaFile !== undefined) {
+    // Relative to the config file, like the secret files; kept absolute for start-up.
+    c.homeserverCaFile = resolve(baseDir, c.homeserverCaFile);
+    try {
+      readCaFile(c.homeserverCaFile);
+    } catch (e) {
+      problems.push(`homeserverCaFile: ${(e as Error).message}`);
+    }
+  }
 
   const token =
     c.accessToken ?? secret("accessTokenFile", c.accessTokenFile) ?? (env.TYR_ACCESS_TOKEN || undefined);

@@ -1,6 +1,7 @@
 // The configuration schema. Every key is documented in config/default.yaml; every message says
 // what was expected so `tyr config check` output can be acted on without reading code.
 import { z } from "zod";
+import { urlSecurity } from "../matrix/tls.ts";
 
 const ROOM_ID = /^![^\s:]+(:[^\s]+)?$/; // room v12 IDs carry no server part
 const ROOM_ALIAS = /^#[^\s:]+:[^\s]+$/;
@@ -32,6 +33,8 @@ export const configSchema = z
   .strictObject(
     {
       homeserverUrl: url,
+      allowInsecureHomeserver: bool.default(false),
+      homeserverCaFile: nonEmpty("a file path").optional(),
       accessToken: nonEmpty("an access token").optional(),
       accessTokenFile: nonEmpty("a file path").optional(),
       username: z
@@ -128,6 +131,18 @@ export const configSchema = z
     { error: "expected a mapping of configuration keys" },
   )
   .superRefine((c, ctx) => {
+    if (
+      /^http:\/\//i.test(c.homeserverUrl) &&
+      urlSecurity(c.homeserverUrl) === "insecure" &&
+      !c.allowInsecureHomeserver
+    ) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["homeserverUrl"],
+        message:
+          "plain http:// is accepted only on loopback (127.0.0.1, ::1, localhost): use https://, or set allowInsecureHomeserver: true if the path to this host is a private network you trust",
+      });
+    }
     const tokenSources = [c.accessToken, c.accessTokenFile].filter((v) => v !== undefined).length;
     if (tokenSources > 1) {
       ctx.addIssue({

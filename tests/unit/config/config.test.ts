@@ -37,6 +37,42 @@ describe("config validation", () => {
     expect(problems({ ...base, managementRoom: "#mods:example.org" })).toEqual([]);
   });
 
+  describe("TLS rule", () => {
+    it("refuses plain http to a host that is not loopback", () => {
+      expect(problems({ ...base, homeserverUrl: "http://example.org" })).toEqual([
+        expect.stringMatching(
+          /^homeserverUrl: plain http:\/\/ is accepted only on loopback .*allowInsecureHomeserver: true/,
+        ),
+      ]);
+    });
+
+    it("accepts it when the admin says the path is private, with a warning at every load", () => {
+      const loaded = validateConfig(
+        { ...base, homeserverUrl: "http://synapse:8008", allowInsecureHomeserver: true },
+        { file: "t.yaml", env: {} },
+      );
+      expect(loaded.warnings).toContainEqual(expect.stringContaining("http://synapse:8008 is plain http://"));
+    });
+
+    it("accepts https and loopback http without a warning", () => {
+      for (const homeserverUrl of ["https://matrix.example.org", "http://localhost:8008"]) {
+        const loaded = validateConfig({ ...base, homeserverUrl }, { file: "t.yaml", env: {} });
+        expect(loaded.warnings.filter((w) => w.includes("plain http"))).toEqual([]);
+      }
+    });
+
+    it("checks the CA file and keeps its path relative to the config file", () => {
+      const dir = mkdtempSync(join(tmpdir(), "tyr-ca-"));
+      const file = join(dir, "tyr.yaml");
+      expect(problems({ ...base, homeserverCaFile: "missing.pem" })).toEqual([
+        expect.stringMatching(/^homeserverCaFile: cannot read .*missing\.pem.*ENOENT/),
+      ]);
+      writeFileSync(join(dir, "ca.pem"), "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+      const loaded = validateConfig({ ...base, homeserverCaFile: "ca.pem" }, { file, env: {} });
+      expect(loaded.config.homeserverCaFile).toBe(join(dir, "ca.pem"));
+    });
+  });
+
   const table: [string, Record<string, unknown>, string[]][] = [
     [
       "a room name instead of an ID",
