@@ -4,10 +4,11 @@
 import type { LoadedConfig } from "./config/load.ts";
 import type { Logger } from "./logging.ts";
 import { TyrClient, bridgeBotSdkLogging } from "./matrix/client.ts";
-import { establishSession, LoginError, type Session } from "./matrix/login.ts";
+import { establishSession, type Session } from "./matrix/login.ts";
 import { Messenger } from "./matrix/messenger.ts";
 import { RoomStateCache } from "./matrix/roomState.ts";
-import { SyncLoop, describeError } from "./matrix/sync.ts";
+import { SyncLoop } from "./matrix/sync.ts";
+import { ManagementRoomError, resolveManagementRoom } from "./matrix/managementRoom.ts";
 import { Router } from "./router.ts";
 import type { Feature, ShellParts, SyncHook } from "./feature.ts";
 import { ActionLog } from "./store/actionLog.ts";
@@ -114,7 +115,15 @@ export class Tyr implements ShellParts {
     const client = new TyrClient(loaded.config.homeserverUrl, session.accessToken, {
       log: log.child({ module: "http" }),
     });
-    const managementRoomId = await joinManagementRoom(client, loaded.config.managementRoom, session.userId);
+    const managementRoomId = await resolveManagementRoom(client, {
+      managementRoom: loaded.config.managementRoom,
+      initialModerator: loaded.config.initialModerator,
+      encrypted: loaded.config.encryption.enabled,
+      me: session.userId,
+      log,
+    }).catch((e: unknown) => {
+      throw e instanceof ManagementRoomError ? new StartupError(e.message) : e;
+    });
     log.info({ managementRoomId }, "management room joined");
     return new Tyr({ loaded, log, session, client, managementRoomId });
   }
@@ -158,23 +167,5 @@ export class Tyr implements ShellParts {
     this.stopGraceMs = graceMs;
     this.log.info("shutting down");
     this.sync.stop();
-  }
-}
-
-async function joinManagementRoom(client: TyrClient, ref: string, me: string): Promise<string> {
-  try {
-    return await client.joinRoom(ref);
-  } catch (e) {
-    const code = (e as { errcode?: string }).errcode;
-    if (code === "M_NOT_FOUND") {
-      throw new StartupError(`management room ${ref} was not found: check managementRoom in the config`);
-    }
-    if (code === "M_FORBIDDEN") {
-      throw new StartupError(
-        `cannot join the management room ${ref}: invite ${me} to it first (${describeError(e)})`,
-      );
-    }
-    if (code === "M_UNKNOWN_TOKEN") throw new LoginError("the homeserver rejected the access token");
-    throw new StartupError(`cannot join the management room ${ref}: ${describeError(e)}`);
   }
 }

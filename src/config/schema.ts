@@ -46,7 +46,11 @@ export const configSchema = z
       password: nonEmpty("a password").optional(),
       passwordFile: nonEmpty("a file path").optional(),
       dataPath: nonEmpty("a directory path"),
-      managementRoom: roomRef,
+      managementRoom: roomRef.optional(),
+      initialModerator: z
+        .string({ error: "expected a user ID such as @you:example.org" })
+        .regex(USER_ID, { error: "expected a user ID such as @you:example.org" })
+        .optional(),
       logLevel: z
         .enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"], {
           error: "expected one of trace, debug, info, warn, error, fatal, silent",
@@ -129,6 +133,21 @@ export const configSchema = z
         }),
     },
     { error: "expected a mapping of configuration keys" },
+  )
+  // Checked even when other keys are wrong, so an empty file lists every key it needs at once.
+  .refine(
+    (c) =>
+      (c as Partial<typeof c>).managementRoom !== undefined ||
+      (c as Partial<typeof c>).initialModerator !== undefined,
+    {
+      path: ["managementRoom"],
+      error:
+        "expected a room ID (!…) or alias (#…:server), or initialModerator (@you:server) to let Tyr create the room on its first run",
+      when: (payload) => {
+        const v = payload.value as Record<string, unknown> | null;
+        return typeof v === "object" && v !== null && v.managementRoom === undefined;
+      },
+    },
   )
   .superRefine((c, ctx) => {
     if (

@@ -23,7 +23,8 @@ export interface RunningBot {
 export function testConfig(opts: {
   url: string;
   accessToken: string;
-  managementRoom: string;
+  /** Omitted for a first run (with `extra.initialModerator`). */
+  managementRoom?: string;
   dataPath?: string;
   extra?: Record<string, unknown>;
 }): LoadedConfig {
@@ -32,7 +33,7 @@ export function testConfig(opts: {
       homeserverUrl: opts.url,
       accessToken: opts.accessToken,
       dataPath: opts.dataPath ?? mkdtempSync(join(tmpdir(), "tyr-data-")),
-      managementRoom: opts.managementRoom,
+      ...(opts.managementRoom === undefined ? {} : { managementRoom: opts.managementRoom }),
       logLevel: "debug",
       ...opts.extra,
     },

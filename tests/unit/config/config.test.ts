@@ -37,6 +37,14 @@ describe("config validation", () => {
     expect(problems({ ...base, managementRoom: "#mods:example.org" })).toEqual([]);
   });
 
+  it("accepts initialModerator instead of managementRoom (first run), and checks it is a user ID", () => {
+    const { managementRoom: _m, ...noRoom } = base;
+    expect(problems({ ...noRoom, initialModerator: "@you:example.org" })).toEqual([]);
+    expect(problems({ ...noRoom, initialModerator: "you" })).toEqual([
+      'initialModerator: expected a user ID such as @you:example.org, got "you"',
+    ]);
+  });
+
   describe("TLS rule", () => {
     it("refuses plain http to a host that is not loopback", () => {
       expect(problems({ ...base, homeserverUrl: "http://example.org" })).toEqual([
@@ -214,7 +222,7 @@ describe("config files", () => {
       expect((e as ConfigError).problems).toEqual([
         "homeserverUrl: expected an http(s) URL, got nothing",
         "dataPath: expected a directory path, got nothing",
-        "managementRoom: expected a room ID (!…) or alias (#…:server), got nothing",
+        "managementRoom: expected a room ID (!…) or alias (#…:server), or initialModerator (@you:server) to let Tyr create the room on its first run, got nothing",
       ]);
     }
   });
