@@ -27,8 +27,8 @@ import { parsePowerLevels, roomCreators } from "./exemptions.ts";
 import type { AnyProtection, RoomContext } from "./framework.ts";
 import { ProtectionPipeline, type PipelineResult } from "./pipeline.ts";
 import { BUILTIN_PROTECTIONS } from "./registry.ts";
+import { PROTECTED_ROOMS_KEY, parseProtectedRooms } from "../policy/settings.ts";
 
-export const PROTECTED_ROOMS_KEY = "org.matrix.mjolnir.protected_rooms";
 /** After a gap (or a restart), events older than this are history, not live traffic. */
 export const BACKLOG_MS = 60_000;
 /** Events fetched at most to fill a gap in a room's timeline. */
@@ -193,10 +193,9 @@ export class ProtectionsFeature implements Feature, Reporting {
 
   onAccountData(type: string, content: Record<string, unknown>): void {
     if (type === PROTECTED_ROOMS_KEY) {
-      const rooms = Array.isArray(content.rooms) ? content.rooms : [];
-      this.accountRooms = new Set(
-        rooms.filter((r): r is string => typeof r === "string" && r.startsWith("!")),
-      );
+      // Problems with the content are reported by the policy feature, which reads the same key.
+      // Aliases count once the policy feature has resolved them into the protected set.
+      this.accountRooms = new Set(parseProtectedRooms(content).rooms.filter((r) => r.startsWith("!")));
       return;
     }
     if (type !== TYR_PROTECTIONS_KEY && type !== MJOLNIR_ENABLED_KEY) return;
