@@ -11,6 +11,7 @@ import {
   type CommandRegistry,
   type ParsedCommand,
   type ParseOutcome,
+  UserFacingError,
 } from "./framework/index.ts";
 import { blocks, bold, fmt, text, type Fragment } from "../format/fragment.ts";
 import { paginate, type Reply } from "../format/paginate.ts";
@@ -245,13 +246,12 @@ export class CommandHandler implements Feature {
     e: unknown,
     react = true,
   ): Promise<void> {
-    this.bot.log.error({ err: e, command: parsed.invocation.command }, "command failed");
     const name = parsed.invocation.command;
-    await this.send([
-      notice(fmt`${name} failed: ${errorText(e)}. Check the log for details, or try again.`, {
-        relatesTo: threadReply(ev.eventId),
-      }),
-    ]);
+    const { expected, reason } = classifyFailure(e);
+    if (expected) this.bot.log.info({ command: name, reason }, "command did not complete");
+    else this.bot.log.error({ err: e, command: name }, "command failed");
+    const next = expected ? "" : " Check the log for details, or try again.";
+    await this.send([notice(fmt`${name} failed: ${reason}.${next}`, { relatesTo: threadReply(ev.eventId) })]);
     if (react) await this.react(ev.eventId, REACTION_FAILED);
   }
 
@@ -369,6 +369,22 @@ export class CommandHandler implements Feature {
       { front: true },
     );
   }
+}
+
+/**
+ * Whether a command's failure is an expected condition (a UserFacingError, or the homeserver
+ * refusing the request with a 4xx: no permission, no such room) or a fault in Tyr or the server.
+ * Expected conditions are the moderator's to act on and are not logged as errors.
+ */
+export function classifyFailure(e: unknown): { expected: boolean; reason: string } {
+  const status = (e as { statusCode?: unknown } | null)?.statusCode;
+  const refused =
+    typeof (e as { errcode?: unknown } | null)?.errcode === "string" &&
+    typeof status === "number" &&
+    status >= 400 &&
+    status < 500 &&
+    status !== 429;
+  return { expected: e instanceof UserFacingError || refused, reason: errorText(e) };
 }
 
 function formatMinutes(seconds: number): string {

@@ -1,5 +1,12 @@
 // Policy list commands: which lists Tyr follows, and maintaining the moderators' own lists.
-import { commandsFor, DURATION, formatDuration, types as t, type Entity } from "./framework/index.ts";
+import {
+  commandsFor,
+  DURATION,
+  formatDuration,
+  types as t,
+  UserFacingError,
+  type Entity,
+} from "./framework/index.ts";
 import { blocks, bold, code, fmt, heading, join, text, type Fragment } from "../format/fragment.ts";
 import type { PagedReply } from "../format/paginate.ts";
 import type { CommandContext } from "./context.ts";
@@ -36,11 +43,11 @@ export async function resolveList(ctx: CommandContext, ref: string): Promise<str
   if (ref.startsWith("!") || ref.startsWith("#")) {
     const id = ref.startsWith("#") ? await ctx.bot.client.resolveRoom(ref) : ref;
     if (p.lists.includes(id)) return id;
-    throw new Error(
+    throw new UserFacingError(
       `${ref} is not a watched list; watch it first with "${ctx.bot.config.commands.prefix} watch ${ref}"`,
     );
   }
-  throw new Error(
+  throw new UserFacingError(
     `no watched list has the shortcode "${ref}"; see "${ctx.bot.config.commands.prefix} lists"`,
   );
 }
@@ -130,7 +137,8 @@ async function writeRule(
       cause: ctx.cause,
     },
   ]);
-  if (!r || r.outcome !== "done") throw new Error(r?.error ?? "the rule could not be written");
+  // The queue has logged the failed action; this only tells the moderator.
+  if (!r || r.outcome !== "done") throw new UserFacingError(r?.error ?? "the rule could not be written");
   // The expiry lives in Tyr's schedule (kept across restarts): removing the rule then lifts the
   // bans it caused like any other removal. Writing the rule again without --for makes it permanent.
   const expiry = ruleRemoval(ctx, list, eventType, stateKey, e.entity, `${rec} expired`);
@@ -359,7 +367,9 @@ export const listCommands = [
       const results = await ctx.act(removals);
       const failed = results.filter((r) => r.outcome !== "done");
       if (failed.length)
-        throw new Error(`could not remove ${failed.length} rule event(s): ${failed[0]!.error ?? ""}`);
+        throw new UserFacingError(
+          `could not remove ${failed.length} rule event(s): ${failed[0]!.error ?? ""}`,
+        );
       // Bans Tyr made for these rules are lifted by the policy sync once the removal arrives.
       // A literal user may also have been banned by hand or by another bot: lift those too,
       // unless another rule still bans them.
