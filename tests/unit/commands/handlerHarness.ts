@@ -33,6 +33,8 @@ export function handlerHarness(opts: {
   botUserId?: string;
   botDisplayName?: string;
   services?: Partial<Services>;
+  /** Other joined members of the management room: user ID → display name. */
+  members?: Record<string, string>;
 }): HandlerHarness {
   const botUserId = opts.botUserId ?? "@tyr:example.org";
   const { log, logs } = capturedLogger();
@@ -42,6 +44,8 @@ export function handlerHarness(opts: {
   state("m.room.create", "", { room_version: "10" });
   state("m.room.power_levels", "", { users: { [MOD]: 100, [botUserId]: 100 } });
   state("m.room.member", MOD, { membership: "join" });
+  for (const [user, displayname] of Object.entries(opts.members ?? {}))
+    state("m.room.member", user, { membership: "join", displayname });
   state("m.room.member", botUserId, {
     membership: "join",
     ...(opts.botDisplayName ? { displayname: opts.botDisplayName } : {}),
