@@ -7,7 +7,17 @@ import {
   UserFacingError,
   type Entity,
 } from "./framework/index.ts";
-import { blocks, bold, code, fmt, heading, join, text, type Fragment } from "../format/fragment.ts";
+import {
+  blocks,
+  bold,
+  code,
+  fmt,
+  formatNumber,
+  heading,
+  join,
+  text,
+  type Fragment,
+} from "../format/fragment.ts";
 import type { PagedReply } from "../format/paginate.ts";
 import type { CommandContext } from "./context.ts";
 import type { PolicyFeature } from "../policy/feature.ts";
@@ -17,6 +27,8 @@ import { eventTypeFor } from "../banlists/parse.ts";
 import { ruleStateKey } from "../banlists/stateKey.ts";
 import type { Consequence } from "../consequences/types.ts";
 import { scheduleKey } from "../consequences/scheduled.ts";
+import type { AclPlan } from "../acl/build.ts";
+import { describeLeftOut, leftOutByList } from "../acl/roomSync.ts";
 
 const { command } = commandsFor<CommandContext>();
 
@@ -158,6 +170,25 @@ const forFlag = {
   },
 } as const;
 
+/**
+ * What watching `list` would do to the server ACLs, read from the ACL computed with it (see
+ * AclFeature.planWith): what would be denied, and what would not fit or is refused, so the
+ * preview never promises more than Tyr then sends.
+ */
+export function describeAclPreview(plan: AclPlan, list: string): string {
+  const s = plan.lists.find((l) => l.list === list);
+  if (s === undefined || s.serverRules === 0) return "It has no server rules for the ACLs.";
+  const already = [
+    s.covered ? `${formatNumber(s.covered)} already covered by a broader entry` : "",
+    s.excepted ? `${formatNumber(s.excepted)} lifted by exceptions` : "",
+  ].filter(Boolean);
+  const leftOut = leftOutByList(plan).find((g) => g.list === list);
+  const size = s.leftOutForSize
+    ? ` (the ACL would use ${formatNumber(plan.bytes)} of its ${formatNumber(plan.budgetBytes)} bytes)`
+    : "";
+  return `In the server ACLs it would deny ${formatNumber(s.kept)} more server name(s)${already.length ? ` (${already.join(", ")})` : ""}${leftOut ? `; ${describeLeftOut(leftOut)}${size}` : ""}.`;
+}
+
 /** Members of protected rooms a (possibly glob) user entity would hit now. */
 function affectedMembers(ctx: CommandContext, e: Entity): string[] {
   const p = policy(ctx);
@@ -249,20 +280,18 @@ export const listCommands = [
       const state = (await ctx.bot.client.getRoomState(id)) as Record<string, unknown>[];
       const { revision, rejected } = fromState(id, state);
       const users = new Set<string>();
-      let servers = 0;
       for (const r of revision.rules()) {
         if (r.recommendation === "exception") continue;
-        if (r.kind === "server") servers++;
         for (const u of p.members.membersMatching(r)) users.add(u);
       }
+      const acl = ctx.services.acl?.planWith({ id, rules: [...revision.rules("server")] });
       return blocks(
         heading(4, fmt`Watch ${code(ref)}?`),
         text(
           `It has ${revision.count("user")} user, ${revision.count("room")} room and ${revision.count("server")} server rules${rejected.length ? ` (${rejected.length} invalid, ignored)` : ""}.`,
         ),
-        text(
-          `Applied now, it would ban ${users.size} member(s) of the protected rooms and deny ${servers} server rule(s) in the ACLs.`,
-        ),
+        text(`Applied now, it would ban ${users.size} member(s) of the protected rooms.`),
+        acl ? text(describeAclPreview(acl, id)) : false,
         users.size > 0 ? fmt`For example: ${join([...users].slice(0, 10).map((u) => code(u)))}` : false,
       );
     },
