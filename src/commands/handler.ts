@@ -119,19 +119,21 @@ export class CommandHandler implements Feature {
     if (ev.type !== "m.room.message") return;
     const room = this.bot.state.peek(this.bot.managementRoomId);
     const me = this.bot.session.userId;
-    const others: string[] = [];
-    for (const m of room?.members() ?? []) {
-      if (m === me) continue;
-      others.push(m.slice(1, m.indexOf(":")), m);
-      const name = room?.displayName(m);
-      if (name) others.push(name);
-    }
+    // What people type to address a member: their full ID, @localpart, localpart or display name.
+    const namesOf = (m: string) => {
+      const colon = m.indexOf(":");
+      return [m, m.slice(0, colon), m.slice(1, colon), room?.displayName(m) ?? ""];
+    };
+    const isOtherMember = (name: string): boolean => {
+      const n = name.toLowerCase();
+      return (room?.members() ?? []).some((m) => m !== me && namesOf(m).some((x) => x.toLowerCase() === n));
+    };
     const miss = misaddressedCommand(
       this.registry,
       ev.content,
       this.identity(),
       this.bot.config.commands.prefix,
-      others,
+      isOtherMember,
     );
     if (miss === null || this.accessProblem(ev.sender) !== undefined) return;
     this.bot.log.debug({ sender: ev.sender, name: miss.name }, "command under a near-miss name: hinting");

@@ -95,20 +95,19 @@ export interface NearMiss {
  * A message that addresses the bot under a name close to one it answers to but not equal: a
  * near-miss prefix followed by whitespace ("!tir status" for "!tyr"), or a near-miss name followed
  * by ":" or "," ("tyr: status" when the account is @tyrbot). Pure; whether `rest` starts with a
- * command word is for the caller (the registry) to decide. `otherNames` are names of other
- * people in the room: addressing one of them is never a near miss.
+ * command word is for the caller (the registry) to decide. `isOtherMember` tells whether a name
+ * belongs to someone else in the room: addressing them is never a near miss.
  */
 export function nearMissAddress(
   body: string,
   bot: BotIdentity,
   prefix: string,
-  otherNames: readonly string[] = [],
+  isOtherMember: (name: string) => boolean = () => false,
 ): NearMiss | null {
   if (detectInvocation(body, bot, prefix) !== null) return null;
   const s = trimSpace(body);
   const { localpart, display } = namesOf(bot);
   const names = [localpart, display, bot.userId, `@${localpart}`, PRODUCT_NAME].filter((n) => n.length > 1);
-  const isOther = (name: string) => otherNames.some((o) => o.toLowerCase() === name.toLowerCase());
 
   const sigil = /^[^\p{L}\p{N}]/u.test(prefix) ? prefix[0]! : "";
   // Names are at most 64 characters: anything longer before the separator is a sentence.
@@ -121,7 +120,7 @@ export function nearMissAddress(
   const named = /^([^:,\n]{1,64}?)\s*(?::\s+|,\s*)(\S[\s\S]*)$/u.exec(s);
   if (named === null) return null;
   const name = trimSpace(named[1]!);
-  if (name === "" || isOther(name) || closest(name, names, 1).length === 0) return null;
+  if (name === "" || closest(name, names, 1).length === 0 || isOtherMember(name)) return null;
   return { name, rest: named[2]! };
 }
 

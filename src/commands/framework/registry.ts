@@ -463,11 +463,11 @@ export function misaddressedCommand<Ctx>(
   content: unknown,
   bot: BotIdentity,
   prefix: string = DEFAULT_PREFIX,
-  otherNames: readonly string[] = [],
+  isOtherMember?: (name: string) => boolean,
 ): Misaddressed | null {
   const body = commandText(content);
   if (body === null) return null;
-  const miss = nearMissAddress(body, bot, prefix, otherNames);
+  const miss = nearMissAddress(body, bot, prefix, isOtherMember);
   if (miss === null || registry.resolve(scan(miss.rest).tokens) === undefined) return null;
   const command =
     miss.rest.length > MAX_HINT_COMMAND ? `${miss.rest.slice(0, MAX_HINT_COMMAND)}…` : miss.rest;
