@@ -73,13 +73,7 @@ export function handlerHarness(opts: {
     },
     { file: "test.yaml", env: {} },
   );
-  const harness: HandlerHarness = {
-    handler: undefined as unknown as CommandHandler,
-    logs,
-    replies,
-    lastSyncAt: undefined,
-    say: async () => {},
-  };
+  const clock = { lastSyncAt: undefined as number | undefined };
   const bot = {
     config,
     log,
@@ -91,15 +85,23 @@ export function handlerHarness(opts: {
     startedAt: Date.now() - 60_000,
     serverName: "example.org",
     moderators: () => new Set([MOD]),
-    lastSyncAt: () => harness.lastSyncAt,
+    lastSyncAt: () => clock.lastSyncAt,
   } as unknown as BotParts;
   const services: Services = { reporting: [], features: [], ...opts.services };
   const registry = new CommandRegistry<CommandContext>().register(...opts.commands);
   const handler = new CommandHandler(bot, services, registry);
   let n = 0;
-  return Object.assign(harness, {
+  return {
     handler,
-    say: async (body: string, meta: BatchMeta = { initial: false }) => {
+    logs,
+    replies,
+    get lastSyncAt() {
+      return clock.lastSyncAt;
+    },
+    set lastSyncAt(at: number | undefined) {
+      clock.lastSyncAt = at;
+    },
+    async say(body: string, meta: BatchMeta = { initial: false }) {
       await handler.onTimeline(
         {
           roomId: MGMT,
@@ -114,5 +116,5 @@ export function handlerHarness(opts: {
       );
       await handler.stop(); // waits for the command started beside the sync loop
     },
-  });
+  };
 }
