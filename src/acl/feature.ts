@@ -295,18 +295,35 @@ export class AclFeature implements Feature, Reporting {
     return [...this.policy.protectedRooms].sort();
   }
 
-  private recompute(): void {
+  /** The server rules of the watched lists, in priority order. */
+  private listInputs(): AclListInput[] {
     const lists: AclListInput[] = [];
     for (const id of this.policy.lists) {
       const rev = this.policy.revision(id);
       if (rev) lists.push({ id, rules: [...rev.rules("server")] });
     }
+    return lists;
+  }
+
+  private build(lists: AclListInput[]): AclPlan {
     const cfg = this.bot.config.acl;
-    this.plan = buildAcl({
+    return buildAcl({
       lists,
       ownServer: this.bot.serverName,
       options: { allowIpLiterals: cfg.allowIpLiterals, allow: cfg.allow },
     });
+  }
+
+  /**
+   * The ACL Tyr would compute if `list` were watched too, at the lowest priority (where `watch`
+   * puts it): the same computation as the real one, so a preview never promises more than fits.
+   */
+  planWith(list: AclListInput): AclPlan {
+    return this.build([...this.listInputs().filter((l) => l.id !== list.id), list]);
+  }
+
+  private recompute(): void {
+    this.plan = this.build(this.listInputs());
     this.listsDirty = false;
     this.stats.recomputed++;
     this.bot.log.debug(

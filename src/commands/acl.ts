@@ -1,7 +1,7 @@
 // Server ACL commands: `acl` (what Tyr computed and where it stands in each room), `acl sync`
 // (send it again everywhere it differs), `import <room> <list>` (adopt a room's bans and ACL as
 // rules on a list, so a community keeps its history when it moves to Tyr).
-import { commandsFor, types as t, type RoomRef } from "./framework/index.ts";
+import { commandsFor, types as t, UserFacingError, type RoomRef } from "./framework/index.ts";
 import {
   blocks,
   bold,
@@ -135,7 +135,7 @@ async function prepareImport(ctx: CommandContext, ref: RoomRef, listRef: string)
   try {
     state = (await ctx.bot.client.getRoomState(roomId)) as unknown[];
   } catch (e) {
-    throw new Error(
+    throw new UserFacingError(
       `Tyr cannot read the state of ${roomId} (${errorText(e)}); invite Tyr to the room first`,
       {
         cause: e,

@@ -1,7 +1,7 @@
 // Commands for homeserver admins whose Tyr is a server admin of a Synapse: deactivate a spam
 // account of their own server (the end of the road after an abuse report). Irreversible, so it
 // always shows what it will do and waits for the moderator's ✅.
-import { commandsFor, types as t } from "./framework/index.ts";
+import { commandsFor, types as t, UserFacingError } from "./framework/index.ts";
 import { blocks, code, fmt, heading, text } from "../format/fragment.ts";
 import type { CommandContext } from "./context.ts";
 import { refusal, serverOf } from "../consequences/guard.ts";
@@ -66,10 +66,10 @@ const deactivate = command({
     if (r?.outcome !== "done") {
       const err = r?.error ?? "unknown error";
       if (/M_FORBIDDEN|HTTP_403/.test(err))
-        throw new Error(
+        throw new UserFacingError(
           `the homeserver refused: ${ctx.bot.session.userId} is not a server admin of ${ctx.bot.serverName} (${err})`,
         );
-      throw new Error(err);
+      throw new UserFacingError(err); // the queue has logged the failed action
     }
     return fmt`Deactivated ${code(a.user)}${a.erase ? " and erased its messages" : ""}: it is logged out everywhere and has left every room.`;
   },

@@ -25,6 +25,12 @@ export interface CommandContext {
   readonly eventId: string;
   /** When the command was sent (origin_server_ts): "the last 10 minutes" count back from here. */
   readonly sentAt: number;
+  /**
+   * When the sync that delivered the command (or the ✅ that confirmed it) reached Tyr. The sync
+   * loop records a sync only after its whole batch is handled, so while a command runs this is
+   * newer than `bot.lastSyncAt()`.
+   */
+  readonly deliveredAt: number;
   /** Sends pages of a reply to the command (threaded); returns the event IDs. */
   reply(r: Reply): Promise<string[]>;
   /** One message that long operations edit as they go. */

@@ -16,10 +16,6 @@ export const coreCommands = [
   }),
 ];
 
-function ago(ms: number | undefined): string {
-  return ms === undefined ? "never" : formatAgo(ms);
-}
-
 export function statusReport(ctx: CommandContext): Fragment {
   const b = ctx.bot;
   const q = b.queue.stats;
@@ -28,7 +24,8 @@ export function statusReport(ctx: CommandContext): Fragment {
     ["Uptime", formatDuration(Math.max(1000, Date.now() - b.startedAt))],
     ["Homeserver", b.config.homeserverUrl],
     ["Bot", fmt`${code(b.session.userId)} (device ${code(b.session.deviceId || "unknown")})`],
-    ["Last sync", ago(b.lastSyncAt())],
+    // The sync that delivered this command counts: it is newer than the last one the loop recorded.
+    ["Last sync", formatAgo(Math.max(b.lastSyncAt() ?? 0, ctx.deliveredAt))],
     [
       "Queue",
       `${b.queue.depth} waiting · ${q.done} done · ${q.failed} failed · ${q.skipped} refused${b.config.dryRun ? " · DRY RUN (nothing is executed)" : ""}`,

@@ -1,7 +1,7 @@
 // End-to-end encryption commands: Tyr's crypto state, other users' devices and their trust,
 // verification by emoji (SAS) with moderators, blocking devices, and Tyr's own sessions.
 // The formatting functions are pure (unit-tested); the commands only fetch and call them.
-import { commandsFor, types as t } from "./framework/index.ts";
+import { commandsFor, types as t, UserFacingError } from "./framework/index.ts";
 import {
   blocks,
   bold,
@@ -55,7 +55,7 @@ const flowArg = {
 function crypto(ctx: CommandContext): CryptoFeature {
   const c = ctx.services.crypto;
   if (!c)
-    throw new Error(
+    throw new UserFacingError(
       "end-to-end encryption is switched off (encryption.enabled: false in the config); switch it on and restart Tyr to use this command",
     );
   return c;
@@ -384,7 +384,7 @@ export const cryptoCommands = [
       run: async (ctx, a) => {
         const c = crypto(ctx);
         const d = await setDeviceBlocked(c.engine, a.user, a.device, verb === "block").catch((e: unknown) => {
-          throw new Error(
+          throw new UserFacingError(
             `${e instanceof Error ? e.message : String(e)}; see "${ctx.bot.config.commands.prefix} devices ${a.user}" for their devices`,
             { cause: e },
           );

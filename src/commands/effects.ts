@@ -1,7 +1,7 @@
 // What commands that act on many users share: where they act (`--room R` or every protected
 // room), submitting the effects through the queue with one progress message for big jobs, and the
 // summary of what happened (done, dry-run, refused by the guard, failed).
-import { roomRefToString, types as t, type RoomRef } from "./framework/index.ts";
+import { roomRefToString, types as t, UserFacingError, type RoomRef } from "./framework/index.ts";
 import { blocks, code, fmt, join, progress, text, type Fragment } from "../format/fragment.ts";
 import type { CommandContext, Progress } from "./context.ts";
 import type { Consequence } from "../consequences/types.ts";
@@ -133,10 +133,11 @@ export async function conclude(shown: Progress | undefined, f: Fragment): Promis
   return undefined;
 }
 
-/** Raises when nothing was done and something failed, so the command shows ❌. */
+/** Raises when nothing was done and something failed, so the command shows ❌ (the queue has
+ *  logged each failed action already). */
 export function failIfNothingDone(tl: Tally, what: string): void {
   if (tl.done === 0 && tl.dryRun === 0 && tl.failed.length > 0)
-    throw new Error(`could not ${what}: ${[...new Set(tl.failed)].slice(0, 3).join("; ")}`);
+    throw new UserFacingError(`could not ${what}: ${[...new Set(tl.failed)].slice(0, 3).join("; ")}`);
 }
 
 export function listSome(items: readonly string[], max = 15): Fragment {

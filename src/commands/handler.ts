@@ -8,11 +8,14 @@ import type { Services } from "../services.ts";
 import { HOUSEKEEPING, type Consequence } from "../consequences/types.ts";
 import {
   interpretMessage,
+  misaddressedCommand,
+  type BotIdentity,
   type CommandRegistry,
   type ParsedCommand,
   type ParseOutcome,
+  UserFacingError,
 } from "./framework/index.ts";
-import { blocks, bold, fmt, text, type Fragment } from "../format/fragment.ts";
+import { blocks, bold, code, fmt, join, text, type Fragment } from "../format/fragment.ts";
 import { paginate, type Reply } from "../format/paginate.ts";
 import {
   editContent,
@@ -65,13 +68,14 @@ export class CommandHandler implements Feature {
   }
 
   private async handle(ev: TimelineEvent, meta: BatchMeta): Promise<void> {
+    const deliveredAt = Date.now();
     if (meta.stale) return this.answerStale(ev);
     // History from the first sync is not a request to act now; nor is anything we sent.
     if (meta.initial || ev.roomId !== this.bot.managementRoomId || ev.sender === this.bot.session.userId)
       return;
-    if (ev.type === "m.reaction") return this.onReaction(ev);
+    if (ev.type === "m.reaction") return this.onReaction(ev, deliveredAt);
     const outcome = this.interpret(ev);
-    if (outcome === null) return;
+    if (outcome === null) return this.hintIfMisaddressed(ev);
 
     const denied = this.accessProblem(ev.sender);
     if (denied) return this.refuse(ev, denied);
@@ -85,7 +89,7 @@ export class CommandHandler implements Feature {
       return;
     }
     // Commands run beside the sync loop so a long job never delays the next sync.
-    const job = this.execute(outcome, ev).finally(() => this.running.delete(job));
+    const job = this.execute(outcome, ev, deliveredAt).finally(() => this.running.delete(job));
     this.running.add(job);
   }
 
@@ -96,15 +100,50 @@ export class CommandHandler implements Feature {
     // Edits of earlier commands are ignored by design: re-running a ban because of a typo fix
     // surprises people; they send the corrected command again.
     if (rel && typeof rel === "object" && rel.rel_type === "m.replace") return null;
+    return interpretMessage(this.registry, ev.content, this.identity(), this.bot.config.commands.prefix);
+  }
+
+  /** Who Tyr is in the management room: what moderators may address it as. */
+  private identity(): BotIdentity {
     const room = this.bot.state.peek(this.bot.managementRoomId);
     const me = this.bot.session.userId;
-    const displayName = room?.displayName(me) ?? me.slice(1, me.indexOf(":"));
-    return interpretMessage(
+    return { userId: me, displayName: room?.displayName(me) ?? me.slice(1, me.indexOf(":")) };
+  }
+
+  /**
+   * A moderator's message that would be a command had it used a name Tyr answers to ("tyr: status"
+   * when the account is @tyrbot, "!tir status") gets a hint instead of silence. Names of other
+   * members are not near misses: a message to them is none of Tyr's business.
+   */
+  private async hintIfMisaddressed(ev: TimelineEvent): Promise<void> {
+    if (ev.type !== "m.room.message") return;
+    const room = this.bot.state.peek(this.bot.managementRoomId);
+    const me = this.bot.session.userId;
+    // What people type to address a member: their full ID, @localpart, localpart or display name.
+    const namesOf = (m: string) => {
+      const colon = m.indexOf(":");
+      return [m, m.slice(0, colon), m.slice(1, colon), room?.displayName(m) ?? ""];
+    };
+    const isOtherMember = (name: string): boolean => {
+      const n = name.toLowerCase();
+      return (room?.members() ?? []).some((m) => m !== me && namesOf(m).some((x) => x.toLowerCase() === n));
+    };
+    const miss = misaddressedCommand(
       this.registry,
       ev.content,
-      { userId: me, displayName },
+      this.identity(),
       this.bot.config.commands.prefix,
+      isOtherMember,
     );
+    if (miss === null || this.accessProblem(ev.sender) !== undefined) return;
+    this.bot.log.debug({ sender: ev.sender, name: miss.name }, "command under a near-miss name: hinting");
+    const [first, ...more] = miss.forms.map((f) => code(f));
+    await this.send([
+      notice(
+        fmt`Tyr does not answer to ${code(miss.name)}. To run that, send ${first!}${more.length ? fmt` (or ${join(more, ", ")})` : ""}.`,
+        { relatesTo: threadReply(ev.eventId) },
+      ),
+    ]);
   }
 
   /**
@@ -202,8 +241,12 @@ export class CommandHandler implements Feature {
     await this.send([notice(fmt`Sorry, ${why}.`, { relatesTo: threadReply(ev.eventId) })]);
   }
 
-  private async execute(parsed: ParsedCommand<CommandContext>, ev: TimelineEvent): Promise<void> {
-    const ctx = this.context(ev, parsed.invocation.command);
+  private async execute(
+    parsed: ParsedCommand<CommandContext>,
+    ev: TimelineEvent,
+    deliveredAt: number,
+  ): Promise<void> {
+    const ctx = this.context(ev, parsed.invocation.command, deliveredAt);
     let preview: Fragment | null;
     try {
       preview = await parsed.confirmation(ctx);
@@ -245,13 +288,12 @@ export class CommandHandler implements Feature {
     e: unknown,
     react = true,
   ): Promise<void> {
-    this.bot.log.error({ err: e, command: parsed.invocation.command }, "command failed");
     const name = parsed.invocation.command;
-    await this.send([
-      notice(fmt`${name} failed: ${errorText(e)}. Check the log for details, or try again.`, {
-        relatesTo: threadReply(ev.eventId),
-      }),
-    ]);
+    const { expected, reason } = classifyFailure(e);
+    if (expected) this.bot.log.info({ command: name, reason }, "command did not complete");
+    else this.bot.log.error({ err: e, command: name }, "command failed");
+    const next = expected ? "" : " Check the log for details, or try again.";
+    await this.send([notice(fmt`${name} failed: ${reason}.${next}`, { relatesTo: threadReply(ev.eventId) })]);
     if (react) await this.react(ev.eventId, REACTION_FAILED);
   }
 
@@ -284,7 +326,7 @@ export class CommandHandler implements Feature {
     });
   }
 
-  private async onReaction(ev: TimelineEvent): Promise<void> {
+  private async onReaction(ev: TimelineEvent, deliveredAt: number): Promise<void> {
     const rel = ev.content["m.relates_to"] as
       { rel_type?: unknown; event_id?: unknown; key?: unknown } | undefined;
     if (
@@ -300,12 +342,12 @@ export class CommandHandler implements Feature {
     if (this.accessProblem(ev.sender)) return;
     this.pending.delete(rel.event_id);
     clearTimeout(p.timer);
-    const ctx = this.context(p.command, p.parsed.invocation.command);
+    const ctx = this.context(p.command, p.parsed.invocation.command, deliveredAt);
     const job = this.runNow(p.parsed, p.command, ctx).finally(() => this.running.delete(job));
     this.running.add(job);
   }
 
-  private context(ev: TimelineEvent, command: string): CommandContext {
+  private context(ev: TimelineEvent, command: string, deliveredAt: number): CommandContext {
     const cause = { by: "moderator" as const, user: ev.sender, command };
     return {
       bot: this.bot,
@@ -315,6 +357,7 @@ export class CommandHandler implements Feature {
       roomId: ev.roomId,
       eventId: ev.eventId,
       sentAt: ev.ts > 0 ? ev.ts : Date.now(),
+      deliveredAt,
       cause,
       reply: (r: Reply) => this.send(paginate(r, { relatesTo: threadReply(ev.eventId) })),
       progress: () => this.progress(ev),
@@ -369,6 +412,22 @@ export class CommandHandler implements Feature {
       { front: true },
     );
   }
+}
+
+/**
+ * Whether a command's failure is an expected condition (a UserFacingError, or the homeserver
+ * refusing the request with a 4xx: no permission, no such room) or a fault in Tyr or the server.
+ * Expected conditions are the moderator's to act on and are not logged as errors.
+ */
+export function classifyFailure(e: unknown): { expected: boolean; reason: string } {
+  const status = (e as { statusCode?: unknown } | null)?.statusCode;
+  const refused =
+    typeof (e as { errcode?: unknown } | null)?.errcode === "string" &&
+    typeof status === "number" &&
+    status >= 400 &&
+    status < 500 &&
+    status !== 429;
+  return { expected: e instanceof UserFacingError || refused, reason: errorText(e) };
 }
 
 function formatMinutes(seconds: number): string {

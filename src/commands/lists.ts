@@ -1,6 +1,23 @@
 // Policy list commands: which lists Tyr follows, and maintaining the moderators' own lists.
-import { commandsFor, DURATION, formatDuration, types as t, type Entity } from "./framework/index.ts";
-import { blocks, bold, code, fmt, heading, join, text, type Fragment } from "../format/fragment.ts";
+import {
+  commandsFor,
+  DURATION,
+  formatDuration,
+  types as t,
+  UserFacingError,
+  type Entity,
+} from "./framework/index.ts";
+import {
+  blocks,
+  bold,
+  code,
+  fmt,
+  formatNumber,
+  heading,
+  join,
+  text,
+  type Fragment,
+} from "../format/fragment.ts";
 import type { PagedReply } from "../format/paginate.ts";
 import type { CommandContext } from "./context.ts";
 import type { PolicyFeature } from "../policy/feature.ts";
@@ -10,6 +27,8 @@ import { eventTypeFor } from "../banlists/parse.ts";
 import { ruleStateKey } from "../banlists/stateKey.ts";
 import type { Consequence } from "../consequences/types.ts";
 import { scheduleKey } from "../consequences/scheduled.ts";
+import type { AclPlan } from "../acl/build.ts";
+import { describeLeftOut, leftOutByList } from "../acl/roomSync.ts";
 
 const { command } = commandsFor<CommandContext>();
 
@@ -36,11 +55,11 @@ export async function resolveList(ctx: CommandContext, ref: string): Promise<str
   if (ref.startsWith("!") || ref.startsWith("#")) {
     const id = ref.startsWith("#") ? await ctx.bot.client.resolveRoom(ref) : ref;
     if (p.lists.includes(id)) return id;
-    throw new Error(
+    throw new UserFacingError(
       `${ref} is not a watched list; watch it first with "${ctx.bot.config.commands.prefix} watch ${ref}"`,
     );
   }
-  throw new Error(
+  throw new UserFacingError(
     `no watched list has the shortcode "${ref}"; see "${ctx.bot.config.commands.prefix} lists"`,
   );
 }
@@ -130,7 +149,8 @@ async function writeRule(
       cause: ctx.cause,
     },
   ]);
-  if (!r || r.outcome !== "done") throw new Error(r?.error ?? "the rule could not be written");
+  // The queue has logged the failed action; this only tells the moderator.
+  if (!r || r.outcome !== "done") throw new UserFacingError(r?.error ?? "the rule could not be written");
   // The expiry lives in Tyr's schedule (kept across restarts): removing the rule then lifts the
   // bans it caused like any other removal. Writing the rule again without --for makes it permanent.
   const expiry = ruleRemoval(ctx, list, eventType, stateKey, e.entity, `${rec} expired`);
@@ -149,6 +169,25 @@ const forFlag = {
     description: "Remove the rule again after this long (an expiring ban), lifting the bans it caused",
   },
 } as const;
+
+/**
+ * What watching `list` would do to the server ACLs, read from the ACL computed with it (see
+ * AclFeature.planWith): what would be denied, and what would not fit or is refused, so the
+ * preview never promises more than Tyr then sends.
+ */
+export function describeAclPreview(plan: AclPlan, list: string): string {
+  const s = plan.lists.find((l) => l.list === list);
+  if (s === undefined || s.serverRules === 0) return "It has no server rules for the ACLs.";
+  const already = [
+    s.covered ? `${formatNumber(s.covered)} already covered by a broader entry` : "",
+    s.excepted ? `${formatNumber(s.excepted)} lifted by exceptions` : "",
+  ].filter(Boolean);
+  const leftOut = leftOutByList(plan).find((g) => g.list === list);
+  const size = s.leftOutForSize
+    ? ` (the ACL would use ${formatNumber(plan.bytes)} of its ${formatNumber(plan.budgetBytes)} bytes)`
+    : "";
+  return `In the server ACLs it would deny ${formatNumber(s.kept)} more server name(s)${already.length ? ` (${already.join(", ")})` : ""}${leftOut ? `; ${describeLeftOut(leftOut)}${size}` : ""}.`;
+}
 
 /** Members of protected rooms a (possibly glob) user entity would hit now. */
 function affectedMembers(ctx: CommandContext, e: Entity): string[] {
@@ -241,20 +280,18 @@ export const listCommands = [
       const state = (await ctx.bot.client.getRoomState(id)) as Record<string, unknown>[];
       const { revision, rejected } = fromState(id, state);
       const users = new Set<string>();
-      let servers = 0;
       for (const r of revision.rules()) {
         if (r.recommendation === "exception") continue;
-        if (r.kind === "server") servers++;
         for (const u of p.members.membersMatching(r)) users.add(u);
       }
+      const acl = ctx.services.acl?.planWith({ id, rules: [...revision.rules("server")] });
       return blocks(
         heading(4, fmt`Watch ${code(ref)}?`),
         text(
           `It has ${revision.count("user")} user, ${revision.count("room")} room and ${revision.count("server")} server rules${rejected.length ? ` (${rejected.length} invalid, ignored)` : ""}.`,
         ),
-        text(
-          `Applied now, it would ban ${users.size} member(s) of the protected rooms and deny ${servers} server rule(s) in the ACLs.`,
-        ),
+        text(`Applied now, it would ban ${users.size} member(s) of the protected rooms.`),
+        acl ? text(describeAclPreview(acl, id)) : false,
         users.size > 0 ? fmt`For example: ${join([...users].slice(0, 10).map((u) => code(u)))}` : false,
       );
     },
@@ -359,7 +396,9 @@ export const listCommands = [
       const results = await ctx.act(removals);
       const failed = results.filter((r) => r.outcome !== "done");
       if (failed.length)
-        throw new Error(`could not remove ${failed.length} rule event(s): ${failed[0]!.error ?? ""}`);
+        throw new UserFacingError(
+          `could not remove ${failed.length} rule event(s): ${failed[0]!.error ?? ""}`,
+        );
       // Bans Tyr made for these rules are lifted by the policy sync once the removal arrives.
       // A literal user may also have been banned by hand or by another bot: lift those too,
       // unless another rule still bans them.

@@ -30,7 +30,7 @@ import {
   text,
   type Fragment,
 } from "../format/fragment.ts";
-import { commandsFor, types as t, type Command, type RoomRef } from "./framework/index.ts";
+import { commandsFor, types as t, UserFacingError, type Command, type RoomRef } from "./framework/index.ts";
 import type { CommandContext } from "./context.ts";
 
 /** What the commands need from the protections feature. */
@@ -71,7 +71,7 @@ async function resolveRoom(ctx: CommandContext, ref: RoomRef | undefined): Promi
   try {
     return await ctx.bot.client.resolveRoom(ref.alias);
   } catch (e) {
-    throw new Error(`cannot resolve ${ref.alias}: ${e instanceof Error ? e.message : String(e)}`, {
+    throw new UserFacingError(`cannot resolve ${ref.alias}: ${e instanceof Error ? e.message : String(e)}`, {
       cause: e,
     });
   }

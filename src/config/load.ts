@@ -3,10 +3,11 @@
 import { readFileSync } from "node:fs";
 import { resolve, dirname } from "node:path";
 import { parseDocument } from "yaml";
-import type { z } from "zod";
+import { ZodDefault, ZodObject, ZodOptional, type z } from "zod";
 import { configSchema, type ParsedConfig } from "./schema.ts";
 import { describeValue } from "../util/describe.ts";
 import { readCaFile, urlSecurity } from "../matrix/tls.ts";
+import { closest } from "../commands/framework/suggest.ts";
 
 export type Config = Omit<ParsedConfig, "accessToken" | "accessTokenFile" | "password" | "passwordFile">;
 
@@ -47,11 +48,21 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
   return cur;
 }
 
-const KNOWN_KEYS = Object.keys(configSchema.shape);
+function withoutDefault(schema: z.ZodType): z.ZodType {
+  while (schema instanceof ZodDefault || schema instanceof ZodOptional) schema = schema.unwrap() as z.ZodType;
+  return schema;
+}
 
-function closest(key: string, candidates: readonly string[]): string | undefined {
-  const lower = key.toLowerCase();
-  return candidates.find((c) => c.toLowerCase() === lower || c.toLowerCase().startsWith(lower.slice(0, 4)));
+/** The keys the schema allows in the mapping at `path`, at any depth (for "did you mean"). */
+function knownKeysAt(path: readonly PropertyKey[]): string[] {
+  let schema = withoutDefault(configSchema);
+  for (const p of path) {
+    const next =
+      schema instanceof ZodObject ? (schema.shape as Record<PropertyKey, z.ZodType>)[p] : undefined;
+    if (next === undefined) return [];
+    schema = withoutDefault(next);
+  }
+  return schema instanceof ZodObject ? Object.keys(schema.shape) : [];
 }
 
 /** One line per problem: `key.path: expected …, got …`. */
@@ -62,7 +73,7 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[], input: unknown
     if (issue.code === "unrecognized_keys") {
       for (const key of issue.keys) {
         const full = pathString([...issue.path, key]);
-        const hint = issue.path.length === 0 ? closest(key, KNOWN_KEYS) : undefined;
+        const [hint] = closest(key, knownKeysAt(issue.path), 1);
         lines.push(`${full}: unknown key${hint ? ` (did you mean "${hint}"?)` : ""}`);
       }
       continue;

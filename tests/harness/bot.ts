@@ -3,13 +3,12 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
-import { pino } from "pino";
 import { validateConfig, type LoadedConfig } from "../../src/config/load.ts";
 import { startBot } from "../../src/main.ts";
 import type { Tyr } from "../../src/bot.ts";
 import type { Synapse } from "./synapse.ts";
 import { TestUser } from "./user.ts";
+import { capturedLogger } from "./logs.ts";
 
 export interface RunningBot {
   bot: Tyr;
@@ -79,15 +78,7 @@ export async function watchAndProtect(
 }
 
 export async function runBot(loaded: LoadedConfig): Promise<RunningBot> {
-  const logs: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      for (const line of String(chunk).split("\n"))
-        if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
-      cb();
-    },
-  });
-  const log = pino({ level: "debug", base: { name: "tyr" } }, sink);
+  const { log, logs } = capturedLogger();
   const bot = await startBot(loaded, log);
   const done = bot.run();
   done.catch(() => {});

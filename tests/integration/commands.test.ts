@@ -423,4 +423,67 @@ describe("moderation commands", () => {
     expect(body).toMatch(/weaknesses found/);
     expect(String(r.content.formatted_body)).toContain("<strong>History visibility</strong>");
   });
+
+  describe("what a new user notices", () => {
+    it("status on an idle bot counts the sync that delivered the command", async () => {
+      // Idle: the sync loop's own record of its last sync ages while it long-polls.
+      await eventually(
+        async () => Date.now() - (bot.bot.lastSyncAt() ?? Date.now()) > 4_000,
+        60_000,
+        "Tyr idle for 4 s",
+      );
+      const r = await run("!tyr status", /Tyr status/);
+      expect(r.content.body).toMatch(/Last sync\W+just now/);
+    });
+
+    it("a command under a near-miss name gets a hint; chat does not", async () => {
+      // Tyr's account here is @tyr-<pid>-…: "tyr" is a name it does not answer to.
+      expect(tyr.userId.startsWith("@tyr:")).toBe(false);
+      const hint = await run("tyr: status", /does not answer to `tyr`/);
+      expect(hint.content.body).toContain("`!tyr status`");
+      expect(hint.content.body).toContain(`\`${tyr.userId}: status\``);
+      const chat = await send("tyr: what do you think about the raid?");
+      await run("!tyr status", /Tyr status/); // answered after the chat, so the chat was handled
+      expect(mod.seen.get(mgmt)?.some((ev) => relatesTo(ev)["m.in_reply_to"]?.event_id === chat)).toBe(false);
+    });
+
+    it("an unknown list is answered and not logged as an error", async () => {
+      await run(`!tyr unwatch nosuch${tag}`, /no watched list has the shortcode/);
+      const lines = bot.logs.filter((l) => l.command === "unwatch");
+      expect(lines.length).toBeGreaterThan(0);
+      expect(lines.filter((l) => Number(l.level) >= 50)).toEqual([]);
+    });
+
+    it("the watch preview promises only what fits in the ACL, and the ACL then has exactly that", async () => {
+      // Long server names fill the ACL's size budget with a few hundred rules.
+      const long = (i: number) =>
+        `s${i}-${"a".repeat(55)}.${"b".repeat(63)}.${"c".repeat(63)}.example`.toLowerCase();
+      const total = 400;
+      const list = await mod.createRoom({
+        preset: "public_chat",
+        creation_content: { type: "m.policy" },
+        initial_state: Array.from({ length: total }, (_, i) => ({
+          type: "m.policy.rule.server",
+          state_key: `s${i}`,
+          content: { entity: long(i), recommendation: "m.ban" },
+        })),
+      });
+      const preview = await run(`!tyr watch ${list}`, /Watch .*\?/, 60_000);
+      const body = String(preview.content.body);
+      const m = /would deny ([\d,]+) more server name\(s\).*?(\d+) did not fit in the size limit/.exec(body);
+      expect(m, body).not.toBeNull();
+      const denied = Number(m![1]!.replace(/,/g, ""));
+      expect(denied).toBeLessThan(total);
+      expect(denied + Number(m![2])).toBe(total);
+      await react(preview.event_id, mod);
+      await mod.waitForNotice(mgmt, tyr.userId, /Now watching/);
+      await eventually(
+        async () =>
+          (await mod.getState<{ deny?: string[] }>(roomA, "m.room.server_acl"))?.deny?.length === denied,
+        60_000,
+        `the ACL of roomA to deny ${denied} servers`,
+      );
+      await run(`!tyr unwatch ${list}`, /Stopped watching/);
+    });
+  });
 });

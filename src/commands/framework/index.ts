@@ -51,12 +51,15 @@ export {
 export { DURATION, formatAgo, formatDuration, parseDuration, type DurationOptions } from "./duration.ts";
 export { helpForCommand, helpOverview, helpTopic } from "./help.ts";
 export {
+  addressForms,
   commandText,
   DEFAULT_PREFIX,
   detectInvocation,
+  nearMissAddress,
   htmlToCommandText,
   stripReplyFallback,
   type BotIdentity,
+  type NearMiss,
 } from "./invocation.ts";
 export {
   parseEventId,
@@ -76,7 +79,9 @@ export {
   argUsage,
   CommandRegistry,
   interpretMessage,
+  misaddressedCommand,
   usageLine,
+  type Misaddressed,
   type ParsedCommand,
   type ParseFailure,
   type ParseOptions,
@@ -84,6 +89,7 @@ export {
 } from "./registry.ts";
 export { err, ok, type ParseResult } from "./result.ts";
 export { closest, editDistance } from "./suggest.ts";
+export { UserFacingError } from "./userFacingError.ts";
 export { MAX_COMMAND_LENGTH, scan, tokenize, type ScanResult, type Token } from "./tokenizer.ts";
 export * as types from "./types.ts";
 export type { ArgType, Entity, Pattern, ValueOf } from "./types.ts";

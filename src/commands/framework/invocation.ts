@@ -8,6 +8,7 @@
 // An HTML mention pill of the bot arrives with the display name at the start of `body` and a
 // matrix.to link in `formatted_body`; both forms are recognised.
 import { parseMatrixLink } from "./matrix-ids.ts";
+import { closest } from "./suggest.ts";
 import { isSpace, trimSpace } from "./text.ts";
 import { decodeEntities, decodeEntityAt } from "../../format/entities.ts";
 
@@ -57,19 +58,81 @@ export function detectInvocation(
     const next = s[prefix.length];
     if (next === undefined || isSpace(next)) return trimSpace(s.slice(prefix.length));
   }
-  const colon = bot.userId.indexOf(":");
-  const localpart = bot.userId.startsWith("@") && colon > 1 ? bot.userId.slice(1, colon) : "";
-  const display = trimSpace(bot.displayName ?? "");
+  const { localpart, display } = namesOf(bot);
   const names: { name: string; allowSpace: boolean }[] = [{ name: bot.userId, allowSpace: true }];
   if (localpart !== "")
     names.push({ name: localpart, allowSpace: false }, { name: `@${localpart}`, allowSpace: false });
-  if (display !== "" && display.length <= 256) names.push({ name: display, allowSpace: false });
+  if (display !== "") names.push({ name: display, allowSpace: false });
   let best = -1;
   for (const { name, allowSpace } of names) {
     if (name === "") continue;
     best = Math.max(best, addressedBy(s, name, ":,", allowSpace));
   }
   return best < 0 ? null : trimSpace(s.slice(best));
+}
+
+/** The bot's localpart and display name ("" when it has none usable). */
+function namesOf(bot: BotIdentity): { localpart: string; display: string } {
+  const colon = bot.userId.indexOf(":");
+  const localpart = bot.userId.startsWith("@") && colon > 1 ? bot.userId.slice(1, colon) : "";
+  const display = trimSpace(bot.displayName ?? "");
+  return { localpart, display: display.length <= 256 ? display : "" };
+}
+
+// ---- near misses: a command for Tyr under a name it does not answer to --------------------------
+
+/** What people call the bot whatever its account is named: the product name. */
+const PRODUCT_NAME = "tyr";
+
+export interface NearMiss {
+  /** The name as typed ("tyr", "!tir"). */
+  readonly name: string;
+  /** What followed it: the would-be command text. */
+  readonly rest: string;
+}
+
+/**
+ * A message that addresses the bot under a name close to one it answers to but not equal: a
+ * near-miss prefix followed by whitespace ("!tir status" for "!tyr"), or a near-miss name followed
+ * by ":" or "," ("tyr: status" when the account is @tyrbot). Pure; whether `rest` starts with a
+ * command word is for the caller (the registry) to decide. `isOtherMember` tells whether a name
+ * belongs to someone else in the room: addressing them is never a near miss.
+ */
+export function nearMissAddress(
+  body: string,
+  bot: BotIdentity,
+  prefix: string,
+  isOtherMember: (name: string) => boolean = () => false,
+): NearMiss | null {
+  if (detectInvocation(body, bot, prefix) !== null) return null;
+  const s = trimSpace(body);
+  const { localpart, display } = namesOf(bot);
+  const names = [localpart, display, bot.userId, `@${localpart}`, PRODUCT_NAME].filter((n) => n.length > 1);
+
+  const sigil = /^[^\p{L}\p{N}]/u.test(prefix) ? prefix[0]! : "";
+  // Names are at most 64 characters: anything longer before the separator is a sentence.
+  const word = /^(\S{2,64})\s+(\S[\s\S]*)$/u.exec(s);
+  if (sigil !== "" && word !== null && word[1]!.startsWith(sigil)) {
+    const prefixes = [prefix, ...names.filter((n) => !n.startsWith("@")).map((n) => sigil + n)];
+    if (closest(word[1]!, prefixes, 1).length > 0) return { name: word[1]!, rest: word[2]! };
+  }
+  // ":" needs a space after it (or "tyr:example.org" would read as an address), "," does not.
+  const named = /^([^:,\n]{1,64}?)\s*(?::\s+|,\s*)(\S[\s\S]*)$/u.exec(s);
+  if (named === null) return null;
+  const name = trimSpace(named[1]!);
+  if (name === "" || closest(name, names, 1).length === 0 || isOtherMember(name)) return null;
+  return { name, rest: named[2]! };
+}
+
+/** The exact ways to send `command` to the bot, for a hint. */
+export function addressForms(bot: BotIdentity, prefix: string, command: string): string[] {
+  const { localpart, display } = namesOf(bot);
+  const forms = [`${prefix} ${command}`];
+  if (localpart !== "") forms.push(`${localpart}: ${command}`);
+  if (display !== "" && display.toLowerCase() !== localpart.toLowerCase())
+    forms.push(`${display}: ${command}`);
+  forms.push(`${bot.userId}: ${command}`);
+  return forms;
 }
 
 // ---- from event content to command text ------------------------------------------------------

@@ -3,7 +3,15 @@
 // mistake with one precise sentence that points at the command's help.
 import { code, fmt, text as textFragment, type Fragment } from "../../format/fragment.ts";
 import type { ArgSpec, Command, CommandResult, FlagSpec, Invocation } from "./command.ts";
-import { commandText, detectInvocation, DEFAULT_PREFIX, type BotIdentity } from "./invocation.ts";
+import {
+  addressForms,
+  commandText,
+  detectInvocation,
+  DEFAULT_PREFIX,
+  nearMissAddress,
+  type BotIdentity,
+  type NearMiss,
+} from "./invocation.ts";
 import { closest } from "./suggest.ts";
 import { describeChar, nonAsciiChar, quote } from "./text.ts";
 import { scan, tooLongError, unclosedQuoteError, type Token } from "./tokenizer.ts";
@@ -434,4 +442,34 @@ export function interpretMessage<Ctx>(
   const rest = detectInvocation(body, bot, prefix);
   if (rest === null) return null;
   return registry.parse(rest, { prefix });
+}
+
+/** A message that looks like a command for the bot under a near-miss name, with the right forms. */
+export interface Misaddressed extends NearMiss {
+  /** The exact ways to send it (see `addressForms`). */
+  readonly forms: string[];
+}
+
+/** Longest command text repeated in a hint. */
+const MAX_HINT_COMMAND = 100;
+
+/**
+ * A message not addressed to the bot that would have been a command had it used a name the bot
+ * answers to: a near-miss name or prefix (see `nearMissAddress`) followed by a known command
+ * word. Conservative by design: ordinary chat that merely mentions the bot stays unanswered.
+ */
+export function misaddressedCommand<Ctx>(
+  registry: CommandRegistry<Ctx>,
+  content: unknown,
+  bot: BotIdentity,
+  prefix: string = DEFAULT_PREFIX,
+  isOtherMember?: (name: string) => boolean,
+): Misaddressed | null {
+  const body = commandText(content);
+  if (body === null) return null;
+  const miss = nearMissAddress(body, bot, prefix, isOtherMember);
+  if (miss === null || registry.resolve(scan(miss.rest).tokens) === undefined) return null;
+  const command =
+    miss.rest.length > MAX_HINT_COMMAND ? `${miss.rest.slice(0, MAX_HINT_COMMAND)}…` : miss.rest;
+  return { ...miss, forms: addressForms(bot, prefix, command) };
 }

@@ -5,7 +5,7 @@ import {
   htmlToCommandText,
   stripReplyFallback,
 } from "../../../src/commands/framework/invocation.ts";
-import { interpretMessage } from "../../../src/commands/framework/registry.ts";
+import { interpretMessage, misaddressedCommand } from "../../../src/commands/framework/registry.ts";
 import { makeRegistry } from "./fixtures.ts";
 
 const bot = { userId: "@tyr:example.org", displayName: "Tyr Bot" };
@@ -177,5 +177,58 @@ describe("interpretMessage", () => {
   it("answers an empty address with a hint", () => {
     const r = interpretMessage(registry, { msgtype: "m.text", body: "!tyr" }, bot, "!tyr");
     expect(r).toEqual({ ok: false, error: 'No command given. Type "!tyr help" to see what I can do.' });
+  });
+});
+
+describe("misaddressedCommand: a command for Tyr under a name it does not answer to", () => {
+  const registry = makeRegistry();
+  const tyrbot = { userId: "@tyrbot:example.org", displayName: "Tyr Bot" };
+  const msg = (body: string) => ({ msgtype: "m.text", body });
+  const guess = (body: string, prefix = "!tyr", others: readonly string[] = []) =>
+    misaddressedCommand(registry, msg(body), tyrbot, prefix, (name) => others.includes(name.toLowerCase()));
+
+  it.each<[string, string]>([
+    ["tyr: help", "tyr"], // the name the docs used to promise, for an account called @tyrbot
+    ["Tyr, kick @x:y.z spam", "Tyr"],
+    ["tyrbto: ban spam @x:y.z", "tyrbto"],
+    ["Tyr Bto: help", "Tyr Bto"],
+    ["!tir help", "!tir"],
+    ["!tyrbot kick @x:y.z", "!tyrbot"],
+    ["  !Tyrr   ban spam @x:y.z", "!Tyrr"],
+  ])("%j is recognised (name used: %j)", (body, name) => {
+    expect(guess(body)).toMatchObject({ name });
+  });
+
+  it.each<string>([
+    "tyr: what do you think about this?", // a near-miss name, but no command word
+    "tyr is great", // no ":" or ","
+    "tyrbot status", // no separator: could be talk about the bot
+    "alice: help me with this", // not a near-miss name
+    "!ban spam @x:y.z", // another bot's prefix, not near "!tyr"
+    "!tyrhelp", // no space after the would-be prefix
+    "hello tyr: help", // the name is not at the start
+    "tyrbot: help", // addressed correctly: handled as a command, not as a near miss
+    "!tyr help",
+  ])("%j is not", (body) => {
+    expect(guess(body)).toBeNull();
+  });
+
+  it("stays silent when the name belongs to another member of the room", () => {
+    expect(guess("Tyra: help", "!tyr", ["tyra"])).toBeNull();
+    expect(guess("tyra: help")).not.toBeNull();
+  });
+
+  it("follows the configured prefix", () => {
+    expect(guess("!mdo help", "!mod")).toMatchObject({ name: "!mdo" });
+    expect(guess("!tir help", "!mod")).toMatchObject({ name: "!tir" }); // near "!tyr", the bot's name
+  });
+
+  it("offers the exact forms Tyr answers to, with what was typed", () => {
+    expect(guess("tyr: kick @x:y.z spam")?.forms).toEqual([
+      "!tyr kick @x:y.z spam",
+      "tyrbot: kick @x:y.z spam",
+      "Tyr Bot: kick @x:y.z spam",
+      "@tyrbot:example.org: kick @x:y.z spam",
+    ]);
   });
 });

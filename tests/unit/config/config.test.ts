@@ -127,7 +127,26 @@ describe("config validation", () => {
       { loglevel: "info" },
       ['loglevel: unknown key (did you mean "logLevel"?)'],
     ],
-    ["an unknown nested key", { acl: { allowIPLiterals: true } }, ["acl.allowIPLiterals: unknown key"]],
+    [
+      "an unknown nested key with a near miss",
+      { commands: { prefx: "!mod" } },
+      ['commands.prefx: unknown key (did you mean "prefix"?)'],
+    ],
+    [
+      "a nested key in the wrong letter case",
+      { acl: { allowIPLiterals: true } },
+      ['acl.allowIPLiterals: unknown key (did you mean "allowIpLiterals"?)'],
+    ],
+    [
+      "an unknown nested key far from any",
+      { encryption: { colour: "blue" } },
+      ["encryption.colour: unknown key"],
+    ],
+    [
+      "a top-level key in the wrong letter case",
+      { homeserverURL: "https://x.org" },
+      ['homeserverURL: unknown key (did you mean "homeserverUrl"?)'],
+    ],
     ["a non-boolean", { dryRun: "yes" }, ['dryRun: expected true or false, got "yes"']],
     [
       "both token forms",
