@@ -1,6 +1,7 @@
 // The sandbox: a local Synapse, a bot account, a moderator account, a management room, a policy
 // list and two protected rooms, then Tyr in the foreground. State is kept in .tyr-dev/sandbox so a
 // second run reuses the same accounts and rooms.
+import "../src/node-warnings.ts"; // first: before anything loads matrix-bot-sdk
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { DEV_DIR, Synapse, type RegisteredUser } from "../tests/harness/synapse.ts";

@@ -1,4 +1,5 @@
 // `tyr` command line. Exit codes: 0 ok; 1 runtime failure; 2 bad config or usage.
+import "./node-warnings.ts"; // first: before anything loads matrix-bot-sdk
 import { Command, CommanderError } from "commander";
 import { ConfigError, loadConfigFile } from "./config/load.ts";
 import { createLogger } from "./logging.ts";

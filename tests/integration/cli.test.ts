@@ -138,6 +138,38 @@ describe("tyr CLI", () => {
     expect(lines[0]).toContain("ECONNREFUSED");
   });
 
+  it("starts without the DEP0060 util._extend deprecation warning, and still prints other warnings", async () => {
+    const port = await freePort();
+    const f = configFile({
+      homeserverUrl: `http://127.0.0.1:${port}`,
+      accessToken: "t",
+      managementRoom: "!x:localhost",
+    });
+    const r = await tyr(["run", "--config", f], {
+      env: { NODE_OPTIONS: "--trace-deprecation" },
+      killAfter: (out) => out.includes("homeserver not reachable"),
+    });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("homeserver not reachable"); // it got past loading every module
+    expect(r.stderr).not.toContain("DEP0060");
+    expect(r.stderr).not.toContain("util._extend");
+    // Only that one warning is silenced: another deprecation still reaches the operator.
+    const other = await new Promise<string>((resolve) => {
+      const p = spawn(process.execPath, [
+        "--input-type=module",
+        "-e",
+        `await import(${JSON.stringify(CLI.replace("cli.ts", "node-warnings.ts"))}); ` +
+          `process.emitWarning("an old thing", "DeprecationWarning", "DEP0999"); ` +
+          `(await import("node:util")).default._extend({}, {});`,
+      ]);
+      let err = "";
+      p.stderr.on("data", (d) => (err += d));
+      p.on("exit", () => resolve(err));
+    });
+    expect(other).toContain("DEP0999");
+    expect(other).not.toContain("DEP0060");
+  });
+
   it("runs and shuts down cleanly on SIGTERM", async () => {
     const b = await synapse.register("tyr");
     const mod = new TestUser(synapse.url, await synapse.register("mod"));
