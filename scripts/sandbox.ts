@@ -9,7 +9,7 @@ import { DEV_DIR, Synapse, type RegisteredUser } from "../tests/harness/synapse.
 import { writeFileAtomic } from "../src/store/files.ts";
 import { loadConfigFile } from "../src/config/load.ts";
 import { createLogger } from "../src/logging.ts";
-import { startBot } from "../src/main.ts";
+import { startBot, whenSyncing } from "../src/main.ts";
 
 const DIR = resolve(process.env.TYR_SANDBOX_DIR ?? join(DEV_DIR, "sandbox"));
 const STATE = join(DIR, "sandbox.json");
@@ -167,16 +167,13 @@ async function main(): Promise<void> {
   const shutdown = () => void bot.stop(STOP_GRACE_MS);
   process.once("SIGINT", shutdown);
   process.once("SIGTERM", shutdown);
-  const running = bot.run();
-  const announce = setInterval(() => {
-    if (bot.lastSyncAt() === undefined) return;
-    clearInterval(announce);
-    process.stdout.write("Tyr is syncing. Ctrl-C stops Tyr and Synapse.\n");
-  }, 100);
+  const cancel = whenSyncing(bot, () =>
+    process.stdout.write("Tyr is syncing. Ctrl-C stops Tyr and Synapse.\n"),
+  );
   try {
-    await running;
+    await bot.run();
   } finally {
-    clearInterval(announce);
+    cancel();
     await synapse.stop();
     log.info("sandbox stopped");
   }
