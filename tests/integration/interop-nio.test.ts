@@ -58,7 +58,7 @@ describe("Tyr with matrix-nio on libolm (an independent crypto stack)", () => {
     // nio's own trust: it cannot check cross-signatures, so it trusts Tyr's devices on first use.
     expect(await nio.trust(open.user.userId)).toEqual([open.bot.bot.session.deviceId]);
     expect(await nio.trust(strict.user.userId)).toEqual([strict.bot.bot.session.deviceId]);
-  }, 120_000);
+  }, 300_000); // a first run installs python3-olm and matrix-nio
 
   afterAll(async () => {
     await nio?.stop();
