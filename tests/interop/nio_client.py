@@ -8,7 +8,8 @@ Logs in with a password (a new device), syncs continuously, and talks JSON lines
          {"cmd": "quit"}
   stdout {"type": "ready", "user_id", "device_id"}
          {"type": "sent", "id", "event_id"} / {"type": "trusted", "id", "devices"} / {"type": "error", "id", "message"}
-         {"type": "message", "room_id", "event_id", "sender", "msgtype", "body", "encrypted", "in_reply_to", "late"}
+         {"type": "message", "room_id", "event_id", "sender", "msgtype", "body", "encrypted", "verified",
+          "in_reply_to", "late"}
          {"type": "undecryptable", "room_id", "event_id", "sender", "session_id", "in_reply_to"}
 Diagnostics go to stderr.
 """
@@ -60,6 +61,8 @@ class Driver:
                 "msgtype": event.source.get("content", {}).get("msgtype"),
                 "body": event.body,
                 "encrypted": bool(getattr(event, "decrypted", False)),
+                # nio checked the Megolm session's keys against the sender's device, which it trusts
+                "verified": bool(getattr(event, "verified", False)),
                 "in_reply_to": reply_target(event.source.get("content", {})),
                 "late": False,
             }
