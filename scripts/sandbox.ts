@@ -1,17 +1,23 @@
-// The sandbox: a local Synapse, a bot account, a moderator account, a management room, a policy
-// list and two protected rooms, then Tyr in the foreground. State is kept in .tyr-dev/sandbox so a
-// second run reuses the same accounts and rooms.
+// The sandbox: a local Synapse, a bot account, a moderator account, an end-to-end-encrypted
+// management room (plaintext with --plaintext or TYR_SANDBOX_PLAINTEXT=1), a policy list and two
+// protected rooms, then Tyr in the foreground. State is kept in .tyr-dev/sandbox (or
+// TYR_SANDBOX_DIR) so a second run reuses the same accounts and rooms. Ctrl-C stops both.
+import "../src/node-warnings.ts"; // first: before anything loads matrix-bot-sdk
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { DEV_DIR, Synapse, type RegisteredUser } from "../tests/harness/synapse.ts";
 import { writeFileAtomic } from "../src/store/files.ts";
 import { loadConfigFile } from "../src/config/load.ts";
 import { createLogger } from "../src/logging.ts";
-import { startBot } from "../src/main.ts";
+import { startBot, whenSyncing } from "../src/main.ts";
 
-const DIR = join(DEV_DIR, "sandbox");
+const DIR = resolve(process.env.TYR_SANDBOX_DIR ?? join(DEV_DIR, "sandbox"));
 const STATE = join(DIR, "sandbox.json");
 const PORT = Number(process.env.TYR_SANDBOX_PORT ?? 8008);
+const ENCRYPTED = !(process.argv.includes("--plaintext") || process.env.TYR_SANDBOX_PLAINTEXT === "1");
+/** After Ctrl-C: how long queued replies may still go out before Tyr stops anyway. */
+const STOP_GRACE_MS = 1_000;
+const MEGOLM = { algorithm: "m.megolm.v1.aes-sha2" };
 
 interface SandboxState {
   bot: RegisteredUser;
@@ -47,7 +53,10 @@ async function provision(s: Synapse): Promise<SandboxState> {
       power_level_content_override: { users: { [bot.userId]: 100 } },
       ...extra,
     }).then((r) => r.room_id);
-  const management = await createRoom("Tyr management", { room_alias_name: "tyr-management" });
+  const management = await createRoom("Tyr management", {
+    room_alias_name: "tyr-management",
+    ...(ENCRYPTED ? { initial_state: [{ type: "m.room.encryption", state_key: "", content: MEGOLM }] } : {}),
+  });
   const policyList = await createRoom("Sandbox ban list", {
     room_alias_name: "sandbox-bans",
     creation_content: { type: "m.policy" },
@@ -70,6 +79,40 @@ async function provision(s: Synapse): Promise<SandboxState> {
   return { bot, moderator, rooms: { management, policyList, protected: protectedRooms } };
 }
 
+/**
+ * Make the management room of an earlier run match the requested mode: encryption can be switched
+ * on (the default since the sandbox shows encrypted rooms), never off again.
+ */
+async function settleEncryption(s: Synapse, state: SandboxState): Promise<boolean> {
+  const path = `/_matrix/client/v3/rooms/${encodeURIComponent(state.rooms.management)}/state/m.room.encryption/`;
+  const encrypted = await api(s, state.moderator.accessToken, "GET", path).then(
+    () => true,
+    () => false,
+  );
+  if (encrypted === ENCRYPTED) return encrypted;
+  if (ENCRYPTED) {
+    await api(s, state.moderator.accessToken, "PUT", path, MEGOLM);
+    return true;
+  }
+  process.stdout.write(
+    `Note: the management room of the earlier run is encrypted, and a room's encryption cannot be switched off. ` +
+      `Delete ${DIR} to start over with a plaintext room.\n`,
+  );
+  return true;
+}
+
+function verificationSteps(serverName: string, bot: string): string[] {
+  return [
+    "The management room is end-to-end encrypted (run with --plaintext for a plaintext one). In Element:",
+    `  1. Log in as the moderator (homeserver above). When Element offers to set up secure backup /`,
+    `     cross-signing, accept: Tyr obeys only devices cross-signed by their owner or verified by Tyr.`,
+    `  2. In the management room, open ${bot}'s profile → Verify → "Verify by emoji". Tyr posts the`,
+    `     same emoji in the room; if they match, click "They match" and say \`!tyr verify confirm\`.`,
+    `     (Or say \`!tyr verify @moderator:${serverName}\` and accept the request in Element.)`,
+    '  3. `!tyr crypto status` shows Tyr\'s side. Details: README.md, "Encrypted rooms".',
+  ];
+}
+
 async function main(): Promise<void> {
   const fresh = !existsSync(STATE);
   const synapse = await Synapse.create({
@@ -82,6 +125,7 @@ async function main(): Promise<void> {
     ? await provision(synapse)
     : (JSON.parse(readFileSync(STATE, "utf8")) as SandboxState);
   if (fresh) writeFileAtomic(STATE, JSON.stringify(state, null, 2), { secret: true });
+  const encrypted = fresh ? ENCRYPTED : await settleEncryption(synapse, state);
 
   const tokenFile = join(DIR, "bot-access-token");
   writeFileAtomic(tokenFile, state.bot.accessToken, { secret: true });
@@ -107,10 +151,11 @@ async function main(): Promise<void> {
       `  Homeserver:   ${synapse.url}   (server name: ${synapse.serverName})`,
       `  Moderator:    ${state.moderator.userId}   password: ${state.moderator.password}`,
       `  Bot:          ${state.bot.userId}`,
-      `  Management:   #tyr-management:${synapse.serverName}   (${state.rooms.management})`,
+      `  Management:   #tyr-management:${synapse.serverName}   (${state.rooms.management})   ${encrypted ? "encrypted" : "plaintext"}`,
       `  Ban list:     #sandbox-bans:${synapse.serverName}`,
       `  Config:       ${configFile}`,
       "Log in with any Matrix client (e.g. Element, homeserver above) and say `!tyr help` in the management room.",
+      ...(encrypted ? verificationSteps(synapse.serverName, state.bot.userId) : []),
       "Ctrl-C stops Tyr and Synapse.",
       "",
     ].join("\n"),
@@ -119,15 +164,18 @@ async function main(): Promise<void> {
   const loaded = loadConfigFile(configFile);
   const log = createLogger({ level: loaded.config.logLevel, format: "pretty" });
   const bot = await startBot(loaded, log);
-  const shutdown = async () => {
-    await bot.stop();
-  };
-  process.once("SIGINT", () => void shutdown());
-  process.once("SIGTERM", () => void shutdown());
+  const shutdown = () => void bot.stop(STOP_GRACE_MS);
+  process.once("SIGINT", shutdown);
+  process.once("SIGTERM", shutdown);
+  const cancel = whenSyncing(bot, () =>
+    process.stdout.write("Tyr is syncing. Ctrl-C stops Tyr and Synapse.\n"),
+  );
   try {
     await bot.run();
   } finally {
+    cancel();
     await synapse.stop();
+    log.info("sandbox stopped");
   }
 }
 

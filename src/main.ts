@@ -95,3 +95,17 @@ export async function startBot(loaded: LoadedConfig, log: Logger, signal?: Abort
   registry.register(...protectionsCommands(protections));
   return bot;
 }
+
+/**
+ * Calls `then` once the bot has handled its first sync (it is live from then on). Returns a
+ * function that cancels the wait (call it when the bot stops first).
+ */
+export function whenSyncing(bot: Tyr, then: () => void): () => void {
+  const timer = setInterval(() => {
+    if (bot.lastSyncAt() === undefined) return;
+    clearInterval(timer);
+    then();
+  }, 100);
+  timer.unref();
+  return () => clearInterval(timer);
+}

@@ -1,5 +1,6 @@
 // Runs Tyr in-process against the test Synapse, the same way `tyr run` does (startBot), with its
 // logs captured in memory so tests can assert on what it said.
+import "../../src/node-warnings.ts"; // first, as in every entry point: before matrix-bot-sdk loads
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

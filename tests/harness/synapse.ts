@@ -79,14 +79,12 @@ export function ensureSynapseInstalled(log: (m: string) => void = () => {}): voi
   mkdirSync(DEV_DIR, { recursive: true });
   const py = process.env.PYTHON ?? "python3";
   run(py, ["-m", "venv", VENV]);
-  run(venvPython(), [
-    "-m",
-    "pip",
-    "install",
-    "--quiet",
-    "--disable-pip-version-check",
-    `matrix-synapse==${SYNAPSE_VERSION}`,
-  ]);
+  run(venvPython(), pipInstallArgs(`matrix-synapse==${SYNAPSE_VERSION}`));
+}
+
+/** Arguments for `<venv python>` that quietly pip-install `requirement`. */
+export function pipInstallArgs(requirement: string): string[] {
+  return ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", requirement];
 }
 
 function run(cmd: string, args: string[]): void {

@@ -1,7 +1,7 @@
 // The `tyr` command line as an operator uses it: exit codes, one-line reasons, signals.
 import { describe, expect, inject, it } from "vitest";
 import { spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PROJECT_ROOT, Synapse, freePort } from "../harness/synapse.ts";
@@ -14,11 +14,18 @@ interface Run {
   code: number | null;
   stdout: string;
   stderr: string;
+  /** Milliseconds from the signal (killAfter) to the exit. */
+  stopMs?: number;
 }
 
 function tyr(
   args: string[],
-  opts: { env?: Record<string, string>; killAfter?: (out: string) => boolean; timeoutMs?: number } = {},
+  opts: {
+    env?: Record<string, string>;
+    killAfter?: (out: string) => boolean;
+    signal?: NodeJS.Signals;
+    timeoutMs?: number;
+  } = {},
 ): Promise<Run> {
   return new Promise((resolve) => {
     const p = spawn(process.execPath, [CLI, ...args], {
@@ -27,11 +34,11 @@ function tyr(
     });
     let stdout = "";
     let stderr = "";
-    let signalled = false;
+    let signalledAt: number | undefined;
     const check = () => {
-      if (!signalled && opts.killAfter?.(stdout + stderr)) {
-        signalled = true;
-        p.kill("SIGTERM");
+      if (signalledAt === undefined && opts.killAfter?.(stdout + stderr)) {
+        signalledAt = Date.now();
+        p.kill(opts.signal ?? "SIGTERM");
       }
     };
     p.stdout.on("data", (d) => ((stdout += d), check()));
@@ -39,7 +46,12 @@ function tyr(
     const t = setTimeout(() => p.kill("SIGKILL"), opts.timeoutMs ?? 60_000);
     p.on("exit", (code) => {
       clearTimeout(t);
-      resolve({ code, stdout, stderr });
+      resolve({
+        code,
+        stdout,
+        stderr,
+        ...(signalledAt === undefined ? {} : { stopMs: Date.now() - signalledAt }),
+      });
     });
   });
 }
@@ -138,16 +150,128 @@ describe("tyr CLI", () => {
     expect(lines[0]).toContain("ECONNREFUSED");
   });
 
-  it("runs and shuts down cleanly on SIGTERM", async () => {
-    const b = await synapse.register("tyr");
-    const mod = new TestUser(synapse.url, await synapse.register("mod"));
-    const room = await mod.createRoom({ invite: [b.userId] });
-    const f = configFile({ homeserverUrl: synapse.url, accessToken: b.accessToken, managementRoom: room });
+  it("starts without the DEP0060 util._extend deprecation warning, and still prints other warnings", async () => {
+    const port = await freePort();
+    const f = configFile({
+      homeserverUrl: `http://127.0.0.1:${port}`,
+      accessToken: "t",
+      managementRoom: "!x:localhost",
+    });
     const r = await tyr(["run", "--config", f], {
-      killAfter: (out) => out.includes("management room joined"),
+      env: { NODE_OPTIONS: "--trace-deprecation" },
+      killAfter: (out) => out.includes("homeserver not reachable"),
     });
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('"msg":"shutting down"');
-    expect(r.stdout).not.toContain(b.accessToken);
+    expect(r.stdout).toContain("homeserver not reachable"); // it got past loading every module
+    expect(r.stderr).not.toContain("DEP0060");
+    expect(r.stderr).not.toContain("util._extend");
+    // Only that one warning is silenced: another deprecation still reaches the operator.
+    const other = await new Promise<string>((resolve) => {
+      const p = spawn(process.execPath, [
+        "--input-type=module",
+        "-e",
+        `await import(${JSON.stringify(CLI.replace("cli.ts", "node-warnings.ts"))}); ` +
+          `process.emitWarning("an old thing", "DeprecationWarning", "DEP0999"); ` +
+          `(await import("node:util")).default._extend({}, {});`,
+      ]);
+      let err = "";
+      p.stderr.on("data", (d) => (err += d));
+      p.on("exit", () => resolve(err));
+    });
+    expect(other).toContain("DEP0999");
+    expect(other).not.toContain("DEP0060");
   });
+
+  it.each(["SIGTERM", "SIGINT"] as const)(
+    "runs and shuts down cleanly and promptly on %s",
+    async (signal) => {
+      const b = await synapse.register("tyr");
+      const mod = new TestUser(synapse.url, await synapse.register("mod"));
+      const room = await mod.createRoom({ invite: [b.userId] });
+      const f = configFile({ homeserverUrl: synapse.url, accessToken: b.accessToken, managementRoom: room });
+      const r = await tyr(["run", "--config", f], {
+        // Once it syncs, encrypted: the whole stop path runs, crypto store included.
+        killAfter: (out) => out.includes('"msg":"syncing: Tyr is up"'),
+        signal,
+      });
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain('"msg":"shutting down"');
+      expect(r.stdout).toContain('"msg":"stopped"');
+      expect(r.stopMs).toBeLessThan(10_000);
+      // It ran down by itself: nothing kept the process busy after the stop.
+      expect(r.stderr).not.toContain("still busy");
+      expect(r.stdout).not.toContain(b.accessToken);
+    },
+  );
+});
+
+describe("scripts/sandbox.sh", () => {
+  interface SandboxRun {
+    out: string;
+    /** The management room's m.room.encryption algorithm, read while the sandbox ran. */
+    algorithm: string | undefined;
+    code: number | null;
+    stopMs: number;
+  }
+
+  /** Runs the sandbox until Tyr syncs, then presses Ctrl-C. */
+  async function sandbox(dir: string, port: number, env: Record<string, string> = {}): Promise<SandboxRun> {
+    // Its own process group, like a terminal's foreground job: Ctrl-C reaches Tyr and Synapse alike.
+    const p = spawn("bash", [join(PROJECT_ROOT, "scripts/sandbox.sh")], {
+      env: { ...process.env, TYR_SANDBOX_DIR: dir, TYR_SANDBOX_PORT: String(port), ...env },
+      cwd: PROJECT_ROOT,
+      detached: true,
+    });
+    let out = "";
+    p.stdout.on("data", (d) => (out += d));
+    p.stderr.on("data", (d) => (out += d));
+    const exited = new Promise<number | null>((resolve) => p.on("exit", (code) => resolve(code)));
+    try {
+      const deadline = Date.now() + 120_000;
+      while (!out.includes("Tyr is syncing") && Date.now() < deadline && p.exitCode === null)
+        await new Promise((r) => setTimeout(r, 100));
+      expect(out).toContain("Tyr is syncing");
+      const state = JSON.parse(readFileSync(join(dir, "sandbox.json"), "utf8")) as {
+        moderator: { accessToken: string };
+        rooms: { management: string };
+      };
+      const res = await fetch(
+        `http://127.0.0.1:${port}/_matrix/client/v3/rooms/${encodeURIComponent(state.rooms.management)}/state/m.room.encryption/`,
+        { headers: { Authorization: `Bearer ${state.moderator.accessToken}` } },
+      );
+      const algorithm = res.ok ? ((await res.json()) as { algorithm?: string }).algorithm : undefined;
+      const signalled = Date.now();
+      process.kill(-p.pid!, "SIGINT");
+      const code = await Promise.race([exited, new Promise<null>((r) => setTimeout(() => r(null), 30_000))]);
+      return { out, algorithm, code, stopMs: Date.now() - signalled };
+    } finally {
+      if (p.exitCode === null) process.kill(-p.pid!, "SIGKILL");
+    }
+  }
+
+  it("opens an encrypted management room (plaintext on request), says how to verify Tyr, and stops within seconds of Ctrl-C", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tyr-sandbox-"));
+    const port = await freePort();
+    const stoppedPromptly = (r: SandboxRun) => {
+      // Measured ~0.3 s; before the crypto store closed its connections it spun for minutes. The
+      // bound leaves room for a slow, shared machine.
+      expect(r.stopMs).toBeLessThan(10_000);
+      expect(r.code).toBe(0);
+      expect(r.out).toContain("sandbox stopped");
+      expect(r.out).not.toContain("DEP0060");
+    };
+
+    const plain = await sandbox(dir, port, { TYR_SANDBOX_PLAINTEXT: "1" });
+    expect(plain.out).toMatch(/Management: .* plaintext/);
+    expect(plain.out).not.toContain("verify confirm");
+    expect(plain.algorithm).toBeUndefined();
+    stoppedPromptly(plain);
+
+    // The default, on the same sandbox: the earlier run's room gets encryption switched on.
+    const encrypted = await sandbox(dir, port);
+    expect(encrypted.out).toMatch(/Management: .* encrypted/);
+    expect(encrypted.out).toContain("!tyr verify confirm");
+    expect(encrypted.algorithm).toBe("m.megolm.v1.aes-sha2");
+    stoppedPromptly(encrypted);
+  }, 300_000);
 });

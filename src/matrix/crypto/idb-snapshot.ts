@@ -122,6 +122,8 @@ const committed = new Map<string, PendingOp[]>();
 const inflight = new WeakMap<object, PendingOp[]>();
 /** Databases whose schema changed (created, upgraded): only a full snapshot captures that. */
 const schemaChanged = new Set<string>();
+/** Open connections by database name (see `closeConnections`). */
+const connections = new Map<string, Set<Db>>();
 
 type Patchable = Record<string, unknown> & {
   addEventListener?(type: string, cb: () => void): void;
@@ -288,7 +290,45 @@ export function installIndexedDb(): void {
   wrap(cursorProto, "delete", cursorWrite("delete"));
   for (const m of ["createObjectStore", "deleteObjectStore"]) wrapSchema(dbProto, m);
   for (const m of ["createIndex", "deleteIndex"]) wrapSchema(storeProto, m);
+  trackConnections((FDBFactory as unknown as { prototype: Patchable }).prototype, dbProto);
   trackingWorks = true;
+}
+
+/** Remember every connection opened through the factory until it is closed. */
+function trackConnections(factoryProto: Patchable, dbProto: Patchable): void {
+  const open = factoryProto["open"] as (...a: unknown[]) => Patchable;
+  factoryProto["open"] = function (this: unknown, ...args: unknown[]) {
+    const req = open.apply(this, args);
+    req.addEventListener?.("success", () => {
+      const db = req["result"] as Db;
+      let set = connections.get(db.name);
+      if (!set) {
+        set = new Set();
+        connections.set(db.name, set);
+      }
+      set.add(db);
+    });
+    return req;
+  };
+  const close = dbProto["close"] as (this: Db) => void;
+  dbProto["close"] = function (this: Db) {
+    const set = connections.get(this.name);
+    set?.delete(this);
+    if (set?.size === 0) connections.delete(this.name);
+    close.call(this);
+  };
+}
+
+/**
+ * Close every connection still open on a database under `prefix`. crypto-wasm closes its
+ * connection only when the last object holding its store is garbage-collected (a Device, an
+ * identity, a verification request all do), long after `OlmMachine.close()`.
+ */
+function closeConnections(prefix: string): void {
+  for (const [name, set] of [...connections]) {
+    if (!name.startsWith(prefix)) continue;
+    for (const db of [...set]) db.close();
+  }
 }
 
 /** Whether writes can be tracked (fake-indexeddb is the global IndexedDB). */
@@ -502,10 +542,13 @@ export async function applyChanges(prefix: string, batches: JournalOp[][]): Prom
 }
 
 /**
- * Delete every database whose name starts with `prefix` (frees the memory of a closed store). A
- * connection crypto-wasm still holds only delays the deletion until it closes; we do not wait.
+ * Delete every database whose name starts with `prefix` (frees the memory of a closed store).
+ * Closes the connections still open first: the store's owner is done with it, and fake-indexeddb
+ * waits for open connections by re-queueing the deletion on every event-loop turn (a busy loop
+ * that kept the process from exiting for minutes).
  */
 export async function deleteDatabases(prefix: string): Promise<void> {
+  closeConnections(prefix);
   for (const name of await databaseNames(prefix)) {
     await new Promise<void>((resolve) => {
       const r = factory().deleteDatabase(name) as Req<unknown> & { onblocked: (() => void) | null };

@@ -161,6 +161,38 @@ describe("crypto store snapshot", () => {
     open.length = 0;
     expect(await databaseNames(prefix)).toEqual([]);
   });
+
+  it("closes promptly, without a task storm, while crypto-wasm objects still hold the store", async () => {
+    // A Device (like an identity or a verification request) keeps crypto-wasm's IndexedDB
+    // connection open until the garbage collector frees it, long after machine.close(). Deleting
+    // a database with an open connection made fake-indexeddb re-queue itself on every event-loop
+    // turn (about a million setImmediate calls a second) until then: Ctrl-C took ~100 s.
+    const dir = tmp();
+    const { store, machine } = await openMachine(dir, { deviceId: "DEVICE1" });
+    const device = await machine.getDevice(new UserId(USER), new DeviceId("DEVICE1"));
+    expect(device).toBeDefined();
+    const prefix = store.prefix;
+    machine.close();
+    const realSetImmediate = globalThis.setImmediate;
+    let immediates = 0;
+    globalThis.setImmediate = ((...args: Parameters<typeof setImmediate>) => {
+      immediates += 1;
+      return realSetImmediate(...args);
+    }) as typeof setImmediate;
+    try {
+      const t0 = performance.now();
+      await store.close();
+      open.length = 0;
+      await new Promise((r) => setTimeout(r, 200));
+      expect(performance.now() - t0).toBeLessThan(2_000);
+      expect(immediates).toBeLessThan(1_000);
+      expect(await databaseNames(prefix)).toEqual([]);
+    } finally {
+      globalThis.setImmediate = realSetImmediate;
+    }
+    // The device object outlived the store: keep it reachable until here.
+    expect(device?.deviceId.toString()).toBe("DEVICE1");
+  });
 });
 
 describe("crypto store journal", () => {
