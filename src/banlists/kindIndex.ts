@@ -64,7 +64,9 @@ export type Home =
     }
   | { readonly t: "prefix"; readonly key: string }
   | { readonly t: "ngram"; readonly n: 2 | 3 | 4; readonly key: string }
-  | { readonly t: "general" };
+  | { readonly t: "general" }
+  /** A rule whose entity names nothing of this kind (an invalid server name): counted, never matched. */
+  | { readonly t: "inert" };
 
 /** Collects verified matches of one query. */
 export class Query {
@@ -133,6 +135,8 @@ export class KindIndex {
   private readonly ngram3 = new NgramIndex(3);
   private readonly ngram2 = new NgramIndex(2);
   private readonly general: Entry[] = [];
+  /** How many inert entries (see Home) are counted in `size`. */
+  private inert = 0;
   size = 0;
   globCount = 0;
 
@@ -154,8 +158,15 @@ export class KindIndex {
     this.exact.mapValues((v) => (v.length > 1 ? this.ordered([...v]) : v));
   }
 
-  place(rule: Rule): Entry {
-    if (rule.entity === undefined) {
+  /**
+   * Where `rule` goes. `entity` is what the rule's entity matches (default: the entity as written;
+   * the matcher passes a server rule's normalised host); null: it matches nothing (kept, inert).
+   */
+  place(rule: Rule, entity: string | null | undefined = rule.entity): Entry {
+    if (entity === null) {
+      return { rule, one: Object.freeze([rule]), glob: null, home: { t: "inert" }, stamp: 0 };
+    }
+    if (entity === undefined) {
       return {
         rule,
         one: Object.freeze([rule]),
@@ -164,16 +175,16 @@ export class KindIndex {
         stamp: 0,
       };
     }
-    if (!hasWildcard(rule.entity)) {
+    if (!hasWildcard(entity)) {
       return {
         rule,
         one: Object.freeze([rule]),
         glob: null,
-        home: { t: "exact", key: rule.entity.toLowerCase() },
+        home: { t: "exact", key: entity.toLowerCase() },
         stamp: 0,
       };
     }
-    const glob = compileGlob(rule.entity);
+    const glob = compileGlob(entity);
     const shape = globShape(glob, this.sep);
     let home: Home;
     const f = shape.fragment.length;
@@ -260,6 +271,9 @@ export class KindIndex {
       case "general":
         this.general.push(e);
         break;
+      case "inert":
+        this.inert++;
+        break;
     }
     this.size++;
     if (e.glob !== null) this.globCount++;
@@ -317,6 +331,10 @@ export class KindIndex {
         break;
       case "general":
         ok = removeFromList(this.general, e);
+        break;
+      case "inert":
+        ok = this.inert > 0;
+        if (ok) this.inert--;
         break;
     }
     if (!ok) throw new Error("matcher index corrupted: entry not where it was placed");

@@ -12,6 +12,7 @@
 // queries with several sources of hits build (and freeze) a new array.
 import { serverHost, serverOfLowerUser, sha256Base64 } from "./entities.ts";
 import { KindIndex, Query, type Entry } from "./kindIndex.ts";
+import { serverRuleEntity } from "./serverName.ts";
 import type { RuleDiff } from "./policyList.ts";
 import type { Rule, RuleKind } from "./rule.ts";
 
@@ -136,7 +137,11 @@ export class Matcher {
     const idx = this.kindIndex(rule.kind);
     const old = slots[rule.kind].get(rule.stateKey);
     if (old !== undefined) idx.remove(old);
-    const e = idx.place(rule);
+    // A server rule matches by its normalised host (port removed; serverName.ts), as in an ACL.
+    const e =
+      rule.kind === "server" && rule.entity !== undefined
+        ? idx.place(rule, serverRuleEntity(rule.entity) ?? null)
+        : idx.place(rule);
     idx.add(e);
     slots[rule.kind].set(rule.stateKey, e);
   }

@@ -226,6 +226,37 @@ describe("matching details", () => {
     expect(m.matchServer("EVIL.org:443")).toEqual([srv]);
   });
 
+  it("server rules with a port match the host on any port, for servers and their users", () => {
+    // Issue #12: the server ACL's reading (homeservers strip the port before matching an ACL).
+    const m = new Matcher();
+    const port = mk("server", "pixte.ru:8448");
+    const legacyUpper = { ...mk("server", "PIXTE.example:443"), eventType: "m.room.rule.server" };
+    const globPort = mk("server", "*.evil.org:8448");
+    const anyPort = mk("server", "bad.org:*");
+    const ipv6 = mk("server", "[2001:DB8::1]:8448");
+    const idn = mk("server", "XN--E1AFMKFD.xn--p1ai:8448");
+    m.addAll([port, legacyUpper, globPort, anyPort, ipv6, idn]);
+    for (const s of ["pixte.ru", "pixte.ru:8448", "PIXTE.RU:443"])
+      expect(m.matchServer(s), s).toEqual([port]);
+    expect(m.matchUser("@someone:pixte.ru:8448")).toEqual([port]);
+    expect(m.matchUser("@someone:Pixte.ru")).toEqual([port]);
+    expect(m.matchServer("pixte.example")).toEqual([legacyUpper]);
+    expect(m.matchServer("chat.evil.org")).toEqual([globPort]);
+    expect(m.matchUser("@x:chat.evil.org:1234")).toEqual([globPort]);
+    expect(m.matchServer("evil.org")).toEqual([]);
+    expect(m.matchServer("bad.org:8008")).toEqual([anyPort]);
+    expect(m.matchServer("bad.org")).toEqual([anyPort]);
+    expect(m.matchServer("[2001:db8::1]")).toEqual([ipv6]);
+    expect(m.matchUser("@u:[2001:db8::1]:8448")).toEqual([ipv6]);
+    expect(m.matchServer("xn--e1afmkfd.xn--p1ai")).toEqual([idn]);
+    // Not a server name: matches nothing (the ACL builder refuses it too).
+    const bad = mk("server", "evil.org:http");
+    m.add(bad);
+    expect(m.matchServer("evil.org")).toEqual([]);
+    expect(m.size).toBe(7);
+    expect(m.remove(bad)).toBe(true);
+  });
+
   it("server rules apply to users by default, per list when configured", () => {
     const ban = mk("server", "*.evil.org", "ban", LISTS[1]);
     const on = new Matcher();

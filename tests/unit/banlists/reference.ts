@@ -41,8 +41,23 @@ export function refUserHost(userId: string): string {
   return i < 0 ? "" : hostOf(userId.slice(i + 1));
 }
 
+/**
+ * What a server rule's entity names, read independently of src/banlists/serverName.ts: the host
+ * (port dropped, as a server ACL does), or undefined when the entity is not a server name or glob
+ * (bracketed IPv6 or DNS-name characters, optional `:port` of up to 5 digits or wildcards, host ≤
+ * 255 characters, entity ≤ 255 + 6).
+ */
+export function refServerRuleHost(entity: string): string | undefined {
+  if (entity.length === 0 || entity.length > 261) return undefined;
+  const m = /^(\[[0-9a-f:.*?]+\]|[a-z0-9.\-*?]+)(?::[0-9*?]{1,5})?$/.exec(entity.toLowerCase());
+  return m === null || (m[1] as string).length > 255 ? undefined : m[1];
+}
+
 function ruleMatches(rule: Rule, subject: string, hashForms: string[]): boolean {
-  if (rule.entity !== undefined) return refGlob(rule.entity, subject);
+  if (rule.entity !== undefined) {
+    const pattern = rule.kind === "server" ? refServerRuleHost(rule.entity) : rule.entity;
+    return pattern !== undefined && refGlob(pattern, subject);
+  }
   return rule.sha256 !== undefined && hashForms.some((f) => refSha(f) === rule.sha256);
 }
 
