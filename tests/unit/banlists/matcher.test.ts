@@ -31,7 +31,20 @@ function mk(
 const ids = (rules: readonly Rule[]) => rules.map(ruleId).sort();
 
 // ---- generators: a small universe so that random rules and entities collide often ----
-const servers = ["a.b", "c.b", "b", "a.b:8", "[::1]", "[::1]:8", "x.a.b", "ab"];
+const servers = [
+  "a.b",
+  "c.b",
+  "b",
+  "a.b:8",
+  "[::1]",
+  "[::1]:8",
+  "[2001:db8::1]:8448",
+  "x.a.b",
+  "ab",
+  "xn--p1ai",
+  "a.xn--p1ai:8448",
+  "1.2.3.4:8448",
+];
 const locals = ["x", "xy", "yx", "sp", "spam", "am", "pa", "x:y", ""];
 const flipCase = (s: string, bits: number) =>
   [...s].map((c, i) => ((bits >> (i % 30)) & 1 ? c.toUpperCase() : c)).join("");
@@ -70,7 +83,14 @@ const serverEntityArb = fc.oneof(
   serverArb,
   fc.tuple(serverArb, caseArb).map(([s, b]) => flipCase(s, b)),
   serverArb.map((s) => `*.${s}`),
-  fc.constantFrom("*", "*b", "a.*", "?.b", "a?b", "*.b", "[*", "*]"),
+  // Port rules (issue #12): a host or a glob with a port part, any letter case.
+  fc
+    .tuple(serverArb, fc.constantFrom(":8448", ":*", ":8", ":8?", ":http"), caseArb)
+    .map(([s, p, b]) => flipCase(s.replace(/:[^\]]*$/, "") + p, b)),
+  fc
+    .tuple(fc.constantFrom("*.", "*", "?."), serverArb, fc.constantFrom(":8448", ":*", ""))
+    .map(([g, s, p]) => g + s.replace(/:[^\]]*$/, "") + p),
+  fc.constantFrom("*", "*b", "a.*", "?.b", "a?b", "*.b", "[*", "*]", "[*]:8448", "*:8", "xn--*"),
   randomGlob("ab.:\\[\\]8"),
 );
 const recArb = fc.constantFrom<Recommendation>("ban", "ban", "takedown", "exception");

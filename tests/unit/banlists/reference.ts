@@ -26,7 +26,8 @@ export function refSha(s: string): string {
   return createHash("sha256").update(s, "utf8").digest("base64").replace(/=+$/, "");
 }
 
-function hostOf(server: string): string {
+/** Host of a server name: lower-cased, port dropped (after the `]` of an IPv6 literal). */
+export function refServerHost(server: string): string {
   const s = server.toLowerCase();
   if (s.startsWith("[")) {
     const i = s.indexOf("]");
@@ -38,7 +39,7 @@ function hostOf(server: string): string {
 
 export function refUserHost(userId: string): string {
   const i = userId.indexOf(":");
-  return i < 0 ? "" : hostOf(userId.slice(i + 1));
+  return i < 0 ? "" : refServerHost(userId.slice(i + 1));
 }
 
 /**
@@ -71,7 +72,7 @@ export function refMatch(
   const out: Rule[] = [];
   for (const r of rules) {
     if (kind === "server") {
-      const host = hostOf(entity);
+      const host = refServerHost(entity);
       if (r.kind === "server" && host !== "" && ruleMatches(r, host, [host])) out.push(r);
       continue;
     }
