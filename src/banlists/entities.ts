@@ -15,7 +15,27 @@ export function sha256Base64(s: string): string {
 }
 
 /**
- * The hashes of recently seen entities, for the few that recur on every check (server hosts):
+ * The key the matcher files a hashed rule under: the raw 32-byte digest as a latin1 string. A
+ * lookup needs no base64 encoding and hashes a 32-character key instead of 43 (measured ~10 %
+ * cheaper per check than base64 keys). See `hashKeyOfDigest` for the rule side.
+ */
+export function sha256Key(s: string): string {
+  return hash("sha256", s, "binary"); // "binary" is latin1
+}
+
+/**
+ * `sha256Key` form of a rule's base64 digest; a string that is not the canonical unpadded base64
+ * of 32 bytes gets a key no digest has (a different length), so it matches nothing.
+ */
+export function hashKeyOfDigest(sha256: string): string {
+  const bytes = Buffer.from(sha256, "base64");
+  return bytes.length === 32 && bytes.toString("base64").slice(0, 43) === sha256
+    ? bytes.toString("latin1")
+    : `invalid:${sha256}`;
+}
+
+/**
+ * The hashes (`sha256Key`) of recently seen entities, for the few that recur on every check (server hosts):
  * two generations of at most `size / 2` entries each; when the current one is full it becomes the
  * old one and the older is dropped whole. Every operation is O(1) (an eviction by iterating a
  * Map's keys scans the tombstones of earlier deletions and made checks 60× slower, issue #12).
@@ -32,7 +52,7 @@ export class RecentHashes {
   of(s: string): string {
     let h = this.current.get(s);
     if (h !== undefined) return h;
-    h = this.previous.get(s) ?? sha256Base64(s);
+    h = this.previous.get(s) ?? sha256Key(s);
     if (this.current.size >= this.half) {
       this.previous = this.current;
       this.current = new Map();

@@ -3,7 +3,7 @@
 // Every rule lands in exactly one place, chosen so that most rules are never looked at:
 //   exact entity        → hash table keyed by the lower-cased entity (a Bloom-filter bit that
 //                         answers most misses, then one probe)
-//   MSC4205 hash        → map keyed by the base64 sha256 (one lookup per form of the entity)
+//   MSC4205 hash        → map keyed by the raw digest (sha256Key; one lookup per form of the entity)
 //   glob with an anchored suffix that starts at a separator (`@*:server`, `@spam*:server`,
 //   `*.evil.org`)       → suffix table; the input is probed once per separator it contains (one
 //                         `:` in a user ID); inside a suffix bucket, globs with a literal head are
@@ -33,6 +33,7 @@ import {
 } from "./globIndex.ts";
 import { ExactTable, FNV_OFFSET as OFFSET, FNV_PRIME as PRIME, StrTable } from "./hashTables.ts";
 import type { Rule } from "./rule.ts";
+import { hashKeyOfDigest } from "./entities.ts";
 
 // What the backward pass (KindIndex.collect) uses for every input character from other modules,
 // bound to module-local consts: V8 treats an imported binding as live and reloads and re-checks it
@@ -171,7 +172,7 @@ export class KindIndex {
         rule,
         one: Object.freeze([rule]),
         glob: null,
-        home: { t: "hash", key: rule.sha256 ?? "" },
+        home: { t: "hash", key: hashKeyOfDigest(rule.sha256 ?? "") },
         stamp: 0,
       };
     }
@@ -405,8 +406,9 @@ export class KindIndex {
     return n === 4 ? this.ngram4 : n === 3 ? this.ngram3 : this.ngram2;
   }
 
-  collectHash(hash: string, q: Query): void {
-    const list = this.hashes.get(hash);
+  /** Hashed rules filed under `key` (a `sha256Key`). */
+  collectHash(key: string, q: Query): void {
+    const list = this.hashes.get(key);
     if (list !== undefined) q.verifyAll(list);
   }
 }

@@ -10,7 +10,7 @@
 // a query whose hits all come from one of them (almost every hit) returns that array as is, and a
 // miss returns one shared empty array, so neither allocates, sorts nor even loads a rule. Only
 // queries with several sources of hits build (and freeze) a new array.
-import { RecentHashes, serverHost, serverOfLowerUser, sha256Base64 } from "./entities.ts";
+import { RecentHashes, serverHost, serverOfLowerUser, sha256Key } from "./entities.ts";
 import { KindIndex, Query, type Entry } from "./kindIndex.ts";
 import { serverRuleEntity } from "./serverName.ts";
 import type { RuleDiff } from "./policyList.ts";
@@ -193,8 +193,8 @@ export class Matcher {
    * in BENCHMARKS.md: over many distinct IDs a cache costs more than hashing).
    */
   private collectHashes(idx: KindIndex, entity: string, lower: string, q: Query): void {
-    idx.collectHash(sha256Base64(entity), q);
-    if (entity !== lower) idx.collectHash(sha256Base64(lower), q);
+    idx.collectHash(sha256Key(entity), q);
+    if (entity !== lower) idx.collectHash(sha256Key(lower), q);
   }
 
   private begin(): Query {

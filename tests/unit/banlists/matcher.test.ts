@@ -373,6 +373,21 @@ describe("hashed rules (MSC4205)", () => {
 });
 
 describe("hashed rules: cost per check (issue #12)", () => {
+  it("a digest that is not canonical base64 of 32 bytes matches nothing", () => {
+    const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const m = new Matcher();
+    const good = sha256Base64("@a:x");
+    m.addAll([
+      mk("user", { sha256: "AAAA" }),
+      mk("user", { sha256: good.slice(0, 42) + B64[B64.indexOf(good.slice(42)) ^ 1] }), // same bytes, not canonical
+      mk("user", { sha256: `${good}=` }),
+    ]);
+    expect(m.matchUser("@a:x")).toEqual([]);
+    const ok = mk("user", { sha256: good });
+    m.add(ok);
+    expect(m.matchUser("@a:x")).toEqual([ok]);
+  });
+
   it("a tiny host-hash cache still answers right across its generation swaps", () => {
     const m = new Matcher({ hashCacheSize: 2 });
     const hosts = ["a.org", "b.org", "c.org", "d.org", "e.org"];
