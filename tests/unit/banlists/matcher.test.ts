@@ -277,6 +277,29 @@ describe("matching details", () => {
     expect(m.remove(bad)).toBe(true);
   });
 
+  it("port rules of every rule-type generation, from list state to matches", () => {
+    const types = ["m.policy.rule.server", "m.room.rule.server", "org.matrix.mjolnir.rule.server"];
+    const { diff } = fromState(
+      LISTS[0] as string,
+      types.map((type, i) => ({
+        type,
+        state_key: `k${i}`,
+        content: { entity: ["PIXTE.RU:8448", "*.Evil.org:8448", "bad.org:*"][i], recommendation: "m.ban" },
+      })),
+    );
+    const m = new Matcher();
+    m.apply(diff);
+    expect(m.size).toBe(3);
+    for (const [subject, n] of [
+      ["@x:pixte.ru", 1],
+      ["@x:PIXTE.ru:443", 1],
+      ["@x:chat.evil.org:8448", 1],
+      ["@x:evil.org", 0],
+      ["@x:bad.org:1", 1],
+    ] as const)
+      expect(m.matchUser(subject), subject).toHaveLength(n);
+  });
+
   it("server rules apply to users by default, per list when configured", () => {
     const ban = mk("server", "*.evil.org", "ban", LISTS[1]);
     const on = new Matcher();
