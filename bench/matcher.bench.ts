@@ -1,6 +1,9 @@
-// Matcher benchmark: 100,000 user rules (≈97 % exact IDs over ~2,000 servers, ≈3 % globs),
-// 1,000,000 membership checks, against matrix-bot-sdk's MatrixGlob tested rule by rule (what
-// Mjolnir does) on the same data in the same process. Deterministic: seeded PRNG.
+// Matcher benchmark: 100,000 rules (≈97 % exact user IDs over ~2,000 servers, ≈3 % user globs, 300
+// server rules, many with a port), 1,000,000 membership checks, against matrix-bot-sdk's MatrixGlob
+// tested rule by rule (what Mjolnir does) on the same data in the same process. Servers include
+// IPv6 literals, punycode IDNs and names with a port. A second case adds 1,000 MSC4205 hashed rules
+// and checks 300,000 distinct IDs against the same list without them. Every answer on a sample is
+// compared with a brute-force reference. Deterministic: seeded PRNG.
 import { loadavg } from "node:os";
 import { MatrixGlob } from "matrix-bot-sdk";
 import { Matcher } from "../src/banlists/matcher.ts";
@@ -9,6 +12,13 @@ import { fromState } from "../src/banlists/policyList.ts";
 import type { Rule } from "../src/banlists/rule.ts";
 import type { BenchResult } from "./types.ts";
 import { mulberry32 } from "../tests/harness/prng.ts";
+import {
+  refServerHost,
+  refServerRuleHost,
+  refSha,
+  refUserHost,
+  ruleId,
+} from "../tests/unit/banlists/reference.ts";
 
 const RULES = 100_000;
 const SERVERS = 2_000;
@@ -17,6 +27,14 @@ const CHECKS = 1_000_000;
 const ROUNDS = 5;
 const BASELINE_CHECKS = 200;
 const MEMBERS = 100_000;
+/** Server rules among the RULES (issue #12: host, `host:port`, globs with a port part, any case). */
+const SERVER_RULES = 300;
+/** Hashed rules added for the hashed case (90 % user IDs, 10 % server hosts). */
+const HASHED = 1_000;
+/** Distinct IDs the hashed case checks (more than any cache of 100,000 would hold). */
+const DISTINCT = 300_000;
+/** IDs and server names compared with the brute-force reference. */
+const REFERENCE_IDS = 10_000;
 const LISTS = ["!community:example.org", "!shared-a:example.org", "!shared-b:example.org"];
 
 interface Dataset {
@@ -41,7 +59,13 @@ export function dataset(seed: number): Dataset {
   const servers: string[] = [];
   const seen = new Set<string>();
   while (servers.length < SERVERS) {
-    const s = `${rand() < 0.3 ? "matrix." : ""}${word(4, 10)}.${tlds[Math.floor(rand() * tlds.length)]}`;
+    // ~1 % IPv6 literals, ~3 % punycode IDNs, ~5 % with an explicit port.
+    const kind = rand();
+    const host =
+      kind < 0.01
+        ? `[2001:db8::${servers.length.toString(16)}]`
+        : `${rand() < 0.3 ? "matrix." : ""}${kind < 0.04 ? "xn--" : ""}${word(4, 10)}.${tlds[Math.floor(rand() * tlds.length)]}`;
+    const s = rand() < 0.05 ? `${host}:${[8448, 443, 8008][Math.floor(rand() * 3)]}` : host;
     if (!seen.has(s)) {
       seen.add(s);
       servers.push(s);
@@ -70,23 +94,44 @@ function localpart(d: Dataset): string {
   return d.rand() < 0.5 ? d.word(4, 12) : `${d.word(3, 7)}${sep}${Math.floor(d.rand() * 10_000)}`;
 }
 
+const SERVER_EVENT_TYPES = ["m.policy.rule.server", "m.room.rule.server", "org.matrix.mjolnir.rule.server"];
+
+/** A server rule naming a small server: as written, with a port, a glob with a port part, any case. */
+function serverEntity(d: Dataset, server: string, i: number): string {
+  const host = refServerHost(server);
+  const bare = host.startsWith("matrix.") ? host.slice("matrix.".length) : host;
+  const entity = [
+    server,
+    `${host}:8448`,
+    `*.${bare}:8448`,
+    `${host}:*`,
+    `${bare.slice(0, 3)}*${bare.slice(4)}`,
+  ][i % 5] as string;
+  return d.rand() < 0.3 ? entity.toUpperCase() : entity;
+}
+
 export function makeRules(d: Dataset): Rule[] {
   const rules: Rule[] = [];
-  const push = (entity: string, i: number): void => {
+  const push = (entity: string, i: number, kind: "user" | "server" = "user"): void => {
     const r = d.rand();
     const list = LISTS[r < 0.6 ? 0 : r < 0.9 ? 1 : 2] as string;
     rules.push({
       list,
-      kind: "user",
+      kind,
       entity,
       recommendation: d.rand() < 0.05 ? "takedown" : "ban",
       reason: "spam",
-      eventType: "m.policy.rule.user",
+      eventType: kind === "user" ? "m.policy.rule.user" : (SERVER_EVENT_TYPES[i % 3] as string),
       stateKey: `rule:${i.toString(36)}`,
     });
   };
   const globs = Math.round(RULES * 0.03);
-  for (let i = 0; i < RULES - globs; i++) push(`@${localpart(d)}:${d.pickServer()}`, i);
+  for (let i = 0; i < RULES - globs - SERVER_RULES; i++) push(`@${localpart(d)}:${d.pickServer()}`, i);
+  // Server rules, like server-wide globs, target small servers.
+  for (let i = 0; i < SERVER_RULES; i++) {
+    const server = d.servers[200 + Math.floor(d.rand() * (SERVERS - 200))] as string;
+    push(serverEntity(d, server, i), 2 * RULES + i, "server");
+  }
   for (let i = 0; i < globs; i++) {
     const kind = i % 3;
     // Server-wide globs target small servers (lists do not ban the big homeservers wholesale).
@@ -103,18 +148,139 @@ export function makeRules(d: Dataset): Rule[] {
  * Returned as fresh flat strings parsed from JSON, as user IDs from a sync response are (never the
  * string objects the rules hold, nor concatenation ropes).
  */
-export function makeChecks(d: Dataset, rules: readonly Rule[], n: number): string[] {
-  const exact = rules.filter((r) => !(r.entity as string).includes("*"));
+export function makeChecks(d: Dataset, rules: readonly Rule[], n: number, distinct = false): string[] {
+  const exact = rules.filter((r) => r.kind === "user" && !(r.entity as string).includes("*"));
   const out: string[] = [];
-  for (let i = 0; i < n; i++) {
+  const seen = new Set<string>();
+  while (out.length < n) {
     const r = d.rand();
-    if (r < 0.3) out.push(exact[Math.floor(d.rand() * exact.length)]?.entity as string);
+    let id: string;
+    if (r < 0.3) id = exact[Math.floor(d.rand() * exact.length)]?.entity as string;
     else if (r < 0.4) {
       const e = exact[Math.floor(d.rand() * exact.length)]?.entity as string;
-      out.push([...e].map((c) => (d.rand() < 0.4 ? c.toUpperCase() : c)).join(""));
-    } else out.push(`@${localpart(d)}:${d.pickServer()}`);
+      id = [...e].map((c) => (d.rand() < 0.4 ? c.toUpperCase() : c)).join("");
+    } else id = `@${localpart(d)}:${d.pickServer()}`;
+    if (distinct) {
+      if (seen.has(id)) continue;
+      seen.add(id);
+    }
+    out.push(id);
   }
   return JSON.parse(JSON.stringify(out)) as string[];
+}
+
+/** MSC4205 hashed rules: user IDs (half of them among `ids`, so some checks hit) and server hosts. */
+export function makeHashedRules(d: Dataset, ids: readonly string[], n: number): Rule[] {
+  const rules: Rule[] = [];
+  for (let i = 0; i < n; i++) {
+    const server = i % 10 === 9;
+    const subject = server
+      ? refServerHost(d.servers[200 + Math.floor(d.rand() * (SERVERS - 200))] as string)
+      : i % 2 === 0
+        ? (ids[Math.floor(d.rand() * ids.length)] as string)
+        : `@${localpart(d)}:${d.pickServer()}`;
+    rules.push({
+      list: LISTS[i % LISTS.length] as string,
+      kind: server ? "server" : "user",
+      sha256: refSha(subject),
+      recommendation: "ban",
+      reason: "spam",
+      eventType: server ? "m.policy.rule.server" : "m.policy.rule.user",
+      stateKey: `hashed:${i.toString(36)}`,
+    });
+  }
+  return rules;
+}
+
+/** An independent glob reading for the reference (a bench may use RegExp on its own data). */
+function refRegExp(glob: string): RegExp {
+  const body = [...glob.toLowerCase()]
+    .map((c) => (c === "*" ? ".*" : c === "?" ? "." : c.replace(/[.+^${}()|[\]\\]/g, "\\$&")))
+    .join("");
+  return new RegExp(`^${body}$`, "s");
+}
+
+/**
+ * Brute-force reference over a rule set (the semantics of tests/unit/banlists/reference.ts, with
+ * exact entities in maps so 100,000 rules can be checked): ids of every rule matching a user ID
+ * (server rules by the user's host) or a server name.
+ */
+class Reference {
+  private readonly exactUsers = new Map<string, Rule[]>();
+  private readonly exactServers = new Map<string, Rule[]>();
+  private readonly userGlobs: { re: RegExp; rule: Rule }[] = [];
+  private readonly serverGlobs: { re: RegExp; rule: Rule }[] = [];
+  private readonly hashes = new Map<string, Rule[]>();
+
+  constructor(rules: readonly Rule[]) {
+    const add = (m: Map<string, Rule[]>, k: string, r: Rule) => m.set(k, [...(m.get(k) ?? []), r]);
+    for (const r of rules) {
+      if (r.entity === undefined) {
+        if (r.sha256 !== undefined) add(this.hashes, `${r.kind}|${r.sha256}`, r);
+        continue;
+      }
+      const pattern = r.kind === "server" ? refServerRuleHost(r.entity) : r.entity;
+      if (pattern === undefined) continue;
+      const wild = pattern.includes("*") || pattern.includes("?");
+      if (r.kind === "user") {
+        if (wild) this.userGlobs.push({ re: refRegExp(pattern), rule: r });
+        else add(this.exactUsers, pattern.toLowerCase(), r);
+      } else if (r.kind === "server") {
+        if (wild) this.serverGlobs.push({ re: refRegExp(pattern), rule: r });
+        else add(this.exactServers, pattern.toLowerCase(), r);
+      }
+    }
+  }
+
+  private host(host: string, out: Rule[]): void {
+    if (host === "") return;
+    out.push(...(this.exactServers.get(host) ?? []), ...(this.hashes.get(`server|${refSha(host)}`) ?? []));
+    for (const g of this.serverGlobs) if (g.re.test(host)) out.push(g.rule);
+  }
+
+  user(id: string): string[] {
+    const lower = id.toLowerCase();
+    const out: Rule[] = [...(this.exactUsers.get(lower) ?? [])];
+    for (const g of this.userGlobs) if (g.re.test(lower)) out.push(g.rule);
+    for (const form of new Set([id, lower])) out.push(...(this.hashes.get(`user|${refSha(form)}`) ?? []));
+    this.host(refUserHost(id), out);
+    return out.map(ruleId).sort();
+  }
+
+  server(name: string): string[] {
+    const out: Rule[] = [];
+    this.host(refServerHost(name), out);
+    return out.map(ruleId).sort();
+  }
+}
+
+interface Correctness {
+  checked: number;
+  wrong: number;
+  matched: number;
+  example?: string;
+}
+
+/** Compares the matcher with the reference on user IDs and server names; counts disagreements. */
+function compare(
+  m: Matcher,
+  ref: Reference,
+  ids: readonly string[],
+  servers: readonly string[],
+): Correctness {
+  const c: Correctness = { checked: 0, wrong: 0, matched: 0 };
+  const one = (what: string, got: readonly Rule[], want: string[]): void => {
+    c.checked++;
+    if (want.length > 0) c.matched++;
+    const ids = got.map(ruleId).sort();
+    if (ids.length !== want.length || ids.some((x, i) => x !== want[i])) {
+      c.wrong++;
+      c.example ??= `${what}: got ${ids.length}, want ${want.length}`;
+    }
+  };
+  for (const id of ids) one(id, m.matchUser(id), ref.user(id));
+  for (const s of servers) one(s, m.matchServer(s), ref.server(s));
+  return c;
 }
 
 function gc(): boolean {
@@ -175,7 +341,7 @@ export async function run(): Promise<BenchResult[]> {
     name: "matcher.build_ms",
     value: round(buildMs, 1),
     unit: "ms",
-    note: `${RULES.toLocaleString("en")} user rules (3 % globs), 3 lists`,
+    note: `${RULES.toLocaleString("en")} rules (3 % user globs, ${SERVER_RULES} server rules), 3 lists`,
   });
   results.push({
     name: "matcher.heap_mb",
@@ -230,7 +396,8 @@ export async function run(): Promise<BenchResult[]> {
   // (exact IDs only, no globs, no priorities) over the same checks, in the same process.
   const exactMap = new Map<string, Rule>();
   for (const r of rules)
-    if (!(r.entity as string).includes("*")) exactMap.set((r.entity as string).toLowerCase(), r);
+    if (r.kind === "user" && !(r.entity as string).includes("*"))
+      exactMap.set((r.entity as string).toLowerCase(), r);
   const mapRate = medians(
     [0, 1, 2].map(() =>
       measure(CHECKS, () => {
@@ -242,7 +409,7 @@ export async function run(): Promise<BenchResult[]> {
   const loadAfter = loadNow();
 
   // ---- baseline: MatrixGlob per rule, as Mjolnir tests every rule ----
-  const globs = rules.map((r) => new MatrixGlob(r.entity as string));
+  const globs = rules.filter((r) => r.kind === "user").map((r) => new MatrixGlob(r.entity as string));
   const sample = pool.slice(0, BASELINE_CHECKS);
   let baseHits = 0;
   for (let i = 0; i < 5; i++) for (const g of globs) g.test(sample[i] as string); // warm-up
@@ -266,9 +433,9 @@ export async function run(): Promise<BenchResult[]> {
       `; wall: ` +
       rounds.map((r) => int(r.wall)).join(", ") +
       `). ${Math.round((matched / CHECKS) * 100)} % of checks match (30 % listed IDs, 10 % letter-case variants, ` +
-      `60 % other IDs, some of them on servers with @*:server rules); hits alone ${figures(hitRate)}, misses alone ` +
+      `60 % other IDs, some of them on servers with @*:server or server rules); hits alone ${figures(hitRate)}, misses alone ` +
       `${figures(missRate)}; for scale, a bare Map.get(id.toLowerCase()) over the exact IDs alone ran at ` +
-      `${figures(mapRate)} in the same process. Baseline = MatrixGlob tested against every rule on ${BASELINE_CHECKS} checks, ` +
+      `${figures(mapRate)} in the same process. Baseline = MatrixGlob tested against every user rule on ${BASELINE_CHECKS} checks, ` +
       `also by CPU time (${int(base.wall)} /s wall): ${baseHits} matches vs Tyr's ${tyrSampleHits} (it misses case ` +
       `variants); target ≥ 2,000,000 and ≥ 20×`,
   });
@@ -279,6 +446,71 @@ export async function run(): Promise<BenchResult[]> {
     note:
       `decideUser (matchUser + exceptions and priorities, what member ban sync calls) on the same checks; ` +
       `median of 3 rounds by process CPU time; ${int(decideRate.wall)} /s wall`,
+  });
+
+  // ---- hashed rules: the same list plus 1,000 hashed rules, 300,000 distinct IDs ----
+  const distinct = makeChecks(d, rules, DISTINCT, true);
+  const hashedRules = makeHashedRules(d, distinct, HASHED);
+  const withHashes = new Matcher({ listOrder: LISTS });
+  withHashes.addAll(rules);
+  withHashes.addAll(hashedRules);
+  const pass = (m: Matcher, n: number): Rate =>
+    measure(n, () => {
+      for (let i = 0; i < n; i++) sink += m.matchUser(distinct[i % DISTINCT] as string).length;
+    });
+  pass(matcher, 100_000); // warm-up
+  pass(withHashes, 100_000);
+  const loadBeforeHashed = loadNow();
+  const plainRounds: Rate[] = [];
+  const hashedRounds: Rate[] = [];
+  for (let round = 0; round < 3; round++) {
+    // Alternating rounds: the two see the same machine state.
+    plainRounds.push(pass(matcher, CHECKS));
+    hashedRounds.push(pass(withHashes, CHECKS));
+  }
+  const plainRate = medians(plainRounds);
+  const hashedRate = medians(hashedRounds);
+  let hashedHits = 0;
+  for (let i = 0; i < 100_000; i++)
+    if (withHashes.matchUser(distinct[i] as string).some((r) => r.sha256 !== undefined)) hashedHits++;
+  results.push({
+    name: "matcher.hashed_checks_per_s",
+    value: Math.round(hashedRate.cpu),
+    unit: "checks/s",
+    baseline: Math.round(plainRate.cpu),
+    ratio: round(hashedRate.cpu / plainRate.cpu, 2),
+    note:
+      `the list above plus ${HASHED.toLocaleString("en")} hashed rules (90 % user IDs, 10 % server hosts), ` +
+      `${CHECKS.toLocaleString("en")} matchUser over ${DISTINCT.toLocaleString("en")} DISTINCT IDs ` +
+      `(${Math.round((hashedHits / 100_000) * 1000) / 10} % hit a hashed rule); baseline = the same list without ` +
+      `hashed rules on the same checks, rounds alternating; median of 3 by process CPU time (rounds: ` +
+      hashedRounds.map((r) => int(r.cpu)).join(", ") +
+      ` vs ` +
+      plainRounds.map((r) => int(r.cpu)).join(", ") +
+      `; wall ${int(hashedRate.wall)} vs ${int(plainRate.wall)} /s; load ${loadBeforeHashed}→${loadNow()}); target ratio ≥ 0.5`,
+  });
+
+  // ---- correctness: every answer on a sample against the brute-force reference ----
+  const sampleIds = distinct.slice(0, REFERENCE_IDS);
+  const serverNames = d.servers.flatMap((s) => [s, `${refServerHost(s).toUpperCase()}:8448`]);
+  const plainCheck = compare(matcher, new Reference(rules), sampleIds, serverNames);
+  const hashedCheck = compare(withHashes, new Reference([...rules, ...hashedRules]), sampleIds, serverNames);
+  const portRules = rules.filter((r) => r.kind === "server" && r.entity?.includes(":")).length;
+  const describe = (c: Correctness): string =>
+    `${c.wrong} wrong of ${c.checked.toLocaleString("en")} (${c.matched.toLocaleString("en")} with a match)` +
+    (c.example !== undefined ? `, e.g. ${c.example}` : "");
+  results.push({
+    name: "matcher.reference_wrong",
+    value: plainCheck.wrong + hashedCheck.wrong,
+    unit: "answers",
+    note:
+      `matchUser on ${sampleIds.length.toLocaleString("en")} of the distinct IDs and matchServer on ` +
+      `${serverNames.length.toLocaleString("en")} server names (each server as listed and upper-cased with :8448; ` +
+      `${d.servers.filter((x) => x.startsWith("[")).length} IPv6 literals, ` +
+      `${d.servers.filter((x) => x.includes("xn--")).length} punycode IDNs, ` +
+      `${d.servers.filter((x) => /\]:|^[^[]*:/.test(x)).length} with a port; ${portRules} of the ${SERVER_RULES} ` +
+      `server rules carry a port) vs a brute-force reference: list ${describe(plainCheck)}; ` +
+      `with hashed rules ${describe(hashedCheck)}; target 0`,
   });
 
   // ---- incremental: one new glob rule against 100k tracked members ----

@@ -6,7 +6,9 @@
 //   Hashed rules (no entity) cannot be written into an ACL and are reported. Non-server rules are
 //   ignored.
 // - Entries are normalised by `parseServerEntity` (lower case, port stripped, wildcard runs
-//   collapsed) and de-duplicated; a duplicated entry belongs to the highest-priority list naming it.
+//   collapsed; banlists/serverName.ts, the reading the matcher uses too, so a rule bans in member
+//   bans exactly what it denies here) and de-duplicated; a duplicated entry belongs to the
+//   highest-priority list naming it.
 // - Refused with a reason: invalid entities, `*`, anything matching our own server, and IP
 //   literals while `allow_ip_literals` is false (blocked anyway).
 // - Exceptions: an exception in list i lifts every deny entry of list i or any lower-priority list

@@ -3,7 +3,7 @@
 // Every rule lands in exactly one place, chosen so that most rules are never looked at:
 //   exact entity        → hash table keyed by the lower-cased entity (a Bloom-filter bit that
 //                         answers most misses, then one probe)
-//   MSC4205 hash        → map keyed by the base64 sha256 (one lookup per form of the entity)
+//   MSC4205 hash        → map keyed by the raw digest (sha256Key; one lookup per form of the entity)
 //   glob with an anchored suffix that starts at a separator (`@*:server`, `@spam*:server`,
 //   `*.evil.org`)       → suffix table; the input is probed once per separator it contains (one
 //                         `:` in a user ID); inside a suffix bucket, globs with a literal head are
@@ -33,6 +33,7 @@ import {
 } from "./globIndex.ts";
 import { ExactTable, FNV_OFFSET as OFFSET, FNV_PRIME as PRIME, StrTable } from "./hashTables.ts";
 import type { Rule } from "./rule.ts";
+import { hashKeyOfDigest } from "./entities.ts";
 
 // What the backward pass (KindIndex.collect) uses for every input character from other modules,
 // bound to module-local consts: V8 treats an imported binding as live and reloads and re-checks it
@@ -64,7 +65,9 @@ export type Home =
     }
   | { readonly t: "prefix"; readonly key: string }
   | { readonly t: "ngram"; readonly n: 2 | 3 | 4; readonly key: string }
-  | { readonly t: "general" };
+  | { readonly t: "general" }
+  /** A rule whose entity names nothing of this kind (an invalid server name): counted, never matched. */
+  | { readonly t: "inert" };
 
 /** Collects verified matches of one query. */
 export class Query {
@@ -133,6 +136,8 @@ export class KindIndex {
   private readonly ngram3 = new NgramIndex(3);
   private readonly ngram2 = new NgramIndex(2);
   private readonly general: Entry[] = [];
+  /** How many inert entries (see Home) are counted in `size`. */
+  private inert = 0;
   size = 0;
   globCount = 0;
 
@@ -154,26 +159,33 @@ export class KindIndex {
     this.exact.mapValues((v) => (v.length > 1 ? this.ordered([...v]) : v));
   }
 
-  place(rule: Rule): Entry {
-    if (rule.entity === undefined) {
+  /**
+   * Where `rule` goes. `entity` is what the rule's entity matches (default: the entity as written;
+   * the matcher passes a server rule's normalised host); null: it matches nothing (kept, inert).
+   */
+  place(rule: Rule, entity: string | null | undefined = rule.entity): Entry {
+    if (entity === null) {
+      return { rule, one: Object.freeze([rule]), glob: null, home: { t: "inert" }, stamp: 0 };
+    }
+    if (entity === undefined) {
       return {
         rule,
         one: Object.freeze([rule]),
         glob: null,
-        home: { t: "hash", key: rule.sha256 ?? "" },
+        home: { t: "hash", key: hashKeyOfDigest(rule.sha256 ?? "") },
         stamp: 0,
       };
     }
-    if (!hasWildcard(rule.entity)) {
+    if (!hasWildcard(entity)) {
       return {
         rule,
         one: Object.freeze([rule]),
         glob: null,
-        home: { t: "exact", key: rule.entity.toLowerCase() },
+        home: { t: "exact", key: entity.toLowerCase() },
         stamp: 0,
       };
     }
-    const glob = compileGlob(rule.entity);
+    const glob = compileGlob(entity);
     const shape = globShape(glob, this.sep);
     let home: Home;
     const f = shape.fragment.length;
@@ -260,6 +272,9 @@ export class KindIndex {
       case "general":
         this.general.push(e);
         break;
+      case "inert":
+        this.inert++;
+        break;
     }
     this.size++;
     if (e.glob !== null) this.globCount++;
@@ -317,6 +332,10 @@ export class KindIndex {
         break;
       case "general":
         ok = removeFromList(this.general, e);
+        break;
+      case "inert":
+        ok = this.inert > 0;
+        if (ok) this.inert--;
         break;
     }
     if (!ok) throw new Error("matcher index corrupted: entry not where it was placed");
@@ -387,8 +406,9 @@ export class KindIndex {
     return n === 4 ? this.ngram4 : n === 3 ? this.ngram3 : this.ngram2;
   }
 
-  collectHash(hash: string, q: Query): void {
-    const list = this.hashes.get(hash);
+  /** Hashed rules filed under `key` (a `sha256Key`). */
+  collectHash(key: string, q: Query): void {
+    const list = this.hashes.get(key);
     if (list !== undefined) q.verifyAll(list);
   }
 }

@@ -10,8 +10,9 @@
 // a query whose hits all come from one of them (almost every hit) returns that array as is, and a
 // miss returns one shared empty array, so neither allocates, sorts nor even loads a rule. Only
 // queries with several sources of hits build (and freeze) a new array.
-import { serverHost, serverOfLowerUser, sha256Base64 } from "./entities.ts";
+import { RecentHashes, serverHost, serverOfLowerUser, sha256Key } from "./entities.ts";
 import { KindIndex, Query, type Entry } from "./kindIndex.ts";
+import { serverRuleEntity } from "./serverName.ts";
 import type { RuleDiff } from "./policyList.ts";
 import type { Rule, RuleKind } from "./rule.ts";
 
@@ -39,7 +40,7 @@ export interface MatcherOptions {
    * A function decides per list.
    */
   readonly serverRulesApplyToUsers?: boolean | ((list: string) => boolean);
-  /** How many entities' hashes to remember (only used while hashed rules exist). Default 100,000. */
+  /** How many server hosts' hashes to remember (only used while hashed server rules exist). Default 100,000. */
   readonly hashCacheSize?: number;
 }
 
@@ -74,8 +75,8 @@ export class Matcher {
   /** Server rules of every list apply to users (no per-rule filter), or of none (never looked up). */
   private readonly serverAll: boolean;
   private readonly serverNone: boolean;
-  private readonly hashCache = new Map<string, string>();
-  private readonly hashCacheSize: number;
+  /** Hashes of server hosts (few, and one per user check while hashed server rules exist). */
+  private readonly hostHashes: RecentHashes;
   private readonly q = new Query();
   /** Scratch for ordering results: hit index → sort key (rank · 4 + kind). */
   private sortKeys = new Float64Array(16);
@@ -85,7 +86,7 @@ export class Matcher {
     this.serverApplies = typeof s === "function" ? s : () => s;
     this.serverAll = s === true;
     this.serverNone = s === false;
-    this.hashCacheSize = options.hashCacheSize ?? 100_000;
+    this.hostHashes = new RecentHashes(options.hashCacheSize ?? 100_000);
     if (options.listOrder) this.setListOrder(options.listOrder);
   }
 
@@ -136,7 +137,11 @@ export class Matcher {
     const idx = this.kindIndex(rule.kind);
     const old = slots[rule.kind].get(rule.stateKey);
     if (old !== undefined) idx.remove(old);
-    const e = idx.place(rule);
+    // A server rule matches by its normalised host (port removed; serverName.ts), as in an ACL.
+    const e =
+      rule.kind === "server" && rule.entity !== undefined
+        ? idx.place(rule, serverRuleEntity(rule.entity) ?? null)
+        : idx.place(rule);
     idx.add(e);
     slots[rule.kind].set(rule.stateKey, e);
   }
@@ -182,23 +187,14 @@ export class Matcher {
     }
   }
 
-  private hashOf(s: string): string {
-    let h = this.hashCache.get(s);
-    if (h === undefined) {
-      h = sha256Base64(s);
-      if (this.hashCache.size >= this.hashCacheSize) {
-        const oldest = this.hashCache.keys().next().value;
-        if (oldest !== undefined) this.hashCache.delete(oldest);
-      }
-      this.hashCache.set(s, h);
-    }
-    return h;
-  }
-
-  /** Hashed rules of `idx` for the entity as given and lower-cased: a list may have hashed either form. */
+  /**
+   * Hashed rules of `idx` for the entity as given and lower-cased: a list may have hashed either
+   * form. Hashed without a cache: a user or room ID recurs too rarely for a cache to pay (measured
+   * in BENCHMARKS.md: over many distinct IDs a cache costs more than hashing).
+   */
   private collectHashes(idx: KindIndex, entity: string, lower: string, q: Query): void {
-    idx.collectHash(this.hashOf(entity), q);
-    if (entity !== lower) idx.collectHash(this.hashOf(lower), q);
+    idx.collectHash(sha256Key(entity), q);
+    if (entity !== lower) idx.collectHash(sha256Key(lower), q);
   }
 
   private begin(): Query {
@@ -252,7 +248,7 @@ export class Matcher {
     if (onlyApplying) q.flush(); // hits[start..] must be server rules only
     const start = q.count;
     idx.collect(host, q);
-    if (idx.hashes.size > 0) idx.collectHash(this.hashOf(host), q);
+    if (idx.hashes.size > 0) idx.collectHash(this.hostHashes.of(host), q);
     if (onlyApplying) {
       q.flush();
       let w = start;

@@ -5,6 +5,7 @@
 import { compileGlob } from "./glob.ts";
 import { globShape, serverHost, serverOfUser, sha256Base64 } from "./matcher.ts";
 import type { Rule } from "./rule.ts";
+import { serverRuleEntity } from "./serverName.ts";
 
 export type Membership = "join" | "invite" | "knock";
 
@@ -169,7 +170,9 @@ export class MemberIndex {
         }
         return out;
       }
-      const glob = compileGlob(rule.entity);
+      const host = serverRuleEntity(rule.entity); // port removed, as the matcher reads it
+      if (host === undefined) return out;
+      const glob = compileGlob(host);
       if (glob.literal) {
         for (const l of this.byHost.get(glob.source) ?? []) this.expand(l, out);
         return out;
@@ -205,7 +208,10 @@ function hashesOf(userId: string): string[] {
 export function usersMatching(rule: Rule, userIds: Iterable<string>): string[] {
   const out: string[] = [];
   if (rule.kind === "room") return out;
-  const glob = rule.entity !== undefined ? compileGlob(rule.entity) : null;
+  const entity =
+    rule.kind === "server" && rule.entity !== undefined ? serverRuleEntity(rule.entity) : rule.entity;
+  if (entity === undefined && rule.entity !== undefined) return out; // not a server name
+  const glob = entity !== undefined ? compileGlob(entity) : null;
   for (const id of userIds) {
     const lower = id.toLowerCase();
     const subject = rule.kind === "server" ? serverOfUser(lower) : lower;

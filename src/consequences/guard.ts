@@ -1,6 +1,7 @@
 // The last line of defence, checked right before any effect runs: whatever a policy list, a
 // protection or a typo says, Tyr never bans itself or a moderator, and never denies its own server.
 import { compileGlob } from "../banlists/glob.ts";
+import { serverHost } from "../banlists/serverName.ts";
 import type { Consequence } from "./types.ts";
 
 export interface GuardContext {
@@ -36,7 +37,7 @@ export function refusal(c: Consequence, ctx: GuardContext): string | undefined {
       if (c.user === ctx.botUserId) return "refusing to change Tyr's own power level";
       return undefined;
     case "setAcl": {
-      const host = ctx.ownServer.replace(/:\d+$/, "").toLowerCase();
+      const host = serverHost(ctx.ownServer);
       const bad = c.content.deny.find((d) => compileGlob(d).matches(host));
       if (bad !== undefined) return `refusing a server ACL that denies Tyr's own server (${bad})`;
       if (!c.content.allow.some((a) => compileGlob(a).matches(host)))

@@ -4,6 +4,7 @@
 import type { Decision } from "../banlists/matcher.ts";
 import { compileGlob } from "../banlists/glob.ts";
 import type { Rule } from "../banlists/rule.ts";
+import { serverHost, serverRuleEntity } from "../banlists/serverName.ts";
 import type { Consequence } from "../consequences/types.ts";
 
 export interface PlanInput {
@@ -105,10 +106,12 @@ export function planConsequences(
  */
 export function withoutOwnServerRules(decision: Decision, ownServer: string): Decision {
   if (!decision.rules.some((r) => r.kind === "server")) return decision;
-  const host = ownServer.replace(/:\d+$/, "").toLowerCase();
-  const rules = decision.rules.filter(
-    (r) => r.kind !== "server" || r.entity === undefined || !compileGlob(r.entity).matches(host),
-  );
+  const host = serverHost(ownServer);
+  const rules = decision.rules.filter((r) => {
+    if (r.kind !== "server" || r.entity === undefined) return true;
+    const entity = serverRuleEntity(r.entity); // what the matcher matched: port removed
+    return entity === undefined || !compileGlob(entity).matches(host);
+  });
   if (rules.length === decision.rules.length) return decision;
   const takedown = rules.find((r) => r.recommendation === "takedown");
   const chosen = takedown ?? rules[0];

@@ -173,4 +173,46 @@ describe("server ACL over federation", () => {
       "remote member unbanned",
     );
   });
+
+  it("a rule naming the server with its port (any case) bans its members and denies its host in the ACL", async () => {
+    // Issue #12: `hs2.localhost:<port>` is what hs2's user IDs carry; the ACL ignores ports, and so
+    // must the member bans. (The bot still runs with acl.banMembersOfDeniedServers from above.)
+    const hs2Host = hs2.serverName.replace(/:\d+$/, "");
+    expect(remote.userId.endsWith(`:${hs2.serverName}`)).toBe(true);
+    await eventually(
+      () =>
+        remote
+          .api("POST", `/_matrix/client/v3/join/${enc(room)}?server_name=${enc(hs1.serverName)}`, {})
+          .then(() => true),
+      60_000,
+      "remote user joins again",
+    );
+    await eventually(async () => (await mod.membership(room, remote.userId)) === "join", 30_000, "rejoined");
+    await maintainer.setState(list, "m.room.rule.server", "hs2-port", {
+      entity: hs2.serverName.toUpperCase(),
+      recommendation: "m.ban",
+      reason: "test: rule with a port",
+    });
+    await eventually(
+      async () => (await mod.membership(room, remote.userId)) === "ban",
+      30_000,
+      "member of the port-named server banned",
+    );
+    const acl = await eventually(
+      async () => {
+        const c = await mod.getState<{ deny?: string[] }>(room, "m.room.server_acl");
+        return c?.deny?.includes(hs2Host) ? c : undefined;
+      },
+      30_000,
+      "ACL denying the host of the port-named server",
+    );
+    expect(acl.deny).toEqual([hs2Host]);
+    expect(await mod.membership(room, mod.userId)).toBe("join");
+    await maintainer.setState(list, "m.room.rule.server", "hs2-port", {});
+    await eventually(
+      async () => (await mod.membership(room, remote.userId)) === "leave",
+      30_000,
+      "member unbanned when the rule goes",
+    );
+  });
 });

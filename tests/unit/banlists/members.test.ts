@@ -3,7 +3,7 @@ import { describe, expect, it, vi } from "vitest";
 import { sha256Base64 } from "../../../src/banlists/matcher.ts";
 import { isTrackedMembership, MemberIndex, usersMatching } from "../../../src/banlists/members.ts";
 import type { Rule, RuleKind } from "../../../src/banlists/rule.ts";
-import { refGlob, refSha, refUserHost } from "./reference.ts";
+import { refGlob, refServerRuleHost, refSha, refUserHost } from "./reference.ts";
 
 // Property tests run thousands of cases; shared CI machines can be slow.
 vi.setConfig({ testTimeout: 60_000 });
@@ -27,7 +27,10 @@ function refUsers(rule: Rule, users: Iterable<string>): string[] {
     if (rule.kind === "server" && subject === "") continue;
     if (
       rule.entity !== undefined
-        ? refGlob(rule.entity, subject)
+        ? rule.kind === "server"
+          ? refGlob(refServerRuleHost(rule.entity) ?? "", subject) &&
+            refServerRuleHost(rule.entity) !== undefined
+          : refGlob(rule.entity, subject)
         : [subject, subject.toLowerCase()].some((f) => refSha(f) === rule.sha256)
     ) {
       out.push(u);
@@ -106,6 +109,21 @@ describe("MemberIndex", () => {
       "@spam:good.org",
     ]);
     expect(sorted(mk("server", "[::1]"))).toEqual(["@x:[::1]:80"]);
+    // A server rule with a port names the host on any port (issue #12), in both lookups.
+    const evilUsers = ["@Spam:Evil.org", "@ham:evil.org:8448", "@spam:evil.org"];
+    const allIds = [
+      "@Spam:Evil.org",
+      "@spam:evil.org",
+      "@ham:evil.org:8448",
+      "@spam:good.org",
+      "@x:[::1]:80",
+    ];
+    for (const entity of ["evil.org:8448", "EVIL.ORG:443", "evil.org:*", "*vil.org:8448"]) {
+      expect(sorted(mk("server", entity)), entity).toEqual(evilUsers);
+      expect(usersMatching(mk("server", entity), allIds).sort(), entity).toEqual(evilUsers);
+    }
+    expect(sorted(mk("server", "[::1]:8448"))).toEqual(["@x:[::1]:80"]);
+    expect(sorted(mk("server", "evil.org:http"))).toEqual([]); // not a server name: names nothing
     expect(sorted(mk("room", "*"))).toEqual([]);
     expect(sorted(mk("user", { sha256: sha256Base64("@Spam:Evil.org") }))).toEqual(["@Spam:Evil.org"]);
     expect(sorted(mk("user", { sha256: sha256Base64("@spam:evil.org") }))).toEqual([

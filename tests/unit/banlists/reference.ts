@@ -26,7 +26,8 @@ export function refSha(s: string): string {
   return createHash("sha256").update(s, "utf8").digest("base64").replace(/=+$/, "");
 }
 
-function hostOf(server: string): string {
+/** Host of a server name: lower-cased, port dropped (after the `]` of an IPv6 literal). */
+export function refServerHost(server: string): string {
   const s = server.toLowerCase();
   if (s.startsWith("[")) {
     const i = s.indexOf("]");
@@ -38,11 +39,26 @@ function hostOf(server: string): string {
 
 export function refUserHost(userId: string): string {
   const i = userId.indexOf(":");
-  return i < 0 ? "" : hostOf(userId.slice(i + 1));
+  return i < 0 ? "" : refServerHost(userId.slice(i + 1));
+}
+
+/**
+ * What a server rule's entity names, read independently of src/banlists/serverName.ts: the host
+ * (port dropped, as a server ACL does), or undefined when the entity is not a server name or glob
+ * (bracketed IPv6 or DNS-name characters, optional `:port` of up to 5 digits or wildcards, host ≤
+ * 255 characters, entity ≤ 255 + 6).
+ */
+export function refServerRuleHost(entity: string): string | undefined {
+  if (entity.length === 0 || entity.length > 261) return undefined;
+  const m = /^(\[[0-9a-f:.*?]+\]|[a-z0-9.\-*?]+)(?::[0-9*?]{1,5})?$/.exec(entity.toLowerCase());
+  return m === null || (m[1] as string).length > 255 ? undefined : m[1];
 }
 
 function ruleMatches(rule: Rule, subject: string, hashForms: string[]): boolean {
-  if (rule.entity !== undefined) return refGlob(rule.entity, subject);
+  if (rule.entity !== undefined) {
+    const pattern = rule.kind === "server" ? refServerRuleHost(rule.entity) : rule.entity;
+    return pattern !== undefined && refGlob(pattern, subject);
+  }
   return rule.sha256 !== undefined && hashForms.some((f) => refSha(f) === rule.sha256);
 }
 
@@ -56,7 +72,7 @@ export function refMatch(
   const out: Rule[] = [];
   for (const r of rules) {
     if (kind === "server") {
-      const host = hostOf(entity);
+      const host = refServerHost(entity);
       if (r.kind === "server" && host !== "" && ruleMatches(r, host, [host])) out.push(r);
       continue;
     }

@@ -116,6 +116,13 @@ describe("own-server protection for server rules applied to users", () => {
     expect(evil.action).toBe("ban");
     expect(evil.rule?.entity).toBe("evil.org");
   });
+  it("reads ports the way the matcher does: a rule with a port names its host (issue #12)", () => {
+    const m = new Matcher({ serverRulesApplyToUsers: true });
+    for (const r of [server("localhost:8448"), server("[::1]:80"), server("evil.org:8448")]) m.add(r);
+    expect(withoutOwnServerRules(m.decideUser("@alice:localhost"), "localhost").action).toBe("none");
+    expect(withoutOwnServerRules(m.decideUser("@alice:[::1]:8448"), "[::1]:8448").action).toBe("none");
+    expect(withoutOwnServerRules(m.decideUser("@spam:evil.org"), "localhost").action).toBe("ban");
+  });
   it("leaves user rules alone", () => {
     const m = new Matcher({ serverRulesApplyToUsers: true });
     m.add(server("*"));
