@@ -24,6 +24,8 @@ import { sinceCommands } from "./commands/since.ts";
 import { adminCommands } from "./commands/admin.ts";
 import { infoCommands } from "./commands/info.ts";
 import { cryptoCommands } from "./commands/crypto.ts";
+import { HttpService } from "./http/service.ts";
+import { AntispamFeature } from "./antispam/feature.ts";
 
 export async function startBot(loaded: LoadedConfig, log: Logger, signal?: AbortSignal): Promise<Tyr> {
   const bot = await Tyr.create(loaded, log, signal);
@@ -89,5 +91,15 @@ export async function startBot(loaded: LoadedConfig, log: Logger, signal?: Abort
   }
   services.reporting.push(protections);
   registry.register(...protectionsCommands(protections));
+
+  // Tyr's HTTP listener: features register routes above; it is added last so it starts after
+  // them and stops first (no request reaches a feature that is already stopped).
+  const http = new HttpService(bot.config.http, bot.log.child({ module: "http-listener" }));
+  if (bot.config.antispam.enabled && loaded.antispamSecret !== undefined) {
+    const antispam = new AntispamFeature(bot, { policy, protections, http, secret: loaded.antispamSecret });
+    bot.add(antispam);
+    services.reporting.push(antispam);
+  }
+  bot.add(http);
   return bot;
 }

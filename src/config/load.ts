@@ -6,6 +6,7 @@ import { parseDocument } from "yaml";
 import type { z } from "zod";
 import { configSchema, type ParsedConfig } from "./schema.ts";
 import { describeValue } from "../util/describe.ts";
+import { MIN_SECRET_LENGTH } from "../antispam/config.ts";
 
 export type Config = Omit<ParsedConfig, "accessToken" | "accessTokenFile" | "password" | "passwordFile">;
 
@@ -19,6 +20,8 @@ export interface LoadedConfig {
   password?: string;
   /** Non-fatal findings, e.g. a secret given inline in the file. */
   warnings: string[];
+  /** The synapse-http-antispam shared secret (antispam.secretFile or TYR_ANTISPAM_SECRET). */
+  antispamSecret?: string;
 }
 
 export class ConfigError extends Error {
@@ -94,7 +97,10 @@ export function validateConfig(
   const problems: string[] = [];
   const warnings: string[] = [];
 
-  const secret = (key: "accessTokenFile" | "passwordFile", path: string | undefined): string | undefined => {
+  const secret = (
+    key: "accessTokenFile" | "passwordFile" | "antispam.secretFile",
+    path: string | undefined,
+  ): string | undefined => {
     if (path === undefined) return undefined;
     try {
       const value = readSecret(path);
@@ -117,6 +123,17 @@ export function validateConfig(
     );
   }
 
+  const antispamSecret =
+    secret("antispam.secretFile", c.antispam.secretFile) ?? (env.TYR_ANTISPAM_SECRET || undefined);
+  if (c.antispam.enabled && antispamSecret === undefined && problems.length === 0)
+    problems.push(
+      "antispam.secretFile: antispam is enabled but has no shared secret: set antispam.secretFile or TYR_ANTISPAM_SECRET (the same value as the module's authorization)",
+    );
+  else if (c.antispam.enabled && antispamSecret !== undefined && antispamSecret.length < MIN_SECRET_LENGTH)
+    problems.push(
+      `antispam.secretFile: the shared secret is shorter than ${MIN_SECRET_LENGTH} characters; generate one with: openssl rand -hex 32`,
+    );
+
   let credentials: Credentials | undefined;
   if (token) credentials = { kind: "token", accessToken: token };
   else if (c.username && password) credentials = { kind: "password", username: c.username, password };
@@ -133,7 +150,13 @@ export function validateConfig(
   if (problems.length > 0 || !credentials) throw new ConfigError(opts.file, problems);
 
   const { accessToken: _a, accessTokenFile: _af, password: _p, passwordFile: _pf, ...config } = c;
-  return password ? { config, credentials, password, warnings } : { config, credentials, warnings };
+  return {
+    config,
+    credentials,
+    warnings,
+    ...(password ? { password } : {}),
+    ...(antispamSecret !== undefined ? { antispamSecret } : {}),
+  };
 }
 
 /** Reads, parses and validates a YAML config file; throws ConfigError listing every problem. */
