@@ -95,8 +95,17 @@ export class Tyr implements ShellParts {
     });
   }
 
-  /** Logs in, joins the management room and prepares every part; `run()` then starts syncing. */
-  static async create(loaded: LoadedConfig, log: Logger, signal?: AbortSignal): Promise<Tyr> {
+  /**
+   * Logs in, joins the management room and prepares every part; `run()` then starts syncing.
+   * `afterLogin` runs between the two (the HTTP listener starts there: the homeserver may ask
+   * Tyr's antispam endpoints about Tyr's own join).
+   */
+  static async create(
+    loaded: LoadedConfig,
+    log: Logger,
+    signal?: AbortSignal,
+    hooks: { afterLogin?(session: Session): Promise<void> } = {},
+  ): Promise<Tyr> {
     bridgeBotSdkLogging(log);
     mkdirSync(loaded.config.dataPath, { recursive: true });
     const stored = loaded.config.encryption.enabled
@@ -114,6 +123,7 @@ export class Tyr implements ShellParts {
     const client = new TyrClient(loaded.config.homeserverUrl, session.accessToken, {
       log: log.child({ module: "http" }),
     });
+    await hooks.afterLogin?.(session);
     const managementRoomId = await joinManagementRoom(client, loaded.config.managementRoom, session.userId);
     log.info({ managementRoomId }, "management room joined");
     return new Tyr({ loaded, log, session, client, managementRoomId });

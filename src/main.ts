@@ -25,10 +25,33 @@ import { adminCommands } from "./commands/admin.ts";
 import { infoCommands } from "./commands/info.ts";
 import { cryptoCommands } from "./commands/crypto.ts";
 import { HttpService } from "./http/service.ts";
-import { AntispamFeature } from "./antispam/feature.ts";
+import { AntispamFeature, createAntispamHandler } from "./antispam/feature.ts";
 
 export async function startBot(loaded: LoadedConfig, log: Logger, signal?: AbortSignal): Promise<Tyr> {
-  const bot = await Tyr.create(loaded, log, signal);
+  // Tyr's HTTP listener. The antispam routes start right after login, before Tyr joins its
+  // rooms: with the module loaded, the homeserver asks Tyr about Tyr's own joins.
+  const http = new HttpService(loaded.config.http, log.child({ module: "http-listener" }));
+  const antispamHandler =
+    loaded.config.antispam.enabled && loaded.antispamSecret !== undefined
+      ? createAntispamHandler(loaded.config.antispam, {
+          dryRun: loaded.config.dryRun,
+          secret: loaded.antispamSecret,
+        })
+      : undefined;
+  let bot: Tyr;
+  try {
+    bot = await Tyr.create(loaded, log, signal, {
+      afterLogin: async (session) => {
+        if (antispamHandler === undefined) return;
+        antispamHandler.botUserId = session.userId;
+        http.register(...antispamHandler.routes());
+        await http.start();
+      },
+    });
+  } catch (e) {
+    await http.stop(); // a failed start must not leave the port open
+    throw e;
+  }
   const services: Services = { reporting: [], features: [] };
 
   // Encryption first: it must see every sync batch before anyone reads the timeline, and it
@@ -92,14 +115,12 @@ export async function startBot(loaded: LoadedConfig, log: Logger, signal?: Abort
   services.reporting.push(protections);
   registry.register(...protectionsCommands(protections));
 
-  // Tyr's HTTP listener: features register routes above; it is added last so it starts after
-  // them and stops first (no request reaches a feature that is already stopped).
-  const http = new HttpService(bot.config.http, bot.log.child({ module: "http-listener" }));
-  if (bot.config.antispam.enabled && loaded.antispamSecret !== undefined) {
-    const antispam = new AntispamFeature(bot, { policy, protections, http, secret: loaded.antispamSecret });
+  if (antispamHandler !== undefined) {
+    const antispam = new AntispamFeature(bot, { policy, protections, http, handler: antispamHandler });
     bot.add(antispam);
     services.reporting.push(antispam);
   }
+  // Added last: routes registered by features go live when it starts, and it stops first.
   bot.add(http);
   return bot;
 }

@@ -5,7 +5,6 @@
 // into action-log records, consequences and a rate-limited summary for the moderators.
 import type { BotParts, Feature } from "../feature.ts";
 import type { Consequence } from "../consequences/types.ts";
-import { bearerSecret } from "../http/auth.ts";
 import type { HttpService } from "../http/service.ts";
 import type { PolicyFeature } from "../policy/feature.ts";
 import { banReason } from "../policy/plan.ts";
@@ -20,8 +19,10 @@ import { formatDuration } from "../protections/settings.ts";
 import type { ActionRecord } from "../store/actionLog.ts";
 import { ruleKey } from "../store/actionLog.ts";
 import type { AntispamConfig } from "./config.ts";
+import { bearerSecret } from "../http/auth.ts";
+import { AntispamHandler as Handler } from "./handler.ts";
 import { describeWhy, type Knowledge } from "./decide.ts";
-import { AntispamHandler, type Refusal } from "./handler.ts";
+import type { AntispamHandler, Refusal } from "./handler.ts";
 import { AntispamStats, labelOf } from "./stats.ts";
 
 export class AntispamFeature implements Feature, Reporting {
@@ -37,9 +38,15 @@ export class AntispamFeature implements Feature, Reporting {
   private readonly seeded = new Set<string>();
   private summaryTimer: NodeJS.Timeout | undefined;
 
+  /** `handler` was created and its routes started before login finished (see src/main.ts). */
   constructor(
     bot: BotParts,
-    deps: { policy: PolicyFeature; protections: ProtectionsFeature; http: HttpService; secret: string },
+    deps: {
+      policy: PolicyFeature;
+      protections: ProtectionsFeature;
+      http: HttpService;
+      handler: AntispamHandler;
+    },
   ) {
     this.bot = bot;
     this.policy = deps.policy;
@@ -67,11 +74,9 @@ export class AntispamFeature implements Feature, Reporting {
       flaggedBy: (room, user) => deps.protections.pipeline.incidentOf(room, user, Date.now()),
       ...(this.config.refuseInvitesFromRoomBans ? { roomBanOf: (u: string) => this.roomBanOf(u) } : {}),
     };
-    this.handler = new AntispamHandler({
-      pathPrefix: this.config.pathPrefix,
-      whenNotReady: this.config.whenNotReady,
-      dryRun: bot.config.dryRun,
-      auth: bearerSecret(deps.secret, { principal: "homeserver" }),
+    this.handler = deps.handler;
+    this.handler.botUserId = bot.session.userId;
+    this.handler.attach({
       ready: () => this.ready,
       knowledge: () => knowledge,
       judgeEvent: (ev, now) =>
@@ -79,9 +84,7 @@ export class AntispamFeature implements Feature, Reporting {
           enforcedAtServer(e.settings),
         ),
       onRefusal: (r) => setImmediate(() => this.recordRefusal(r)),
-      now: () => Date.now(),
     });
-    deps.http.register(...this.handler.routes());
   }
 
   get ready(): boolean {
@@ -235,4 +238,21 @@ export class AntispamFeature implements Feature, Reporting {
     });
     return lines;
   }
+}
+
+/**
+ * The antispam routes, created right after login so they answer while Tyr joins its rooms (its
+ * own joins pass; everyone else gets `whenNotReady` until the feature attaches).
+ */
+export function createAntispamHandler(
+  config: AntispamConfig,
+  opts: { dryRun: boolean; secret: string },
+): AntispamHandler {
+  return new Handler({
+    pathPrefix: config.pathPrefix,
+    whenNotReady: config.whenNotReady,
+    dryRun: opts.dryRun,
+    auth: bearerSecret(opts.secret, { principal: "homeserver" }),
+    now: () => Date.now(),
+  });
 }

@@ -40,26 +40,61 @@ export interface Refusal {
   readonly result?: PipelineResult;
 }
 
-export interface AntispamDeps {
+/** What the handler needs from the start: its routes answer before the bot's features exist. */
+export interface AntispamOptions {
   readonly pathPrefix: string;
   readonly whenNotReady: "allow" | "deny";
   readonly dryRun: boolean;
   readonly auth: Auth;
+  now(): number;
+}
+
+/** What the running bot supplies once its features exist (`attach`). */
+export interface AntispamDeps {
   ready(): boolean;
   knowledge(): Knowledge;
   /** Runs a protected room's unencrypted event through the protections enforced at the server. */
   judgeEvent(ev: EventArgs, now: number): PipelineResult | undefined;
   onRefusal(r: Refusal): void;
-  now(): number;
+}
+
+/** Who asks, for the callbacks that can come from Tyr's own account (its joins, its messages). */
+function actorOf(cb: Callback, body: Record<string, unknown>): unknown {
+  switch (cb) {
+    case "user_may_invite":
+      return body.inviter;
+    case "user_may_join_room":
+      return body.user;
+    case "user_may_create_room":
+      return body.user_id;
+    case "check_event_for_spam":
+      return typeof body.event === "object" && body.event !== null
+        ? (body.event as Record<string, unknown>).sender
+        : undefined;
+    default:
+      return undefined;
+  }
 }
 
 const OK: HttpResponse = Object.freeze({ status: 200, body: ALLOW_BODY });
 
 export class AntispamHandler {
   readonly stats = new AntispamStats();
-  private readonly deps: AntispamDeps;
+  private readonly opts: AntispamOptions;
+  private deps: AntispamDeps | undefined;
+  /**
+   * Tyr's own account, once logged in. Its requests are allowed even before Tyr is ready: at
+   * start it joins its management room, lists and protected rooms through this same homeserver,
+   * and would otherwise wait for itself (or, with whenNotReady: deny, never start).
+   */
+  botUserId: string | undefined;
 
-  constructor(deps: AntispamDeps) {
+  constructor(opts: AntispamOptions) {
+    this.opts = opts;
+  }
+
+  /** Connects the decisions to the running bot's knowledge. */
+  attach(deps: AntispamDeps): void {
     this.deps = deps;
   }
 
@@ -67,7 +102,7 @@ export class AntispamHandler {
     return CALLBACKS.map((cb) => ({
       feature: "antispam",
       method: "POST",
-      path: `${this.deps.pathPrefix}/${cb}`,
+      path: `${this.opts.pathPrefix}/${cb}`,
       auth: this.countingAuth(),
       body: "json",
       handler: (req) => this.answer(cb, req.body as Record<string, unknown>),
@@ -76,7 +111,7 @@ export class AntispamHandler {
 
   /** The shared secret check, counting failures for `status` (a module with the wrong secret). */
   private countingAuth(): Auth {
-    const inner = this.deps.auth;
+    const inner = this.opts.auth;
     const stats = this.stats;
     return {
       name: inner.name,
@@ -91,15 +126,17 @@ export class AntispamHandler {
 
   /** One callback: what the module gets back. */
   answer(cb: Callback, body: Record<string, unknown>): HttpResponse {
-    const now = this.deps.now();
+    const now = this.opts.now();
     this.stats.call(cb, now);
     if (cb === "ping") {
       const p = parsePing(body);
       return p.ok ? { status: 200, body: { id: p.value.id, status: "ok" } } : this.badRequest(p);
     }
-    if (!this.deps.ready()) {
+    const deps = this.deps;
+    if (deps === undefined || !deps.ready()) {
+      if (this.botUserId !== undefined && actorOf(cb, body) === this.botUserId) return OK;
       this.stats.notReadyAnswers++;
-      return this.deps.whenNotReady === "allow"
+      return this.opts.whenNotReady === "allow"
         ? OK
         : {
             status: 403,
@@ -114,30 +151,30 @@ export class AntispamHandler {
       case "federated_user_may_invite": {
         const p = cb === "user_may_invite" ? parseUserMayInvite(body) : parseFederatedInvite(body);
         if (!p.ok) return this.badRequest(p);
-        verdict = decideInvite(this.deps.knowledge(), p.value.inviter, p.value.invitee, p.value.room);
+        verdict = decideInvite(deps.knowledge(), p.value.inviter, p.value.invitee, p.value.room);
         break;
       }
       case "user_may_join_room": {
         const p = parseUserMayJoinRoom(body);
         if (!p.ok) return this.badRequest(p);
-        verdict = decideJoin(this.deps.knowledge(), p.value.user, p.value.room);
+        verdict = decideJoin(deps.knowledge(), p.value.user, p.value.room);
         break;
       }
       case "check_event_for_spam": {
         const p = parseCheckEvent(body);
         if (!p.ok) return this.badRequest(p);
         event = p.value;
-        const k = this.deps.knowledge();
+        const k = deps.knowledge();
         // Encrypted events pass: Tyr cannot read them before delivery.
         if (k.isProtected(event.roomId) && event.type !== "m.room.encrypted")
-          result = this.deps.judgeEvent(event, now);
+          result = deps.judgeEvent(event, now);
         verdict = decideEvent(k, event, result);
         break;
       }
       case "user_may_create_room": {
         const p = parseCreateRoom(body);
         if (!p.ok) return this.badRequest(p);
-        verdict = decideCreateRoom(this.deps.knowledge(), p.value.user);
+        verdict = decideCreateRoom(deps.knowledge(), p.value.user);
         break;
       }
       default:
@@ -145,10 +182,10 @@ export class AntispamHandler {
         return OK;
     }
     if (verdict.allow) return OK;
-    const dryRun = this.deps.dryRun;
+    const dryRun = this.opts.dryRun;
     this.stats.refused(cb, verdict.subject);
     if (dryRun) this.stats.dryRunRefusals++;
-    this.deps.onRefusal({
+    deps.onRefusal({
       callback: cb,
       verdict,
       dryRun,

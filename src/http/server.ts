@@ -49,10 +49,14 @@ interface Refusal {
 
 export class HttpListener {
   readonly name: string;
+  /** As configured (`address()` gives the bound one). */
+  readonly bind: string;
+  readonly port: number;
   private readonly limits: ListenerLimits;
   private readonly exact = new Map<string, Route[]>();
   /** Prefix routes, longest path first. */
-  private readonly prefixes: Route[];
+  private prefixes: Route[] = [];
+  private routeCount = 0;
   private readonly log: Logger;
   private readonly logLimiter = new LogLimiter({ burst: 5, windowMs: 60_000 });
   private readonly server: Server;
@@ -65,17 +69,11 @@ export class HttpListener {
   constructor(opts: ListenerOptions) {
     this.opts = opts;
     this.name = opts.name;
+    this.bind = opts.bind;
+    this.port = opts.port;
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.log = opts.log;
-    for (const r of opts.routes) {
-      if (r.prefix) continue;
-      const list = this.exact.get(r.path) ?? [];
-      if (list.some((x) => x.method === r.method))
-        throw new Error(`two routes for ${r.method} ${r.path} (${r.feature})`);
-      list.push(r);
-      this.exact.set(r.path, list);
-    }
-    this.prefixes = opts.routes.filter((r) => r.prefix).sort((a, b) => b.path.length - a.path.length);
+    this.addRoutes(opts.routes);
     const l = this.limits;
     this.server = createServer({
       requestTimeout: l.requestTimeoutMs,
@@ -96,6 +94,19 @@ export class HttpListener {
     });
   }
 
+  /** Adds routes (also while listening: a feature may register after the listener started). */
+  addRoutes(routes: readonly Route[]): void {
+    for (const r of routes) {
+      const same = r.prefix ? this.prefixes.filter((x) => x.path === r.path) : (this.exact.get(r.path) ?? []);
+      if (same.some((x) => x.method === r.method))
+        throw new Error(`two routes for ${r.method} ${r.path} (${r.feature})`);
+      if (r.prefix) {
+        this.prefixes = [...this.prefixes, r].sort((a, b) => b.path.length - a.path.length);
+      } else this.exact.set(r.path, [...same, r]);
+      this.routeCount++;
+    }
+  }
+
   /** Starts listening; resolves with the bound address (port 0 picks a free one). */
   async start(): Promise<{ host: string; port: number }> {
     await new Promise<void>((resolve, reject) => {
@@ -111,7 +122,7 @@ export class HttpListener {
     this.server.on("error", (e) => this.log.error({ err: e, listener: this.name }, "HTTP listener error"));
     const a = this.address();
     this.log.info(
-      { listener: this.name, address: `${a.host}:${a.port}`, routes: this.opts.routes.length },
+      { listener: this.name, address: `${a.host}:${a.port}`, routes: this.routeCount },
       "HTTP listener started",
     );
     return a;

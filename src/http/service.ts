@@ -10,7 +10,8 @@ import type { Route } from "./types.ts";
 
 export class HttpService implements Feature {
   readonly name = "http";
-  private readonly routes: Route[] = [];
+  /** Routes not yet placed on a listener. */
+  private pending: Route[] = [];
   private readonly listeners: HttpListener[] = [];
 
   private readonly config: HttpConfig;
@@ -21,9 +22,9 @@ export class HttpService implements Feature {
     this.log = log;
   }
 
+  /** Routes take effect at the next `start` (the bot calls it when its features start). */
   register(...routes: Route[]): void {
-    if (this.listeners.length > 0) throw new Error("routes must be registered before the listener starts");
-    this.routes.push(...routes);
+    this.pending.push(...routes);
   }
 
   /** Bound addresses by listener name, once started (for status and tests). */
@@ -31,8 +32,20 @@ export class HttpService implements Feature {
     return this.listeners.map((l) => ({ name: l.name, ...l.address() }));
   }
 
+  /**
+   * Places the routes registered since the last call: on the running listener of their address,
+   * or on a new one. Called early by the shell (the antispam routes must answer before Tyr joins
+   * its rooms, see src/main.ts) and again when the features start.
+   */
   async start(): Promise<void> {
-    for (const group of groupRoutes(this.config, this.routes)) {
+    const routes = this.pending;
+    this.pending = [];
+    for (const group of groupRoutes(this.config, routes)) {
+      const running = this.listeners.find((l) => l.bind === group.bind && l.port === group.port);
+      if (running !== undefined) {
+        running.addRoutes(group.routes);
+        continue;
+      }
       const listener = new HttpListener({ ...group, limits: limitsOf(this.config), log: this.log });
       try {
         await listener.start();

@@ -1,7 +1,20 @@
 // The antispam decisions and the handler's answers over a real matcher and protections pipeline.
 import { describe, expect, it } from "vitest";
 import { decideCreateRoom, decideInvite, decideJoin } from "../../../src/antispam/decide.ts";
-import { BOT, MOD, OPEN_ROOM, ROOM, hashed, message, rule, wordListConfig, world } from "./fixture.ts";
+import { AntispamHandler } from "../../../src/antispam/handler.ts";
+import { bearerSecret } from "../../../src/http/auth.ts";
+import {
+  BOT,
+  MOD,
+  OPEN_ROOM,
+  ROOM,
+  SECRET,
+  hashed,
+  message,
+  rule,
+  wordListConfig,
+  world,
+} from "./fixture.ts";
 
 const SPAMMER = "@spammer:evil.org";
 const LOCAL_SPAMMER = "@spam:example.org";
@@ -186,6 +199,20 @@ describe("the handler's answers", () => {
       status: 200,
       body: { id: "abc", status: "ok" },
     });
+  });
+
+  it("before the bot's features attach, lets Tyr's own joins and messages through (it must reach its rooms)", () => {
+    const h = new AntispamHandler({
+      pathPrefix: "/p",
+      whenNotReady: "deny",
+      dryRun: false,
+      auth: bearerSecret(SECRET),
+      now: () => 0,
+    });
+    h.botUserId = BOT;
+    expect(h.answer("user_may_join_room", { user: BOT, room: ROOM, is_invited: true }).status).toBe(200);
+    expect(h.answer("check_event_for_spam", message(BOT, "hello")).status).toBe(200);
+    expect(h.answer("user_may_join_room", { user: ALICE, room: ROOM, is_invited: true }).status).toBe(403);
   });
 
   it("answers 400 to a malformed body and allows callbacks it has no opinion on", () => {

@@ -111,19 +111,22 @@ export function world(
     ready: true,
     handler: undefined as unknown as AntispamHandler,
   };
-  const deps: AntispamDeps = {
+  w.handler = new AntispamHandler({
     pathPrefix: "/_tyr/antispam",
     whenNotReady: opts.whenNotReady ?? "allow",
     dryRun: opts.dryRun ?? false,
     auth: bearerSecret(SECRET),
+    now: () => Date.now(),
+  });
+  w.handler.botUserId = BOT;
+  const deps: AntispamDeps = {
     ready: () => w.ready,
     knowledge: () => knowledge,
     judgeEvent: (ev, now) =>
       serverPipeline.handleRaw(ev.raw, ev.roomId, {}, now, (e) => enforcedAtServer(e.settings)),
     onRefusal: (r) => w.refusals.push(r),
-    now: () => Date.now(),
   };
-  w.handler = new AntispamHandler(deps);
+  w.handler.attach(deps);
   return w;
 }
 
