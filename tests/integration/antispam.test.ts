@@ -160,7 +160,7 @@ describe("homeserver integration (synapse-http-antispam)", () => {
         extra: {
           encryption: { enabled: false },
           http: { port: tyrPort },
-          antispam: { enabled: true, secretFile, whenNotReady: "deny" },
+          antispam: { enabled: true, secretFile, whenNotReady: "deny", summaryIntervalSeconds: 10 },
         },
       }),
     );
@@ -270,6 +270,8 @@ describe("homeserver integration (synapse-http-antispam)", () => {
     expect(status).toMatch(/user_may_invite \d+/);
     expect(status).toMatch(/Antispam refusals: [1-9]/);
     expect(status).toMatch(/fail_open/);
+    // One summary for all of them in the management room (rate-limited, not one per refusal).
+    await mod.waitForNotice(mgmt, tyr.userId, /Homeserver antispam: refused \d+ requests/, 30_000);
   });
 
   it("a wrong secret gets 401 and is counted", async () => {
