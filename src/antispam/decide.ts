@@ -138,6 +138,8 @@ export interface CheckedEvent {
   readonly roomId: string;
   readonly sender: string;
   readonly type: string;
+  /** Has a state_key. */
+  readonly isState: boolean;
 }
 
 /** Consequences that mean "this event must not exist": its redaction, or removing its sender. */
@@ -159,6 +161,10 @@ function refusingProtection(ev: CheckedEvent, result: PipelineResult): string | 
  */
 export function decideEvent(k: Knowledge, ev: CheckedEvent, result: PipelineResult | undefined): Verdict {
   if (isShielded(k, ev.sender) || !k.isProtected(ev.roomId)) return ALLOW;
+  // State events and redactions pass: Synapse also asks about events arriving over federation,
+  // and a refused one is soft-failed there; refusing state would leave the room's state to
+  // diverge between servers, and a redaction only ever removes content.
+  if (ev.isState || ev.type === "m.room.redaction") return ALLOW;
   const banned = userBan(k, ev.sender);
   if (banned)
     return byRule(
@@ -179,7 +185,7 @@ export function decideEvent(k: Knowledge, ev: CheckedEvent, result: PipelineResu
   };
 }
 
-/** Whether a refusal that dry-run turns into "would refuse" (decided by the caller). */
+/** One line saying why, for the action log and Tyr's own log. */
 export function describeWhy(why: Why): string {
   switch (why.kind) {
     case "rule":

@@ -82,6 +82,7 @@ export interface EventArgs {
   readonly roomId: string;
   readonly sender: string;
   readonly type: string;
+  readonly isState: boolean;
   /** The event as the module sent it (client format), for the protections pipeline. */
   readonly raw: Obj;
 }
@@ -97,7 +98,14 @@ export function parseCheckEvent(b: Obj): Parsed<EventArgs> {
   if (!isObj(ev.content)) return bad("event.content: expected an object");
   return {
     ok: true,
-    value: { eventId: ev.event_id, roomId: ev.room_id, sender: ev.sender, type: ev.type, raw: ev },
+    value: {
+      eventId: ev.event_id,
+      roomId: ev.room_id,
+      sender: ev.sender,
+      type: ev.type,
+      isState: typeof ev.state_key === "string",
+      raw: ev,
+    },
   };
 }
 

@@ -172,6 +172,13 @@ describe("the handler's answers", () => {
     const w = world({ rules: [rule("user", LOCAL_SPAMMER)] });
     expect(w.handler.answer("check_event_for_spam", message(LOCAL_SPAMMER, "hi")).status).toBe(403);
     expect(w.handler.answer("check_event_for_spam", message(BOT, "buy crypto")).status).toBe(200);
+    // State events and redactions pass (a refused federated state event would be soft-failed).
+    const state = message(LOCAL_SPAMMER, "topic", ROOM, "m.room.topic");
+    (state.event as Record<string, unknown>).state_key = "";
+    expect(w.handler.answer("check_event_for_spam", state).status).toBe(200);
+    expect(
+      w.handler.answer("check_event_for_spam", message(LOCAL_SPAMMER, "x", ROOM, "m.room.redaction")).status,
+    ).toBe(200);
   });
 
   it("in dry-run allows everything and reports what it would have refused", () => {
