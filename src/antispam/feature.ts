@@ -6,6 +6,7 @@
 import type { BotParts, Feature } from "../feature.ts";
 import type { Consequence } from "../consequences/types.ts";
 import type { HttpService } from "../http/service.ts";
+import { LogLimiter } from "../http/logLimiter.ts";
 import type { PolicyFeature } from "../policy/feature.ts";
 import { banReason } from "../policy/plan.ts";
 import type { ProtectionsFeature } from "../protections/feature.ts";
@@ -36,6 +37,7 @@ export class AntispamFeature implements Feature, Reporting {
   /** Protections enforced at the server keep their own state (see the header comment). */
   private readonly serverPipeline: ProtectionPipeline;
   private readonly seeded = new Set<string>();
+  private readonly repeats = new LogLimiter({ burst: 1, windowMs: 60_000, maxKeys: 10_000 });
   private summaryTimer: NodeJS.Timeout | undefined;
 
   /** `handler` was created and its routes started before login finished (see src/main.ts). */
@@ -137,6 +139,12 @@ export class AntispamFeature implements Feature, Reporting {
   private recordRefusal(r: Refusal): void {
     const v = r.verdict;
     const why = v.why;
+    for (const c of this.followUps(r)) void this.bot.queue.submit(c);
+    // A spammer retrying the same thing hundreds of times gets one record a minute (the summary
+    // still counts every refusal): the bounded action log must keep the moderators' history.
+    const key = `${r.callback}|${v.subject}|${v.room ?? ""}|${describeWhy(why)}`;
+    const { write, suppressed } = this.repeats.take(key);
+    if (!write) return;
     const rec: ActionRecord = {
       ts: Date.now(),
       kind: "refuse",
@@ -147,7 +155,7 @@ export class AntispamFeature implements Feature, Reporting {
           : why.kind === "protection"
             ? `protection ${why.name}`
             : "tyr (antispam)",
-      reason: `${labelOf(r.callback)} refused via the homeserver: ${describeWhy(why)}`,
+      reason: `${labelOf(r.callback)} refused via the homeserver: ${describeWhy(why)}${suppressed > 0 ? ` (${suppressed} identical refusals since the previous record, not recorded one by one)` : ""}`,
       outcome: r.dryRun ? "dry-run" : "done",
       ...(v.room !== undefined ? { room: v.room } : {}),
       ...(why.kind === "rule" ? { list: why.rule.list, ruleKey: ruleKey(why.rule) } : {}),
@@ -161,7 +169,6 @@ export class AntispamFeature implements Feature, Reporting {
       { callback: r.callback, subject: v.subject, room: v.room, why: describeWhy(why), dryRun: r.dryRun },
       "homeserver request refused",
     );
-    for (const c of this.followUps(r)) void this.bot.queue.submit(c);
   }
 
   /**
@@ -212,7 +219,7 @@ export class AntispamFeature implements Feature, Reporting {
       {
         label: "Homeserver antispam",
         value:
-          `${url} · ${this.ready ? "ready" : `NOT READY (answering ${this.config.whenNotReady} until the lists are loaded)`}` +
+          `${url} · ${this.ready ? `ready (while starting it answers: ${this.config.whenNotReady})` : `NOT READY (answering ${this.config.whenNotReady} until the lists are loaded)`}` +
           ` · last call from the module: ${s.lastCallAt === undefined ? "never since start" : formatAgo(s.lastCallAt)}` +
           (this.bot.config.dryRun ? " · DRY RUN (refusals only recorded)" : ""),
       },

@@ -262,3 +262,72 @@ describe("listener placement", () => {
     ).toThrow(/two routes/);
   });
 });
+
+describe("auth that needs the body (the shape of federation X-Matrix signatures)", () => {
+  it("runs after the body is parsed, may be async, and hands the principal to the handler", async () => {
+    const signed: Route = {
+      feature: "fed",
+      method: "PUT",
+      path: "/signed",
+      body: "json",
+      auth: {
+        name: "test-signature",
+        needsBody: true,
+        check: async ({ body, method, uri }) => {
+          await new Promise((r) => setTimeout(r, 1));
+          const b = body as { sig?: string };
+          return b.sig === `${method} ${uri}`
+            ? { ok: true, principal: "server.example" }
+            : { ok: false, status: 401, errcode: "M_UNAUTHORIZED", error: "bad signature" };
+        },
+      },
+      handler: (req) => ({ status: 200, body: { from: req.principal } }),
+    };
+    const s = await start([signed]);
+    const put = (sig: string) =>
+      fetch(`${s.base}/signed?x=1`, { method: "PUT", headers: json, body: JSON.stringify({ sig }) });
+    const good = await put("PUT /signed?x=1");
+    expect(good.status).toBe(200);
+    expect(await good.json()).toEqual({ from: "server.example" });
+    expect((await put("forged")).status).toBe(401);
+  });
+});
+
+describe("HttpService", () => {
+  it("places routes registered after the first start on the running listener", async () => {
+    const { HttpService } = await import("../../../src/http/service.ts");
+    const c = capture();
+    const svc = new HttpService(httpSchema.parse({ port: 0 }), c.log);
+    const route = (path: string): Route => ({
+      ...echo,
+      auth: none,
+      path,
+      handler: () => ({ status: 200, body: { path } }),
+    });
+    svc.register(route("/early"));
+    await svc.start();
+    svc.register(route("/late"));
+    await svc.start();
+    const [addr] = svc.addresses();
+    expect(svc.addresses()).toHaveLength(1);
+    for (const p of ["/early", "/late"]) {
+      const res = await fetch(`http://127.0.0.1:${addr!.port}${p}`, {
+        method: "POST",
+        headers: json,
+        body: "{}",
+      });
+      expect(await res.json()).toEqual({ path: p });
+    }
+    await svc.stop();
+  });
+
+  it("says which setting to change when the port is taken", async () => {
+    const { HttpService } = await import("../../../src/http/service.ts");
+    const taken = await start([echo]);
+    const svc = new HttpService(httpSchema.parse({ port: taken.port }), capture().log);
+    svc.register(echo);
+    await expect(svc.start()).rejects.toThrow(
+      /cannot listen on 127\.0\.0\.1:\d+ \(EADDRINUSE\): change http\.bind\/http\.port/,
+    );
+  });
+});
