@@ -272,10 +272,30 @@ export class HttpListener {
       remote: req.socket.remoteAddress ?? "",
       ...(principal !== undefined ? { principal } : {}),
     };
-    const response = await route.handler(request);
+    const out = route.handler(request);
+    const response = out instanceof Promise ? await this.withDeadline(out, route, path) : out;
     if (response.status >= 400) this.counts.refused++;
     else this.counts.ok++;
     this.send(res, response);
+  }
+
+  /** An async handler gets as long as a request may take to arrive; then the caller gets 503. */
+  private async withDeadline(out: Promise<HttpResponse>, route: Route, path: string): Promise<HttpResponse> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<HttpResponse>((resolve) => {
+      timer = setTimeout(() => {
+        this.log.warn(
+          { listener: this.name, feature: route.feature, path: clip(path), ms: this.limits.requestTimeoutMs },
+          "HTTP handler took too long; answered 503",
+        );
+        resolve(matrixError(503, "M_UNKNOWN", "the server took too long to answer; try again"));
+      }, this.limits.requestTimeoutMs);
+    });
+    try {
+      return await Promise.race([out, late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private refuse(
@@ -327,6 +347,11 @@ export class HttpListener {
   /** Errors before a request exists (bad HTTP, header overflow, request timeout). */
   private clientError(err: NodeJS.ErrnoException, socket: Socket): void {
     const code = err.code ?? "";
+    // The client went away: nobody to answer, nothing worth a log line.
+    if (code === "ECONNRESET" || code === "EPIPE") {
+      socket.destroy();
+      return;
+    }
     const [status, errcode, text]: [number, string, string] =
       code === "ERR_HTTP_REQUEST_TIMEOUT"
         ? [408, "M_UNKNOWN", "the request took too long"]

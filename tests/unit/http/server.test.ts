@@ -192,6 +192,16 @@ describe("HTTP listener", () => {
     expect(reply).toContain('"errcode":"M_UNKNOWN"');
   }, 15_000);
 
+  it("answers 503 when an async handler never finishes, and keeps serving", async () => {
+    const s = await start([{ ...echo, path: "/hang", handler: () => new Promise(() => {}) }, echo], {
+      requestTimeoutMs: 300,
+      headersTimeoutMs: 300,
+    });
+    expect(await post(s.base, "/hang", "{}")).toMatchObject({ status: 503, body: { errcode: "M_UNKNOWN" } });
+    expect(s.lines.some((l) => l.msg === "HTTP handler took too long; answered 503")).toBe(true);
+    expect((await post(s.base, "/echo", "{}")).status).toBe(200);
+  });
+
   it("answers 400 to a malformed HTTP request without crashing", async () => {
     const s = await start([echo]);
     const reply = await new Promise<string>((resolve) => {
