@@ -165,9 +165,14 @@ export class AntispamHandler {
         if (!p.ok) return this.badRequest(p);
         event = p.value;
         const k = deps.knowledge();
-        // Encrypted events pass: Tyr cannot read them before delivery.
-        if (k.isProtected(event.roomId) && event.type !== "m.room.encrypted")
-          result = deps.judgeEvent(event, now);
+        // Encrypted events pass: Tyr cannot read them before delivery. State and redactions are
+        // never refused (decide.ts), so the protections need not see them here.
+        const judged =
+          k.isProtected(event.roomId) &&
+          !event.isState &&
+          event.type !== "m.room.encrypted" &&
+          event.type !== "m.room.redaction";
+        if (judged) result = deps.judgeEvent(event, now);
         verdict = decideEvent(k, event, result);
         break;
       }
