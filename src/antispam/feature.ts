@@ -21,9 +21,8 @@ import type { ActionRecord } from "../store/actionLog.ts";
 import { ruleKey } from "../store/actionLog.ts";
 import type { AntispamConfig } from "./config.ts";
 import { bearerSecret } from "../http/auth.ts";
-import { AntispamHandler as Handler } from "./handler.ts";
 import { describeWhy, type Knowledge } from "./decide.ts";
-import type { AntispamHandler, Refusal } from "./handler.ts";
+import { AntispamHandler, type Refusal } from "./handler.ts";
 import { AntispamStats, labelOf } from "./stats.ts";
 
 export class AntispamFeature implements Feature, Reporting {
@@ -255,7 +254,7 @@ export function createAntispamHandler(
   config: AntispamConfig,
   opts: { dryRun: boolean; secret: string },
 ): AntispamHandler {
-  return new Handler({
+  return new AntispamHandler({
     pathPrefix: config.pathPrefix,
     whenNotReady: config.whenNotReady,
     dryRun: opts.dryRun,
