@@ -193,9 +193,13 @@ export class AntispamFeature implements Feature, Reporting {
     }
     if (r.callback === "check_event_for_spam" && r.result !== undefined && r.event !== undefined) {
       const id = r.event.eventId;
+      // Not: the redaction of the event that never existed, a warning about it in the room (the
+      // sender saw the refusal), or dry-run notices (the live pipeline gives those on delivery).
       return r.result.consequences.filter(
         (c) =>
-          !(c.kind === "redact" && c.event === id) && !(c.kind === "notify" && c.cause.by === "protection"),
+          !(c.kind === "redact" && c.event === id) &&
+          c.kind !== "warn" &&
+          !(c.kind === "notify" && c.cause.by === "protection"),
       );
     }
     return [];
