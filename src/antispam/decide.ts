@@ -6,6 +6,7 @@ import { serverOfUser } from "../banlists/entities.ts";
 import type { Rule } from "../banlists/rule.ts";
 import { withoutOwnServerRules } from "../policy/plan.ts";
 import type { PipelineResult } from "../protections/pipeline.ts";
+import type { Consequence } from "../consequences/types.ts";
 
 /** What the decisions may consult. Every member answers from memory. */
 export interface Knowledge {
@@ -183,6 +184,24 @@ export function decideEvent(k: Knowledge, ev: CheckedEvent, result: PipelineResu
     subject: ev.sender,
     room: ev.roomId,
   };
+}
+
+/**
+ * What still has to happen after the server refused an event on a protection's word: its other
+ * decisions (a ban, a mute, the clean-up of the sender's earlier messages), but not the
+ * redaction of the event that never existed, a warning about it in the room (the sender saw the
+ * refusal), or dry-run notices (the live pipeline gives those for delivered events).
+ */
+export function followUpsOfRefusedEvent(
+  eventId: string,
+  consequences: readonly Consequence[],
+): Consequence[] {
+  return consequences.filter(
+    (c) =>
+      !(c.kind === "redact" && c.event === eventId) &&
+      c.kind !== "warn" &&
+      !(c.kind === "notify" && c.cause.by === "protection"),
+  );
 }
 
 /** One line saying why, for the action log and Tyr's own log. */

@@ -21,7 +21,7 @@ import type { ActionRecord } from "../store/actionLog.ts";
 import { ruleKey } from "../store/actionLog.ts";
 import type { AntispamConfig } from "./config.ts";
 import { bearerSecret } from "../http/auth.ts";
-import { describeWhy, type Knowledge } from "./decide.ts";
+import { describeWhy, followUpsOfRefusedEvent, type Knowledge } from "./decide.ts";
 import { AntispamHandler, type Refusal } from "./handler.ts";
 import { AntispamStats, labelOf } from "./stats.ts";
 
@@ -192,15 +192,7 @@ export class AntispamFeature implements Feature, Reporting {
       ];
     }
     if (r.callback === "check_event_for_spam" && r.result !== undefined && r.event !== undefined) {
-      const id = r.event.eventId;
-      // Not: the redaction of the event that never existed, a warning about it in the room (the
-      // sender saw the refusal), or dry-run notices (the live pipeline gives those on delivery).
-      return r.result.consequences.filter(
-        (c) =>
-          !(c.kind === "redact" && c.event === id) &&
-          c.kind !== "warn" &&
-          !(c.kind === "notify" && c.cause.by === "protection"),
-      );
+      return followUpsOfRefusedEvent(r.event.eventId, r.result.consequences);
     }
     return [];
   }

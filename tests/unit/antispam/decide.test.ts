@@ -1,6 +1,11 @@
 // The antispam decisions and the handler's answers over a real matcher and protections pipeline.
 import { describe, expect, it } from "vitest";
-import { decideCreateRoom, decideInvite, decideJoin } from "../../../src/antispam/decide.ts";
+import {
+  decideCreateRoom,
+  decideInvite,
+  decideJoin,
+  followUpsOfRefusedEvent,
+} from "../../../src/antispam/decide.ts";
 import { AntispamHandler } from "../../../src/antispam/handler.ts";
 import { bearerSecret } from "../../../src/http/auth.ts";
 import {
@@ -121,6 +126,25 @@ describe("joins and room creation", () => {
     const w = world({ rules: [rule("user", LOCAL_SPAMMER)] });
     expect(decideCreateRoom(w.knowledge, LOCAL_SPAMMER).allow).toBe(false);
     expect(decideCreateRoom(w.knowledge, ALICE).allow).toBe(true);
+  });
+});
+
+describe("after a refused event", () => {
+  it("keeps the protection's sanctions and clean-up, drops the event's redaction and the room warning", () => {
+    const w = world({ config: wordListConfig({ enforce: true, action: "kick" }) });
+    const earlier = message(LOCAL_SPAMMER, "hello");
+    w.serverPipeline.handleRaw(earlier.event, ROOM, {}, Date.now());
+    const spam = message(LOCAL_SPAMMER, "buy crypto");
+    const ev = spam.event as { event_id: string };
+    const r = w.serverPipeline.handleRaw(spam.event, ROOM, {}, Date.now());
+    const kept = followUpsOfRefusedEvent(ev.event_id, [
+      ...r.consequences,
+      { kind: "warn", room: ROOM, text: "removed", cause: { by: "protection", name: "word-list" } },
+    ]);
+    expect(kept.map((c) => c.kind).sort()).toEqual(["kick", "redact"]);
+    expect(kept.find((c) => c.kind === "redact")).toMatchObject({
+      event: (earlier.event as { event_id: string }).event_id,
+    });
   });
 });
 
