@@ -25,6 +25,8 @@ const TARGETS: Record<string, { atLeast?: number; atMost?: number; ratioAtLeast?
   "protections.events_per_s": { atLeast: 5_000 },
   "protections.p99_ms": { atMost: 5 },
   "crypto.decrypt_per_s": { atLeast: 1_000 },
+  "antispam.p99_ms": { atMost: 5 },
+  "antispam.requests_per_s": { atLeast: 1_000 * 0.98 },
 };
 
 function verdict(r: BenchResult): string {

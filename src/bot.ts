@@ -96,8 +96,17 @@ export class Tyr implements ShellParts {
     });
   }
 
-  /** Logs in, joins the management room and prepares every part; `run()` then starts syncing. */
-  static async create(loaded: LoadedConfig, log: Logger, signal?: AbortSignal): Promise<Tyr> {
+  /**
+   * Logs in, joins the management room and prepares every part; `run()` then starts syncing.
+   * `afterLogin` runs between the two (the HTTP listener starts there: the homeserver may ask
+   * Tyr's antispam endpoints about Tyr's own join).
+   */
+  static async create(
+    loaded: LoadedConfig,
+    log: Logger,
+    signal?: AbortSignal,
+    hooks: { afterLogin?(session: Session): Promise<void> } = {},
+  ): Promise<Tyr> {
     bridgeBotSdkLogging(log);
     mkdirSync(loaded.config.dataPath, { recursive: true });
     const stored = loaded.config.encryption.enabled
@@ -115,6 +124,7 @@ export class Tyr implements ShellParts {
     const client = new TyrClient(loaded.config.homeserverUrl, session.accessToken, {
       log: log.child({ module: "http" }),
     });
+    await hooks.afterLogin?.(session);
     const managementRoomId = await resolveManagementRoom(client, {
       managementRoom: loaded.config.managementRoom,
       initialModerator: loaded.config.initialModerator,

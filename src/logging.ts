@@ -14,6 +14,8 @@ const REDACT = [
   "*.recoveryKey",
   "config.accessToken",
   "config.password",
+  "antispamSecret",
+  "*.antispamSecret",
   "headers.authorization",
   "headers.Authorization",
 ];

@@ -25,12 +25,37 @@ import { adminCommands } from "./commands/admin.ts";
 import { infoCommands } from "./commands/info.ts";
 import { cryptoCommands } from "./commands/crypto.ts";
 import { readCaFile, trustExtraCertificates } from "./matrix/tls.ts";
+import { HttpService } from "./http/service.ts";
+import { AntispamFeature, createAntispamHandler } from "./antispam/feature.ts";
 
 export async function startBot(loaded: LoadedConfig, log: Logger, signal?: AbortSignal): Promise<Tyr> {
   // Before the first request: the login itself must verify against the admin's CA.
   const caFile = loaded.config.homeserverCaFile;
   if (caFile !== undefined) trustExtraCertificates(readCaFile(caFile));
-  const bot = await Tyr.create(loaded, log, signal);
+  // Tyr's HTTP listener. The antispam routes start right after login, before Tyr joins its
+  // rooms: with the module loaded, the homeserver asks Tyr about Tyr's own joins.
+  const http = new HttpService(loaded.config.http, log.child({ module: "http-listener" }));
+  const antispamHandler =
+    loaded.config.antispam.enabled && loaded.antispamSecret !== undefined
+      ? createAntispamHandler(loaded.config.antispam, {
+          dryRun: loaded.config.dryRun,
+          secret: loaded.antispamSecret,
+        })
+      : undefined;
+  let bot: Tyr;
+  try {
+    bot = await Tyr.create(loaded, log, signal, {
+      afterLogin: async (session) => {
+        if (antispamHandler === undefined) return;
+        antispamHandler.botUserId = session.userId;
+        http.register(...antispamHandler.routes());
+        await http.start();
+      },
+    });
+  } catch (e) {
+    await http.stop(); // a failed start must not leave the port open
+    throw e;
+  }
   const services: Services = { reporting: [], features: [] };
 
   // Encryption first: it must see every sync batch before anyone reads the timeline, and it
@@ -93,6 +118,14 @@ export async function startBot(loaded: LoadedConfig, log: Logger, signal?: Abort
   }
   services.reporting.push(protections);
   registry.register(...protectionsCommands(protections));
+
+  if (antispamHandler !== undefined) {
+    const antispam = new AntispamFeature(bot, { policy, protections, http, handler: antispamHandler });
+    bot.add(antispam);
+    services.reporting.push(antispam);
+  }
+  // Added last: routes registered by features go live when it starts, and it stops first.
+  bot.add(http);
   return bot;
 }
 

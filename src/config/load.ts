@@ -8,6 +8,7 @@ import { configSchema, type ParsedConfig } from "./schema.ts";
 import { describeValue } from "../util/describe.ts";
 import { readCaFile, urlSecurity } from "../matrix/tls.ts";
 import { closest } from "../commands/framework/suggest.ts";
+import { MIN_SECRET_LENGTH } from "../antispam/config.ts";
 
 export type Config = Omit<ParsedConfig, "accessToken" | "accessTokenFile" | "password" | "passwordFile">;
 
@@ -21,6 +22,8 @@ export interface LoadedConfig {
   password?: string;
   /** Non-fatal findings, e.g. a secret given inline in the file. */
   warnings: string[];
+  /** The synapse-http-antispam shared secret (antispam.secretFile or TYR_ANTISPAM_SECRET). */
+  antispamSecret?: string;
 }
 
 export class ConfigError extends Error {
@@ -106,7 +109,10 @@ export function validateConfig(
   const problems: string[] = [];
   const warnings: string[] = [];
 
-  const secret = (key: "accessTokenFile" | "passwordFile", path: string | undefined): string | undefined => {
+  const secret = (
+    key: "accessTokenFile" | "passwordFile" | "antispam.secretFile",
+    path: string | undefined,
+  ): string | undefined => {
     if (path === undefined) return undefined;
     try {
       const value = readSecret(path);
@@ -144,6 +150,17 @@ export function validateConfig(
     );
   }
 
+  const antispamSecret =
+    secret("antispam.secretFile", c.antispam.secretFile) ?? (env.TYR_ANTISPAM_SECRET || undefined);
+  if (c.antispam.enabled && antispamSecret === undefined && problems.length === 0)
+    problems.push(
+      "antispam.secretFile: antispam is enabled but has no shared secret: set antispam.secretFile or TYR_ANTISPAM_SECRET (the same value as the module's authorization)",
+    );
+  else if (c.antispam.enabled && antispamSecret !== undefined && antispamSecret.length < MIN_SECRET_LENGTH)
+    problems.push(
+      `antispam.secretFile: the shared secret is shorter than ${MIN_SECRET_LENGTH} characters; generate one with: openssl rand -hex 32`,
+    );
+
   let credentials: Credentials | undefined;
   if (token) credentials = { kind: "token", accessToken: token };
   else if (c.username && password) credentials = { kind: "password", username: c.username, password };
@@ -160,7 +177,13 @@ export function validateConfig(
   if (problems.length > 0 || !credentials) throw new ConfigError(opts.file, problems);
 
   const { accessToken: _a, accessTokenFile: _af, password: _p, passwordFile: _pf, ...config } = c;
-  return password ? { config, credentials, password, warnings } : { config, credentials, warnings };
+  return {
+    config,
+    credentials,
+    warnings,
+    ...(password ? { password } : {}),
+    ...(antispamSecret !== undefined ? { antispamSecret } : {}),
+  };
 }
 
 /** Reads, parses and validates a YAML config file; throws ConfigError listing every problem. */

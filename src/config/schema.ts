@@ -2,6 +2,8 @@
 // what was expected so `tyr config check` output can be acted on without reading code.
 import { z } from "zod";
 import { urlSecurity } from "../matrix/tls.ts";
+import { httpSchema } from "../http/config.ts";
+import { antispamSchema } from "../antispam/config.ts";
 
 const ROOM_ID = /^![^\s:]+(:[^\s]+)?$/; // room v12 IDs carry no server part
 const ROOM_ALIAS = /^#[^\s:]+:[^\s]+$/;
@@ -131,6 +133,9 @@ export const configSchema = z
           trustOnFirstUse: false,
           lateDecryptionMaxAgeSeconds: 600,
         }),
+      // ---- Tyr's HTTP listener (src/http/) and the homeserver antispam backend (src/antispam/) ----
+      http: httpSchema,
+      antispam: antispamSchema,
     },
     { error: "expected a mapping of configuration keys" },
   )

@@ -76,6 +76,11 @@ export class PolicyFeature implements Feature, Reporting {
     return this.protectedSet;
   }
 
+  /** True once the first sync was read and every watched list's rules are in the matcher. */
+  get loaded(): boolean {
+    return this.ready && this.watchedLists.every((l) => this.revisions.has(l));
+  }
+
   revision(list: string): PolicyListRevision | undefined {
     return this.revisions.get(list);
   }

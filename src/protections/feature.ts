@@ -339,8 +339,9 @@ export class ProtectionsFeature implements Feature, Reporting {
     }
   }
 
-  /** What the pipeline needs to know about a room (cached until its state changes). */
-  private roomContext(room: string): RoomContext {
+  /** What the pipeline needs to know about a room (cached until its state changes); also used by
+   *  the homeserver check (src/antispam/). */
+  roomContext(room: string): RoomContext {
     const mgmt = this.managementInfo();
     let ctx = this.roomContexts.get(room);
     if (ctx === undefined) {
@@ -477,6 +478,15 @@ export class ProtectionsFeature implements Feature, Reporting {
 
   private apply(config: ProtectionsConfig): void {
     this.pipeline.setConfig(config);
+    for (const l of this.configListeners) l(config);
+  }
+
+  /** Called with every settings change in effect (the homeserver check keeps its own pipeline). */
+  readonly configListeners: ((config: ProtectionsConfig) => void)[] = [];
+
+  /** Whether the settings from account data are in effect yet. */
+  get settingsLoaded(): boolean {
+    return this.loaded;
   }
 
   /**

@@ -217,14 +217,34 @@ export class ProtectionPipeline {
   }
 
   /** Normalises a raw event and handles it; unusable events are skipped with the reason. */
-  handleRaw(raw: unknown, roomId: string | undefined, room: RoomContext, now: number): PipelineResult {
+  handleRaw(
+    raw: unknown,
+    roomId: string | undefined,
+    room: RoomContext,
+    now: number,
+    only?: (p: EnabledProtection) => boolean,
+  ): PipelineResult {
     const n = normaliseEvent(raw, roomId);
     if (!n.ok) return { consequences: [], errors: [], skipped: n.reason };
-    return this.handle(n.event, room, now);
+    return this.handle(n.event, room, now, only);
   }
 
-  /** Runs every protection enabled in the event's room. `now` is the receive time (ms). */
-  handle(ev: ProtectionEvent, roomInfo: RoomContext, now: number): PipelineResult {
+  /** The protection with an open incident against `user` in `room` at `now`, if any. */
+  incidentOf(room: string, user: string, now: number): string | undefined {
+    const inc = this.#incidents.peek(key(room, user));
+    return inc !== undefined && inc.until > now ? inc.protection : undefined;
+  }
+
+  /**
+   * Runs every protection enabled in the event's room (or only those `only` accepts: the
+   * homeserver check runs the ones enforced at the server). `now` is the receive time (ms).
+   */
+  handle(
+    ev: ProtectionEvent,
+    roomInfo: RoomContext,
+    now: number,
+    only?: (p: EnabledProtection) => boolean,
+  ): PipelineResult {
     const consequences: Consequence[] = [];
     const errors: ProtectionError[] = [];
     if (!Number.isFinite(now)) return { consequences, errors, skipped: "invalid clock value" };
@@ -260,6 +280,7 @@ export class ProtectionPipeline {
     const members = this.#members;
     const room = ev.room;
     for (const entry of this.enabledFor(room)) {
+      if (only !== undefined && !only(entry)) continue;
       const p = entry.protection;
       const handler =
         ev.kind === "message" ? p.onMessage : ev.kind === "membership" ? p.onMembership : p.onReaction;

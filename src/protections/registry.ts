@@ -8,6 +8,7 @@ import { membershipChurn } from "./builtin/membership-churn.ts";
 import { mentionSpam } from "./builtin/mention-spam.ts";
 import { wordList } from "./builtin/word-list.ts";
 import type { AnyProtection } from "./framework.ts";
+import { withServerEnforcement } from "./enforce.ts";
 
 export const BUILTIN_PROTECTIONS: readonly AnyProtection[] = [
   flooding,
@@ -18,4 +19,4 @@ export const BUILTIN_PROTECTIONS: readonly AnyProtection[] = [
   joinWave,
   membershipChurn,
   badNames,
-];
+].map(withServerEnforcement);

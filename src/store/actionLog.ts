@@ -10,7 +10,8 @@ export type Outcome = "done" | "failed" | "skipped" | "dry-run";
 
 export interface ActionRecord {
   ts: number;
-  kind: Consequence["kind"];
+  /** What was done; "refuse": the homeserver refused a request on Tyr's answer (src/antispam/). */
+  kind: Consequence["kind"] | "refuse";
   room?: string;
   target?: string;
   reason?: string;

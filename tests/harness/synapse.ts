@@ -9,6 +9,8 @@ import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 
 export const SYNAPSE_VERSION = "1.163.2";
+/** The synapse-http-antispam module (PyPI) the homeserver-integration tests load. */
+export const ANTISPAM_MODULE_VERSION = "0.5.1";
 export const PROJECT_ROOT = resolve(import.meta.dirname, "../..");
 export const DEV_DIR = join(PROJECT_ROOT, ".tyr-dev");
 export const VENV = join(DEV_DIR, "synapse-venv");
@@ -28,6 +30,17 @@ export interface SynapseOptions {
   keepData?: boolean;
   /** Federation over TLS on loopback (tests only): see `FederationOptions`. */
   federation?: FederationOptions;
+  /** Load synapse-http-antispam pointing at Tyr (installed into the venv on first use). */
+  antispam?: AntispamModuleOptions;
+}
+
+/** The module's config block in homeserver.yaml (see README "Homeserver integration"). */
+export interface AntispamModuleOptions {
+  /** Tyr's URL including antispam.pathPrefix, e.g. http://127.0.0.1:8090/_tyr/antispam */
+  baseUrl: string;
+  secret: string;
+  enabledCallbacks?: string[];
+  failOpen?: Record<string, boolean>;
 }
 
 /**
@@ -67,14 +80,7 @@ function venvPython(): string {
 
 /** Creates the virtualenv and installs Synapse when it is missing or at another version. */
 export function ensureSynapseInstalled(log: (m: string) => void = () => {}): void {
-  const check = existsSync(venvPython())
-    ? spawnSync(
-        venvPython(),
-        ["-c", "from importlib.metadata import version; print(version('matrix-synapse'))"],
-        { encoding: "utf8" },
-      )
-    : undefined;
-  if (check?.status === 0 && check.stdout.trim() === SYNAPSE_VERSION) return;
+  if (existsSync(venvPython()) && installedVersion("matrix-synapse") === SYNAPSE_VERSION) return;
   log(`installing matrix-synapse ${SYNAPSE_VERSION} into ${VENV} (first run only)…`);
   mkdirSync(DEV_DIR, { recursive: true });
   const py = process.env.PYTHON ?? "python3";
@@ -82,9 +88,28 @@ export function ensureSynapseInstalled(log: (m: string) => void = () => {}): voi
   run(venvPython(), pipInstallArgs(`matrix-synapse==${SYNAPSE_VERSION}`));
 }
 
-/** Arguments for `<venv python>` that quietly pip-install `requirement`. */
-export function pipInstallArgs(requirement: string): string[] {
-  return ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", requirement];
+/** Arguments for `<venv python>` that quietly pip-install `args` (requirements and flags). */
+export function pipInstallArgs(...args: string[]): string[] {
+  return ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", ...args];
+}
+
+/** The version of a package in the venv, or undefined when it is not installed. */
+function installedVersion(pkg: string): string | undefined {
+  const r = spawnSync(
+    venvPython(),
+    ["-c", `from importlib.metadata import version; print(version(${JSON.stringify(pkg)}))`],
+    { encoding: "utf8" },
+  );
+  return r.status === 0 ? r.stdout.trim() : undefined;
+}
+
+/** Installs the pinned synapse-http-antispam into the venv unless it is there (idempotent). */
+export function ensureAntispamModuleInstalled(log: (m: string) => void = () => {}): void {
+  ensureSynapseInstalled(log);
+  if (installedVersion("synapse-http-antispam") === ANTISPAM_MODULE_VERSION) return;
+  log(`installing synapse-http-antispam ${ANTISPAM_MODULE_VERSION} into ${VENV}…`);
+  // --no-deps: its only dependency is matrix-synapse, pinned above; never let pip move it.
+  run(venvPython(), pipInstallArgs("--no-deps", `synapse-http-antispam==${ANTISPAM_MODULE_VERSION}`));
 }
 
 function run(cmd: string, args: string[]): void {
@@ -157,6 +182,7 @@ export class Synapse {
   /** Writes the config (unless it exists and `keepData`), then starts Synapse. */
   static async create(opts: SynapseOptions): Promise<Synapse> {
     ensureSynapseInstalled((m) => process.stderr.write(`${m}\n`));
+    if (opts.antispam) ensureAntispamModuleInstalled((m) => process.stderr.write(`${m}\n`));
     const dir = resolve(opts.dir);
     if (!opts.keepData) rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
@@ -176,6 +202,7 @@ export class Synapse {
         sharedSecret,
         rateLimits: opts.rateLimits ?? "relaxed",
         ...(opts.federation ? { federation: opts.federation } : {}),
+        ...(opts.antispam ? { antispam: opts.antispam } : {}),
       }),
     );
     writeFileSync(join(dir, "log.config"), LOG_CONFIG.replace("LOGFILE", join(dir, "homeserver.log")));
@@ -295,6 +322,7 @@ function synapseConfig(o: {
   sharedSecret: string;
   rateLimits: RateLimits;
   federation?: FederationOptions;
+  antispam?: AntispamModuleOptions;
 }): string {
   const q = (s: string) => JSON.stringify(s);
   const f = o.federation;
@@ -350,7 +378,24 @@ presence:
 url_preview_enabled: false
 enable_metrics: false
 ${rateLimitYaml(o.rateLimits)}
+${o.antispam ? antispamYaml(o.antispam) : ""}
 `;
+}
+
+function antispamYaml(a: AntispamModuleOptions): string {
+  const q = (s: string) => JSON.stringify(s);
+  return `modules:
+  - module: synapse_http_antispam.HTTPAntispam
+    config:
+      base_url: ${q(a.baseUrl)}
+      authorization: ${q(a.secret)}
+${a.enabledCallbacks ? `      enabled_callbacks: [${a.enabledCallbacks.map(q).join(", ")}]\n` : ""}${
+    a.failOpen
+      ? `      fail_open: {${Object.entries(a.failOpen)
+          .map(([k, v]) => `${k}: ${v}`)
+          .join(", ")}}\n`
+      : ""
+  }`;
 }
 
 const LOG_CONFIG = `version: 1

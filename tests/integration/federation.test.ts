@@ -5,28 +5,15 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { DEV_DIR, Synapse, freePort } from "../harness/synapse.ts";
-import { selfSignedCert } from "../harness/tls.ts";
+import { DEV_DIR, type Synapse } from "../harness/synapse.ts";
+import { federatedHomeserver } from "../harness/federation.ts";
 import { TestUser, eventually, type SeenEvent } from "../harness/user.ts";
 import { policyListCast, runBot, testConfig, watchAndProtect, type RunningBot } from "../harness/bot.ts";
 
 const enc = encodeURIComponent;
 const root = join(DEV_DIR, `federation-${process.pid}`);
 
-/** A self-signed certificate for `host` (the test servers do not verify each other's). */
-const selfSigned = (host: string) => selfSignedCert(join(root, "certs"), host);
-
-async function homeserver(host: string): Promise<Synapse> {
-  const { cert, key } = selfSigned(host);
-  const fedPort = await freePort();
-  return Synapse.create({
-    dir: join(root, host),
-    // An explicit port: no .well-known or SRV lookup; `.localhost` resolves to loopback.
-    serverName: `${host}:${fedPort}`,
-    rateLimits: "relaxed",
-    federation: { port: fedPort, tlsCertPath: cert, tlsKeyPath: key },
-  });
-}
+const homeserver = (host: string) => federatedHomeserver(root, host);
 
 describe("server ACL over federation", () => {
   let hs1: Synapse;

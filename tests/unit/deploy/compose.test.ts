@@ -18,8 +18,10 @@ const compose = parse(readFileSync(join(root, "docker-compose.yml"), "utf8")) as
       command?: string[];
       depends_on?: Record<string, { condition: string }>;
       secrets?: string[];
+      networks?: string[];
     }
   >;
+  networks: Record<string, { internal?: boolean }>;
   volumes: Record<string, unknown>;
   secrets: Record<string, { file: string }>;
 };
@@ -27,7 +29,11 @@ const compose = parse(readFileSync(join(root, "docker-compose.yml"), "utf8")) as
 describe("docker-compose.yml", () => {
   it("has Synapse and Tyr with health checks", () => {
     expect(Object.keys(compose.services).sort()).toEqual(["synapse", "tyr"]);
-    expect(compose.services.synapse!.image).toMatch(/^matrixdotorg\/synapse:v1\.163\.2$/);
+    // Synapse is the official image plus the pinned antispam module (deploy/synapse/Dockerfile).
+    expect(compose.services.synapse!.build).toBe("deploy/synapse");
+    const synapseDockerfile = readFileSync(join(root, "deploy/synapse/Dockerfile"), "utf8");
+    expect(synapseDockerfile).toMatch(/^FROM matrixdotorg\/synapse:v1\.163\.2$/m);
+    expect(synapseDockerfile).toMatch(/synapse-http-antispam==0\.5\.1/);
     for (const s of Object.values(compose.services)) expect(s.healthcheck?.test.length).toBeGreaterThan(1);
     expect(compose.services.tyr!.depends_on?.synapse?.condition).toBe("service_healthy");
   });
@@ -42,11 +48,19 @@ describe("docker-compose.yml", () => {
     const tyr = compose.services.tyr!;
     expect(tyr.command).toEqual(["run", "--config", "/config/config.yaml"]);
     expect(tyr.volumes).toContain("./tyr-config:/config:ro");
-    expect(tyr.secrets).toEqual(["tyr-access-token"]);
+    expect(tyr.secrets).toEqual(["tyr-access-token", "tyr-antispam-secret"]);
     const def = loadConfigFile(join(root, "config/default.yaml"), {}, { lenientSecrets: true });
     expect(def.warnings.join()).toContain("/run/secrets/tyr-access-token");
     // the health check reads the sync position file, which lives in the data volume
     expect(tyr.healthcheck!.test.join(" ")).toContain("/data/sync-token.json");
+  });
+
+  it("puts Synapse and Tyr on one internal network sharing the antispam secret; Tyr on no other", () => {
+    expect(compose.networks["tyr-internal"]?.internal).toBe(true);
+    expect(compose.services.tyr!.networks).toEqual(["tyr-internal"]);
+    expect(compose.services.synapse!.networks).toContain("tyr-internal");
+    expect(compose.services.synapse!.secrets).toEqual(["tyr-antispam-secret"]);
+    expect(compose.secrets["tyr-antispam-secret"]?.file).toBe("./secrets/tyr-antispam-secret");
   });
 
   it("builds the image from the Dockerfile in the repository", () => {

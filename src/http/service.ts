@@ -1,0 +1,97 @@
+// Tyr's HTTP listener as part of the shell: features register their routes while the bot is
+// assembled; `start` opens one server per address (the shared `http.bind`/`http.port`, or a
+// feature's own address from `http.listeners.<feature>`), `stop` closes them with the bot.
+// Nothing listens when no feature registered a route.
+import type { Feature } from "../feature.ts";
+import type { Logger } from "../logging.ts";
+import type { HttpConfig } from "./config.ts";
+import { HttpListener } from "./server.ts";
+import type { Route } from "./types.ts";
+
+export class HttpService implements Feature {
+  readonly name = "http";
+  /** Routes not yet placed on a listener. */
+  private pending: Route[] = [];
+  private readonly listeners: HttpListener[] = [];
+
+  private readonly config: HttpConfig;
+  private readonly log: Logger;
+
+  constructor(config: HttpConfig, log: Logger) {
+    this.config = config;
+    this.log = log;
+  }
+
+  /** Routes take effect at the next `start` (the bot calls it when its features start). */
+  register(...routes: Route[]): void {
+    this.pending.push(...routes);
+  }
+
+  /** Bound addresses by listener name, once started (for status and tests). */
+  addresses(): { name: string; host: string; port: number }[] {
+    return this.listeners.map((l) => ({ name: l.name, ...l.address() }));
+  }
+
+  /**
+   * Places the routes registered since the last call: on the running listener of their address,
+   * or on a new one. Called early by the shell (the antispam routes must answer before Tyr joins
+   * its rooms, see src/main.ts) and again when the features start.
+   */
+  async start(): Promise<void> {
+    const routes = this.pending;
+    this.pending = [];
+    for (const group of groupRoutes(this.config, routes)) {
+      const running = this.listeners.find((l) => l.bind === group.bind && l.port === group.port);
+      if (running !== undefined) {
+        running.addRoutes(group.routes);
+        continue;
+      }
+      const listener = new HttpListener({ ...group, limits: limitsOf(this.config), log: this.log });
+      try {
+        await listener.start();
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code ?? String(e);
+        throw new Error(
+          `the HTTP listener cannot listen on ${group.bind}:${group.port} (${code}): change http.bind/http.port (or http.listeners.${group.name}) in the config`,
+          { cause: e },
+        );
+      }
+      this.listeners.push(listener);
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.listeners.map((l) => l.stop()));
+  }
+}
+
+export function limitsOf(c: HttpConfig) {
+  return {
+    maxBodyBytes: c.maxBodyBytes,
+    requestTimeoutMs: c.requestTimeoutSeconds * 1000,
+    headersTimeoutMs: c.headersTimeoutSeconds * 1000,
+    keepAliveTimeoutMs: c.keepAliveTimeoutSeconds * 1000,
+    maxConnections: c.maxConnections,
+  };
+}
+
+/** Routes grouped by address: a feature named in `listeners` gets its own server. Pure. */
+export function groupRoutes(
+  c: HttpConfig,
+  routes: readonly Route[],
+): { name: string; bind: string; port: number; routes: Route[] }[] {
+  const groups = new Map<string, { name: string; bind: string; port: number; routes: Route[] }>();
+  for (const r of routes) {
+    const own = Object.hasOwn(c.listeners, r.feature) ? c.listeners[r.feature] : undefined;
+    const bind = own?.bind ?? c.bind;
+    const port = own?.port ?? c.port;
+    const key = `${bind}:${port}`;
+    let g = groups.get(key);
+    if (g === undefined) {
+      g = { name: own ? r.feature : "main", bind, port, routes: [] };
+      groups.set(key, g);
+    }
+    g.routes.push(r);
+  }
+  return [...groups.values()];
+}
