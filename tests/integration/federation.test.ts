@@ -3,58 +3,15 @@
 // first; once a watched list denies the second server, its messages stop reaching the room — and
 // flow again when the rule is lifted.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { DEV_DIR, Synapse, freePort } from "../harness/synapse.ts";
+import { DEV_DIR, type Synapse } from "../harness/synapse.ts";
+import { federatingHomeserver } from "../harness/tls.ts";
 import { TestUser, eventually, type SeenEvent } from "../harness/user.ts";
 import { policyListCast, runBot, testConfig, watchAndProtect, type RunningBot } from "../harness/bot.ts";
 
 const enc = encodeURIComponent;
 const root = join(DEV_DIR, `federation-${process.pid}`);
-
-/** A self-signed certificate for `host` (the test servers do not verify each other's). */
-function selfSigned(host: string): { cert: string; key: string } {
-  const dir = join(root, "certs");
-  mkdirSync(dir, { recursive: true });
-  const cert = join(dir, `${host}.crt`);
-  const key = join(dir, `${host}.key`);
-  const r = spawnSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-keyout",
-      key,
-      "-out",
-      cert,
-      "-days",
-      "2",
-      "-subj",
-      `/CN=${host}`,
-      "-addext",
-      `subjectAltName=DNS:${host}`,
-    ],
-    { encoding: "utf8" },
-  );
-  if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr}`);
-  return { cert, key };
-}
-
-async function homeserver(host: string): Promise<Synapse> {
-  const { cert, key } = selfSigned(host);
-  const fedPort = await freePort();
-  return Synapse.create({
-    dir: join(root, host),
-    // An explicit port: no .well-known or SRV lookup; `.localhost` resolves to loopback.
-    serverName: `${host}:${fedPort}`,
-    rateLimits: "relaxed",
-    federation: { port: fedPort, tlsCertPath: cert, tlsKeyPath: key },
-  });
-}
 
 describe("server ACL over federation", () => {
   let hs1: Synapse;
@@ -79,7 +36,10 @@ describe("server ACL over federation", () => {
 
   beforeAll(async () => {
     rmSync(root, { recursive: true, force: true });
-    [hs1, hs2] = await Promise.all([homeserver("hs1.localhost"), homeserver("hs2.localhost")]);
+    [hs1, hs2] = await Promise.all([
+      federatingHomeserver(root, "hs1.localhost"),
+      federatingHomeserver(root, "hs2.localhost"),
+    ]);
     ({ tyr, mod, maintainer, mgmt, list } = await policyListCast(hs1));
     remote = new TestUser(hs2.url, await hs2.register("remote"));
 

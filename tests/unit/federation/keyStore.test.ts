@@ -5,7 +5,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadOrCreateSigningKey, parseSigningKeyFile } from "../../../src/federation/keyStore.ts";
-import { synapsePython } from "./synapsePython.ts";
+import { synapsePython } from "../../harness/synapsePython.ts";
 
 let dir: string;
 beforeEach(() => {

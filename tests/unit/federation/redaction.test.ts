@@ -16,7 +16,7 @@ import {
   verifyPolicySignature,
 } from "../../../src/federation/policySignature.ts";
 import type { JsonObject } from "../../../src/federation/signedJson.ts";
-import { synapsePython } from "./synapsePython.ts";
+import { synapsePython } from "../../harness/synapsePython.ts";
 
 const ROOM = "!room:hs.example";
 

@@ -10,7 +10,7 @@ import {
   verifyJsonSignature,
   type JsonObject,
 } from "../../../src/federation/signedJson.ts";
-import { synapsePython } from "./synapsePython.ts";
+import { synapsePython } from "../../harness/synapsePython.ts";
 
 /** Random JSON objects with non-ASCII and astral keys and strings, control characters, big safe ints. */
 const jsonValue = fc.letrec((tie) => ({

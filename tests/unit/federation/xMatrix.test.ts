@@ -12,7 +12,7 @@ import {
   verifyXMatrix,
   type XMatrixAuth,
 } from "../../../src/federation/xMatrix.ts";
-import { synapsePython } from "./synapsePython.ts";
+import { synapsePython } from "../../harness/synapsePython.ts";
 
 const seed = new Uint8Array(32).map((_, i) => 255 - i);
 const remoteKey = signingKeyFromSeed(seed, "a_Rem0te");

@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { VENV, ensureSynapseInstalled } from "../../harness/synapse.ts";
+import { VENV, ensureSynapseInstalled } from "./synapse.ts";
 
 let installed = false;
 
