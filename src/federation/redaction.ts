@@ -25,7 +25,7 @@ function rules(v: number): RedactionRules {
     updatedRules: v >= 11,
     aliasesKept: v <= 5,
     restrictedJoinRule: v >= 8,
-    restrictedJoinRuleFix: v >= 10,
+    restrictedJoinRuleFix: v >= 9,
     implicitRoomCreator: v >= 11,
     roomIdsAsHashes: v >= 12,
   };
