@@ -32,6 +32,7 @@
 //   event arriving over federation is soft-failed and marked spammy (stored, not shown). So while
 //   Tyr is down nobody can post in the room until its `m.room.policy` is removed; events that
 //   change `m.room.policy` (state key "") are always allowed, so moderators can always do that.
+import { MAX_EVENT_BYTES, canonicalJsonBytes } from "../util/canonicalJson.ts";
 import type { SigningKey } from "./ed25519.ts";
 import { decidePolicy, type PolicyContext, type PolicyVerdict } from "./policyDecision.ts";
 import { policySignature } from "./policySignature.ts";
@@ -39,6 +40,12 @@ import type { JsonObject } from "./signedJson.ts";
 
 export const SIGN_PATH = "/_matrix/policy/v1/sign";
 export const UNSTABLE_SIGN_PATH = "/_matrix/policy/unstable/org.matrix.msc4284/sign";
+/**
+ * Largest request body worth reading. Synapse posts the PDU as canonical JSON and refuses PDUs over
+ * 65,536 bytes; the margin covers other servers' less compact encodings. The parsed event is then
+ * held to the PDU limit exactly.
+ */
+export const MAX_SIGN_REQUEST_BYTES = 2 * MAX_EVENT_BYTES;
 
 export interface SignRequestContext extends PolicyContext {
   /** The server name Tyr answers as: the `via` of the rooms' `m.room.policy`. */
@@ -49,7 +56,7 @@ export interface SignRequestContext extends PolicyContext {
 }
 
 export interface SignAnswer {
-  readonly status: 200 | 400 | 403 | 404;
+  readonly status: 200 | 400 | 403 | 404 | 413;
   readonly body: JsonObject;
   /** What was decided, for the action log and status (absent when the request was refused earlier). */
   readonly verdict?: PolicyVerdict;
@@ -68,6 +75,14 @@ function error(
 export function answerSignRequest(pdu: unknown, origin: string, ctx: SignRequestContext): SignAnswer {
   if (ctx.matcher.decideServer(origin).action !== "none")
     return error(403, "M_FORBIDDEN", "Your server is not allowed to request a signature.");
+  let size: number;
+  try {
+    size = canonicalJsonBytes(pdu);
+  } catch (e) {
+    return error(400, "M_BAD_JSON", `the event is not canonical JSON: ${(e as Error).message}`);
+  }
+  if (size > MAX_EVENT_BYTES)
+    return error(413, "M_TOO_LARGE", `the event is larger than ${MAX_EVENT_BYTES} bytes`);
   const verdict = decidePolicy(pdu, ctx);
   if (verdict.verdict === "bad-event") return error(400, "M_BAD_JSON", verdict.reason, verdict);
   const version = ctx.roomVersion(verdict.event.roomId);

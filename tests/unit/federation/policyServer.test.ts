@@ -63,9 +63,9 @@ function event(over: JsonObject = {}): JsonObject {
 
 function context(
   rules: Rule[],
-  opts: { judge?: ProtectionJudge; dryRun?: boolean } = {},
+  opts: { judge?: ProtectionJudge; dryRun?: boolean; serverRulesApplyToUsers?: boolean } = {},
 ): SignRequestContext {
-  const matcher = new Matcher({ serverRulesApplyToUsers: false });
+  const matcher = new Matcher({ serverRulesApplyToUsers: opts.serverRulesApplyToUsers ?? false });
   matcher.addAll(rules);
   return {
     matcher,
@@ -204,7 +204,15 @@ describe("sign request answer", () => {
     });
     expect(answerSignRequest(event({ depth: 1.5 }), "hs.example", ctx)).toMatchObject({
       status: 400,
-      body: { errcode: "M_BAD_JSON", error: /cannot sign/ },
+      body: { errcode: "M_BAD_JSON", error: /not canonical JSON/ },
+    });
+    // Over the PDU limit, measured as canonical JSON like Synapse does.
+    const big = event({ content: { body: "x".repeat(65_536 - 300) } });
+    expect(answerSignRequest(big, "hs.example", context([])).status).toBe(200);
+    const tooBig = event({ content: { body: "é".repeat(33_000) } });
+    expect(answerSignRequest(tooBig, "hs.example", context([]))).toMatchObject({
+      status: 413,
+      body: { errcode: "M_TOO_LARGE" },
     });
     // Dry-run: signed, and the verdict still says what would have happened.
     const dry = answerSignRequest(event({ sender: "@spammer:hs.example" }), "hs.example", {
