@@ -20,6 +20,8 @@ export interface KeyCacheOptions {
   readonly maxInFlight?: number;
   /** A server is fetched again at most this often when a key is missing or a fetch failed. Default 60 s. */
   readonly minRefetchMs?: number;
+  /** A fetch that has not answered by then counts as failed, so a hung server never blocks a slot. Default 10 s. */
+  readonly fetchTimeoutMs?: number;
 }
 
 export type KeyLookup =
@@ -37,6 +39,7 @@ export class ServerKeyCache {
   readonly #now: () => number;
   readonly #maxInFlight: number;
   readonly #minRefetchMs: number;
+  readonly #fetchTimeoutMs: number;
   readonly #entries: Lru<string, Entry>;
   readonly #inFlight = new Map<string, Promise<Entry>>();
   /** Fetches actually started (for tests and status). */
@@ -47,6 +50,7 @@ export class ServerKeyCache {
     this.#now = opts.now ?? Date.now;
     this.#maxInFlight = opts.maxInFlight ?? 32;
     this.#minRefetchMs = opts.minRefetchMs ?? 60_000;
+    this.#fetchTimeoutMs = opts.fetchTimeoutMs ?? 10_000;
     this.#entries = new Lru(opts.maxServers ?? 1000);
   }
 
@@ -99,7 +103,7 @@ export class ServerKeyCache {
     const previous = this.#entries.peek(serverName);
     let entry: Entry;
     try {
-      const body = await this.#fetch(serverName);
+      const body = await this.#fetchWithTimeout(serverName);
       const now = this.#now();
       const parsed = parseServerKeys(body, serverName, now);
       entry = parsed.ok
@@ -118,6 +122,21 @@ export class ServerKeyCache {
       };
     this.#entries.set(serverName, entry);
     return entry;
+  }
+
+  async #fetchWithTimeout(serverName: string): Promise<unknown> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`no answer within ${this.#fetchTimeoutMs} ms`)),
+        this.#fetchTimeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([this.#fetch(serverName), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   get size(): number {

@@ -209,6 +209,22 @@ describe("ServerKeyCache", () => {
     expect(t.cache.size).toBe(5);
   });
 
+  it("gives up on a server that never answers, and frees its slot", async () => {
+    const cache = new ServerKeyCache({
+      fetchKeys: () => new Promise(() => {}),
+      fetchTimeoutMs: 20,
+      maxInFlight: 1,
+    });
+    expect(await cache.verifyKey("hung.example", "ed25519:k1")).toMatchObject({
+      ok: false,
+      reason: /no answer within 20 ms/,
+    });
+    expect(await cache.verifyKey("other.example", "ed25519:k1")).toMatchObject({
+      ok: false,
+      reason: /no answer/,
+    });
+  });
+
   it("refuses a response from another server even when validly signed", async () => {
     const t = setup({ "hs.example": () => response("other.example") });
     expect(await t.cache.verifyKey("hs.example", "ed25519:k1")).toMatchObject({
