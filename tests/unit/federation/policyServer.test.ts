@@ -2,6 +2,7 @@
 // the protections judge and dry-run, to the HTTP status and body the listener sends back — and the
 // authentication in front of it.
 import { describe, expect, it } from "vitest";
+import fc from "fast-check";
 import { Matcher, sha256Base64 } from "../../../src/banlists/matcher.ts";
 import type { Rule } from "../../../src/banlists/rule.ts";
 import { decodeBase64 } from "../../../src/federation/base64.ts";
@@ -223,6 +224,66 @@ describe("sign request answer", () => {
       status: 200,
       verdict: { verdict: "sign", wouldRefuse: { cause: "user-rule" } },
     });
+  });
+});
+
+describe("sign request fuzz", () => {
+  it("answers 2,000 malformed or odd PDUs with a status, never an exception", () => {
+    const ctx = context([rule("user", "@spammer:hs.example"), rule("server", "*.evil.example")], {
+      judge: (e) =>
+        String(e.content["body"]).includes("spam")
+          ? { spam: true, protection: "p", reason: "r" }
+          : { spam: false },
+    });
+    const seen = new Set<number>();
+    const anyJson = fc.jsonValue({ maxDepth: 3 });
+    // Values that make a mutated event valid but refused, unknown, or spam, not only malformed.
+    const plausible = fc.constantFrom(
+      "!other:hs.example",
+      ROOM,
+      "@x:a.evil.example",
+      "@spammer:hs.example",
+      { body: "spam" },
+      "",
+    );
+    const field = fc.constantFrom(
+      "type",
+      "room_id",
+      "sender",
+      "content",
+      "state_key",
+      "depth",
+      "signatures",
+      "unsigned",
+      "__proto__",
+    );
+    const mutatedEvent = fc
+      .tuple(
+        fc.array(fc.tuple(field, fc.oneof(anyJson, plausible)), { maxLength: 4 }),
+        fc.array(field, { maxLength: 2 }),
+      )
+      .map(([sets, drops]) => {
+        const e: JsonObject = event();
+        for (const [k, v] of sets)
+          Object.defineProperty(e, k, { value: v, enumerable: true, configurable: true, writable: true });
+        for (const k of drops) delete e[k];
+        return e;
+      });
+    fc.assert(
+      fc.property(
+        fc.oneof(anyJson, mutatedEvent),
+        fc.constantFrom("hs.example", "a.evil.example"),
+        (pdu, origin) => {
+          const a = answerSignRequest(pdu, origin, ctx);
+          seen.add(a.status);
+          expect([200, 400, 403, 404, 413]).toContain(a.status);
+          if (a.status === 200) expect(Object.keys(a.body)).toEqual(["tyr.example"]);
+          else expect(typeof a.body["errcode"]).toBe("string");
+        },
+      ),
+      { numRuns: 2000, seed: 11 },
+    );
+    expect([...seen].sort()).toEqual([200, 400, 403, 404]);
   });
 });
 
