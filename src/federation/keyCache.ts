@@ -22,6 +22,12 @@ export interface KeyCacheOptions {
   readonly minRefetchMs?: number;
   /** A fetch that has not answered by then counts as failed, so a hung server never blocks a slot. Default 10 s. */
   readonly fetchTimeoutMs?: number;
+  /**
+   * Whether keys of `serverName` may be fetched at all. The origin of a request is claimed by the
+   * requester before anything is verified, so without this any stranger could make Tyr contact any
+   * host (e.g. only servers with members in a protected room). Default: every valid server name.
+   */
+  readonly mayFetch?: (serverName: string) => boolean;
 }
 
 export type KeyLookup =
@@ -40,6 +46,7 @@ export class ServerKeyCache {
   readonly #maxInFlight: number;
   readonly #minRefetchMs: number;
   readonly #fetchTimeoutMs: number;
+  readonly #mayFetch: (serverName: string) => boolean;
   readonly #entries: Lru<string, Entry>;
   readonly #inFlight = new Map<string, Promise<Entry>>();
   /** Fetches actually started (for tests and status). */
@@ -51,6 +58,7 @@ export class ServerKeyCache {
     this.#maxInFlight = opts.maxInFlight ?? 32;
     this.#minRefetchMs = opts.minRefetchMs ?? 60_000;
     this.#fetchTimeoutMs = opts.fetchTimeoutMs ?? 10_000;
+    this.#mayFetch = opts.mayFetch ?? (() => true);
     this.#entries = new Lru(opts.maxServers ?? 1000);
   }
 
@@ -61,6 +69,8 @@ export class ServerKeyCache {
    */
   async verifyKey(serverName: string, keyId: string, atTs?: number): Promise<KeyLookup> {
     if (!isValidServerName(serverName)) return { ok: false, reason: "not a valid server name" };
+    if (!this.#mayFetch(serverName))
+      return { ok: false, reason: `${serverName} is not a server Tyr accepts requests from` };
     const at = atTs ?? this.#now();
     let entry = this.#entries.get(serverName);
     const cached = entry && this.#usable(entry, serverName, keyId, at);

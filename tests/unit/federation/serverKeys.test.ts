@@ -209,6 +209,20 @@ describe("ServerKeyCache", () => {
     expect(t.cache.size).toBe(5);
   });
 
+  it("contacts only the servers the caller allows", async () => {
+    const asked: string[] = [];
+    const cache = new ServerKeyCache({
+      fetchKeys: async (server) => (asked.push(server), response(server)),
+      mayFetch: (server) => server === "member.example",
+    });
+    expect(await cache.verifyKey("127.0.0.1:6379", "ed25519:k1")).toMatchObject({
+      ok: false,
+      reason: /not a server Tyr accepts/,
+    });
+    expect((await cache.verifyKey("member.example", "ed25519:k1")).ok).toBe(true);
+    expect(asked).toEqual(["member.example"]);
+  });
+
   it("gives up on a server that never answers, and frees its slot", async () => {
     const cache = new ServerKeyCache({
       fetchKeys: () => new Promise(() => {}),
