@@ -6,7 +6,7 @@
 // synapse/handlers/room_policy.py, federation/transport/client.py, crypto/keyring.py):
 // - Endpoint: `POST /_matrix/policy/v1/sign`. Synapse tries it first and falls back to
 //   `POST /_matrix/policy/unstable/org.matrix.msc4284/sign` only when the stable path answers
-//   404/405 M_UNRECOGNIZED (or a non-JSON 404/405). The older `/check` endpoint is gone.
+//   404/405 M_UNRECOGNIZED (or a non-JSON 404/405). It calls no other policy endpoint (no `/check`).
 // - Request body: the full PDU (`event.get_pdu_json()`), no wrapper. Synapse never asks about the
 //   `m.room.policy` state event with state key "" itself. It asks with a 30 s timeout, ignoring
 //   federation backoff.
