@@ -2,7 +2,7 @@
 // and resulting event size. Target: build ≤ 100 ms, event ≤ 65,536 bytes.
 import type { Rule } from "../src/banlists/rule.ts";
 import { buildAcl, type AclListInput } from "../src/acl/build.ts";
-import { MAX_EVENT_BYTES } from "../src/acl/canonicalJson.ts";
+import { MAX_EVENT_BYTES } from "../src/util/canonicalJson.ts";
 import type { BenchResult } from "./types.ts";
 import { mulberry32 } from "../tests/harness/prng.ts";
 // The ACL unit tests' rule maker, and the worst-case event envelope they check the size limit with.

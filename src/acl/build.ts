@@ -31,7 +31,7 @@
 import { compileGlob, type Glob } from "../banlists/glob.ts";
 import type { Rule } from "../banlists/rule.ts";
 import type { ServerAclContent } from "../consequences/types.ts";
-import { MAX_EVENT_BYTES, canonicalJsonBytes } from "./canonicalJson.ts";
+import { MAX_EVENT_BYTES, canonicalJsonBytes } from "../util/canonicalJson.ts";
 import { GlobIndex, globCovers } from "./cover.ts";
 import {
   checkDenyEntry,

@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { DEFAULT_ACL_CONTENT_BUDGET, buildAcl, type AclListInput } from "../../../src/acl/build.ts";
-import { MAX_EVENT_BYTES, canonicalJsonBytes } from "../../../src/acl/canonicalJson.ts";
+import { MAX_EVENT_BYTES, canonicalJsonBytes } from "../../../src/util/canonicalJson.ts";
 import { parseOwnServer, parseServerEntity } from "../../../src/acl/serverName.ts";
 import { compileGlob, globMatches } from "../../../src/banlists/glob.ts";
 import { globCovers } from "../../../src/acl/cover.ts";

@@ -6,7 +6,7 @@ import {
   type AclListInput,
   type BuildAclOptions,
 } from "../../../src/acl/build.ts";
-import { MAX_EVENT_BYTES, canonicalJsonBytes } from "../../../src/acl/canonicalJson.ts";
+import { MAX_EVENT_BYTES, canonicalJsonBytes } from "../../../src/util/canonicalJson.ts";
 import { globMatches } from "../../../src/banlists/glob.ts";
 import type { Rule } from "../../../src/banlists/rule.ts";
 import { bans, fullEventBytes, mulberry32, serverRule } from "./helpers.ts";

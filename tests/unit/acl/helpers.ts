@@ -1,6 +1,6 @@
 // Shared fixtures for the ACL tests.
 import type { Recommendation, Rule } from "../../../src/banlists/rule.ts";
-import { canonicalJsonBytes } from "../../../src/acl/canonicalJson.ts";
+import { canonicalJsonBytes } from "../../../src/util/canonicalJson.ts";
 export { mulberry32 } from "../../harness/prng.ts";
 
 let counter = 0;

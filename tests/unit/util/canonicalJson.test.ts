@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { canonicalJson, canonicalJsonBytes, jsonStringBytes } from "../../../src/acl/canonicalJson.ts";
+import { canonicalJson, canonicalJsonBytes, jsonStringBytes } from "../../../src/util/canonicalJson.ts";
 
 describe("canonicalJson", () => {
   it("sorts keys and drops whitespace", () => {
