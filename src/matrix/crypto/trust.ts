@@ -147,6 +147,25 @@ export async function checkSender(
       };
 }
 
+/**
+ * The base64 public key of a cross-signing key as crypto-wasm hands it out (the key's whole JSON
+ * object: user_id, usage, keys, signatures), for showing as a fingerprint. Undefined when the text
+ * holds no single ed25519 key.
+ */
+export function crossSigningPublicKey(keyJson: string | undefined): string | undefined {
+  if (keyJson === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(keyJson);
+  } catch {
+    return undefined;
+  }
+  if (!isRecord(parsed) || !isRecord(parsed["keys"])) return undefined;
+  const keys = Object.entries(parsed["keys"]).filter(([id]) => id.startsWith("ed25519:"));
+  const [only] = keys;
+  return keys.length === 1 && only && typeof only[1] === "string" ? only[1] : undefined;
+}
+
 /** Does `userId` have a cross-signing identity, and did Tyr verify it? */
 export async function userTrust(
   engine: CryptoEngine,
@@ -159,18 +178,10 @@ export async function userTrust(
 }> {
   const id = await engine.machine.getIdentity(new UserId(userId));
   if (!id) return { hasIdentity: false, verified: false, masterKey: undefined, changedSinceVerified: false };
-  if (id instanceof OtherUserIdentity) {
-    return {
-      hasIdentity: true,
-      verified: id.isVerified(),
-      masterKey: id.masterKey,
-      changedSinceVerified: id.hasVerificationViolation(),
-    };
-  }
   return {
     hasIdentity: true,
     verified: id.isVerified(),
-    masterKey: id.masterKey,
+    masterKey: crossSigningPublicKey(id.masterKey),
     changedSinceVerified: id.hasVerificationViolation(),
   };
 }
@@ -276,7 +287,7 @@ export async function getCryptoStatus(engine: CryptoEngine): Promise<CryptoStatu
       hasSelfSigning: status.hasSelfSigning,
       hasUserSigning: status.hasUserSigning,
       deviceSigned,
-      masterKey: identity?.masterKey,
+      masterKey: crossSigningPublicKey(identity?.masterKey),
     },
     backup: {
       enabled: await m.isBackupEnabled(),
