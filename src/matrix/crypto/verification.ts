@@ -89,6 +89,8 @@ interface Entry {
   watchedSas: boolean;
   watchedQr: boolean;
   finished: boolean;
+  /** onUpdate was told the verification ended. */
+  reportedEnd: boolean;
 }
 
 export class VerificationManager {
@@ -175,6 +177,7 @@ export class VerificationManager {
       watchedSas: false,
       watchedQr: false,
       finished: false,
+      reportedEnd: false,
       view: {
         flowId: request.flowId,
         userId: request.otherUserId.toString(),
@@ -259,11 +262,21 @@ export class VerificationManager {
           "crypto: compare these emoji with the other device, then confirm",
         );
       }
-      try {
-        await this.opts.onUpdate?.({ ...entry.view });
-      } catch (e) {
-        log.warn({ err: errorMessage(e) }, "crypto: verification onUpdate handler failed");
-      }
+      await this.report(entry);
+    }
+  }
+
+  /** Tell onUpdate; an end (done, cancelled) only once, however many callbacks see it. */
+  private async report(entry: Entry): Promise<void> {
+    const state = entry.view.state;
+    if (state === "done" || state === "cancelled") {
+      if (entry.reportedEnd) return;
+      entry.reportedEnd = true;
+    }
+    try {
+      await this.opts.onUpdate?.({ ...entry.view });
+    } catch (e) {
+      this.engine.logger.warn({ err: errorMessage(e) }, "crypto: verification onUpdate handler failed");
     }
   }
 
@@ -381,11 +394,13 @@ export class VerificationManager {
   /** Cancel a verification (the only open one if no flow ID is given). */
   async cancel(flowId?: string): Promise<VerificationView> {
     const entry = this.pick(flowId, CANCELLABLE_STATES);
-    const out = entry.sas?.cancel() ?? entry.qr?.cancel() ?? entry.request.cancel();
-    await this.send(out);
+    // Finished before the cancel goes out: the change callbacks it triggers must not report the
+    // same cancellation a second time ("the user cancelled", as crypto-wasm words it).
     this.setCancelled(entry, "cancelled by Tyr");
     entry.finished = true;
-    await this.opts.onUpdate?.({ ...entry.view });
+    const out = entry.sas?.cancel() ?? entry.qr?.cancel() ?? entry.request.cancel();
+    await this.send(out);
+    await this.report(entry);
     return { ...entry.view };
   }
 
