@@ -11,7 +11,7 @@ import { logger as jsSdkLogger } from "matrix-js-sdk/lib/logger.js";
 import type { MatrixClient as JsClient, MatrixEvent } from "matrix-js-sdk";
 
 import { TyrClient } from "../../src/matrix/client.ts";
-import { setUpSecurity } from "../../src/matrix/crypto/bootstrap.ts";
+import { startEncryption } from "../../src/matrix/crypto/bootstrap.ts";
 import type { SecurityOptions, SecurityResult } from "../../src/matrix/crypto/bootstrap.ts";
 import { CryptoEngine } from "../../src/matrix/crypto/engine.ts";
 import type {
@@ -170,22 +170,26 @@ export class TestBot {
   ): Promise<TestBot & { security?: SecurityResult }> {
     const client = new TyrClient(baseUrl, user.accessToken);
     const storeDir = opts.storeDir ?? tempDir("bot-crypto");
-    const engine = await CryptoEngine.start({
+    const engineOpts = {
       userId: user.userId,
       deviceId: user.deviceId,
-      request: (m, e, q, b) => client.doRequest(m, e, q ?? null, b ?? null),
+      request: (m: string, e: string, q?: Record<string, unknown> | null, b?: unknown) =>
+        client.doRequest(m, e, q ?? null, b ?? null),
       storeDir,
       logger: opts.logger ?? quietLogger,
       keySharing: opts.keySharing ?? "cross-signed",
-    });
-    const bot = new TestBot(user, client, engine, storeDir) as TestBot & { security?: SecurityResult };
-    if (opts.security !== false) {
-      try {
-        bot.security = await setUpSecurity(engine, { password: user.password, ...(opts.security ?? {}) });
-      } catch (e) {
-        await engine.close();
-        throw e;
-      }
+    } as const;
+    // The same start as `tyr run` (startEncryption), unless the test sets up security itself.
+    let bot: TestBot & { security?: SecurityResult };
+    if (opts.security === false) {
+      bot = new TestBot(user, client, await CryptoEngine.start(engineOpts), storeDir);
+    } else {
+      const started = await startEncryption(engineOpts, {
+        password: user.password,
+        ...(opts.security ?? {}),
+      });
+      bot = new TestBot(user, client, started.engine, storeDir);
+      bot.security = started.security;
     }
     bot.running = bot.loop.run().catch(() => undefined);
     return bot;

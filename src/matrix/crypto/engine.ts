@@ -214,6 +214,12 @@ export class CryptoEngine {
             `(a new access token, or delete the cached session), then restore with the recovery key.`,
         );
       }
+      try {
+        await opts.beforeNewDeviceKeys?.();
+      } catch (e) {
+        await engine.abandon();
+        throw e;
+      }
       // A new identity reaches the disk before its public keys reach the server.
       await store.save(true);
     }

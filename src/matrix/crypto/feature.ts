@@ -8,8 +8,8 @@ import type { LoadedConfig } from "../../config/load.ts";
 import type { Reporting, StatusLine } from "../../services.ts";
 import type { TimelineEvent } from "../../router.ts";
 import type { SyncResponse } from "../syncTypes.ts";
-import { CryptoEngine, type DecryptionInfo } from "./engine.ts";
-import { setUpSecurity } from "./bootstrap.ts";
+import type { CryptoEngine, DecryptionInfo } from "./engine.ts";
+import { startEncryption } from "./bootstrap.ts";
 import { VerificationManager, type VerificationView } from "./verification.ts";
 import { checkSender, deleteOwnDevice, getCryptoStatus, type CryptoStatus } from "./trust.ts";
 import type { RawEvent } from "./types.ts";
@@ -52,19 +52,22 @@ export class CryptoFeature implements Feature, SyncHook, Reporting {
     const cfg = bot.config.encryption;
     const log = bot.log.child({ module: "crypto" });
     const storeDir = join(bot.config.dataPath, CRYPTO_DIR);
-    const engine = await CryptoEngine.start({
-      userId: bot.session.userId,
-      deviceId: bot.session.deviceId,
-      request: (method, endpoint, qs, body) =>
-        bot.client.doRequest(method, endpoint, qs ?? null, body ?? null),
-      storeDir,
-      logger: log,
-      keySharing: cfg.shareKeysWithUnverifiedDevices ? "all" : "cross-signed",
-    });
-    const security = await setUpSecurity(engine, {
-      ...(loaded.password ? { password: loaded.password } : {}),
-      ...(cfg.recoveryKeyFile ? { recoveryKeyFile: cfg.recoveryKeyFile } : {}),
-    });
+    const { engine, security } = await startEncryption(
+      {
+        userId: bot.session.userId,
+        deviceId: bot.session.deviceId,
+        request: (method, endpoint, qs, body) =>
+          bot.client.doRequest(method, endpoint, qs ?? null, body ?? null),
+        storeDir,
+        logger: log,
+        keySharing: cfg.shareKeysWithUnverifiedDevices ? "all" : "cross-signed",
+      },
+      {
+        ...(loaded.password ? { password: loaded.password } : {}),
+        ...(cfg.recoveryKeyFile ? { recoveryKeyFile: cfg.recoveryKeyFile } : {}),
+        ...(cfg.resetIdentity ? { resetIdentity: true } : {}),
+      },
+    );
     log.info(
       {
         crossSigning: security.crossSigning,
