@@ -83,6 +83,7 @@ export class CryptoFeature implements Feature, SyncHook, Reporting {
       // Only moderators may verify with the bot; strangers are ignored (and logged).
       isAllowed: (u) => bot.moderators().has(u),
       autoConfirm: cfg.trustOnFirstUse,
+      sendToRoom: (roomId, type, content) => bot.messenger.send(roomId, type, content),
       onUpdate: (view) => self.feature?.showVerification(view),
     });
     const feature = new CryptoFeature(bot, engine, verification, cfg.requireVerifiedDevicesForCommands);
@@ -90,7 +91,11 @@ export class CryptoFeature implements Feature, SyncHook, Reporting {
     feature.password = loaded.password;
     bot.syncHooks.push(feature);
     bot.router.decryptor = (roomId, raw) => feature.decrypt(roomId, raw as RawEvent);
-    bot.messenger.encryptor = { encrypt: (roomId, type, content) => engine.encrypt(roomId, type, content) };
+    bot.messenger.encryptor = {
+      encrypt: (roomId, type, content) => engine.encrypt(roomId, type, content),
+      isRoomEncrypted: (roomId) => engine.isRoomEncrypted(roomId),
+      onRoomState: (roomId, event) => engine.onRoomState(roomId, event as RawEvent),
+    };
     // A key that arrives late must not turn history into a live command or spam judgement: not
     // for the first run's initial sync, nor for anything sent longer ago than the configured age.
     engine.onLateDecryption((roomId, event, info) => {

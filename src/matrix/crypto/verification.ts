@@ -75,6 +75,8 @@ export interface VerificationOptions {
   autoConfirm?: boolean;
   /** Offer QR verification (Tyr shows a code the other device scans). Default true. */
   qr?: boolean;
+  /** Sends a room event (the in-room request) through Tyr's messenger; returns its event ID. */
+  sendToRoom?(roomId: string, type: string, content: Record<string, unknown>): Promise<string>;
   /** Called whenever a verification changes state (show the emoji, report done/cancelled). */
   onUpdate?(view: VerificationView): void | Promise<void>;
 }
@@ -442,21 +444,9 @@ export class VerificationManager {
       if (!isRecord(content)) throw new Error("bad verification request content");
       // crypto-wasm leaves out the msgtype that marks the message as a verification request.
       content["msgtype"] = "m.key.verification.request";
-      let type = "m.room.message";
-      let body: Record<string, unknown> = content;
-      if (await this.engine.isRoomEncrypted(where.roomId)) {
-        const enc = await this.engine.encrypt(where.roomId, type, content);
-        type = enc.type;
-        body = enc.content;
-      }
-      const txn = `tyrverif${Date.now()}${Math.random().toString(36).slice(2)}`;
-      const resp = await this.engine.request(
-        "PUT",
-        `/_matrix/client/v3/rooms/${encodeURIComponent(where.roomId)}/send/${encodeURIComponent(type)}/${txn}`,
-        null,
-        body,
-      );
-      const eventId = isRecord(resp) && typeof resp["event_id"] === "string" ? resp["event_id"] : undefined;
+      if (!this.opts.sendToRoom) throw new Error("in-room verification needs the sendToRoom option");
+      // Through Tyr's one sending gate: encrypted whenever the room is (or may be).
+      const eventId = await this.opts.sendToRoom(where.roomId, "m.room.message", content);
       if (!eventId) throw new Error("the server did not return an event ID for the verification request");
       request = identity.requestVerification(new RoomId(where.roomId), new EventId(eventId), this.methods());
     }
