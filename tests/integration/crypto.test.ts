@@ -347,6 +347,25 @@ describe("trust policy", () => {
     expect((await checkSender(bot.engine, signedUser.userId, undefined, "cross-signed")).ok).toBe(false);
   });
 
+  it("fetches an unknown sender device's keys and decides again instead of refusing", async () => {
+    // Clients without MSC4147 (libolm-based, e.g. matrix-nio) do not put their device keys in the
+    // Olm message that brings the room key: Tyr then decrypts the command without knowing the
+    // sending device. The gate must fetch the device list and decide on a fresh decryption.
+    const { event_id } = await signed.sendMessage(room, { msgtype: "m.text", body: "!tyr first" } as never);
+    const m = await bot.waitForText(room, "!tyr first");
+    const unknown = { ...m.info!, senderDevice: undefined };
+    const decision = await checkSender(bot.engine, signedUser.userId, unknown, "cross-signed", {
+      roomId: room,
+      eventId: event_id,
+    });
+    expect(decision).toMatchObject({
+      ok: true,
+      trust: { deviceId: signedUser.deviceId, crossSignedByOwner: true },
+    });
+    // Without a way to look again, it stays refused.
+    expect((await checkSender(bot.engine, signedUser.userId, unknown, "cross-signed")).ok).toBe(false);
+  });
+
   it("never shares room keys with a blocked device", async () => {
     const blocked = await setDeviceBlocked(bot.engine, signedUser.userId, signedUser.deviceId, true);
     expect(blocked.blocked).toBe(true);

@@ -402,6 +402,12 @@ export class CryptoEngine {
     }
   }
 
+  /** Load a room's members now and track their devices (queried in the background). */
+  async trackRoomMembers(roomId: string): Promise<void> {
+    await this.rooms.loadMembers(roomId, this.rooms.get(roomId));
+    this.kickOutgoing();
+  }
+
   /** Start tracking users' devices (key query happens in the outgoing-request loop). */
   trackUsers(users: string[]): void {
     this.rooms.trackUsers(users);

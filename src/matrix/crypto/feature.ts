@@ -112,6 +112,12 @@ export class CryptoFeature implements Feature, SyncHook, Reporting {
         );
       return bot.router.deliver(roomId, event as RawEvent, { initial: history || stale, stale }, true, info);
     });
+    // The moderators' devices are known before their first command arrives.
+    engine
+      .trackRoomMembers(bot.managementRoomId)
+      .catch((e: unknown) =>
+        log.warn({ err: String(e) }, "crypto: loading the management room's members failed"),
+      );
     if (security.recoveryKeyFile) {
       feature.notify(
         `Tyr created its encryption identity. Its recovery key was written to ${security.recoveryKeyFile} (readable only by the bot's user): back it up, it restores the bot on a new machine.`,
@@ -147,6 +153,7 @@ export class CryptoFeature implements Feature, SyncHook, Reporting {
       ev.sender,
       ev.decryption as DecryptionInfo | undefined,
       this.requireVerified ? "cross-signed" : "any",
+      { roomId: ev.roomId, eventId: ev.eventId },
     );
     if (decision.ok) return undefined;
     // Verifying the user's identity does not make an unsigned device trusted; verifying the device

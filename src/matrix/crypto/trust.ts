@@ -119,11 +119,20 @@ export async function setDeviceBlocked(
 export async function checkSender(
   engine: CryptoEngine,
   sender: string,
-  info: DecryptionInfo | undefined,
+  decrypted: DecryptionInfo | undefined,
   policy: CommandTrustPolicy,
+  event?: { roomId: string; eventId: string },
 ): Promise<TrustDecision> {
   if (policy === "any") return { ok: true, trust: undefined };
+  let info = decrypted;
   if (!info) return { ok: false, reason: "the command was not encrypted; this room is encrypted" };
+  if (!info.senderDevice && event) {
+    // The device was not known when the message was decrypted (it has just logged in, or Tyr has
+    // just started on a new device, and its room key came in the same sync): fetch the sender's
+    // devices now and decide on a fresh decryption, instead of refusing on stale knowledge.
+    await engine.fetchDevices([sender]);
+    info = (await freshDecryptionInfo(engine, event.roomId, event.eventId)) ?? info;
+  }
   if (!info.authentic) {
     return { ok: false, reason: "the message's key could not be authenticated (forwarded or restored key)" };
   }
@@ -164,6 +173,29 @@ export function crossSigningPublicKey(keyJson: string | undefined): string | und
   const keys = Object.entries(parsed["keys"]).filter(([id]) => id.startsWith("ed25519:"));
   const [only] = keys;
   return keys.length === 1 && only && typeof only[1] === "string" ? only[1] : undefined;
+}
+
+/** The event fetched from the homeserver and decrypted again: what Tyr knows of its sender now. */
+async function freshDecryptionInfo(
+  engine: CryptoEngine,
+  roomId: string,
+  eventId: string,
+): Promise<DecryptionInfo | undefined> {
+  try {
+    const raw = await engine.request(
+      "GET",
+      `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/event/${encodeURIComponent(eventId)}`,
+    );
+    if (!isRecord(raw)) return undefined;
+    const r = await engine.decrypt(roomId, raw);
+    return r.ok ? r.info : undefined;
+  } catch (e) {
+    engine.logger.warn(
+      { roomId, eventId, err: errorMessage(e) },
+      "crypto: could not decrypt a command again",
+    );
+    return undefined;
+  }
 }
 
 /** Does `userId` have a cross-signing identity, and did Tyr verify it? */
