@@ -344,7 +344,9 @@ export const cryptoCommands = [
     run: async (ctx, a) => {
       const c = crypto(ctx);
       const prefix = ctx.bot.config.commands.prefix;
-      const pick = pickVerification(c.verification.list(), a.flow, CONFIRMABLE_STATES, "confirm", prefix);
+      // From the device being verified: only its own verification (the gate bound it).
+      const flow = c.flowBoundTo(ctx.eventId) ?? a.flow;
+      const pick = pickVerification(c.verification.list(), flow, CONFIRMABLE_STATES, "confirm", prefix);
       if (!pick.ok) return pick.reply;
       const v = await c.verification.confirm(pick.flowId);
       return v.state === "done"
@@ -361,7 +363,7 @@ export const cryptoCommands = [
       const c = crypto(ctx);
       const pick = pickVerification(
         c.verification.list(),
-        a.flow,
+        c.flowBoundTo(ctx.eventId) ?? a.flow,
         CANCELLABLE_STATES,
         "cancel",
         ctx.bot.config.commands.prefix,

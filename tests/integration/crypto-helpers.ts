@@ -349,3 +349,33 @@ export async function waitForJoin(client: JsClient, roomId: string, userId: stri
     client.getRoom(roomId)?.getMember(userId)?.membership === "join" ? true : undefined,
   );
 }
+
+/** The body of a message (decrypted if it was encrypted). */
+export const bodyOf = (e: MatrixEvent): string => String(e.getContent()["body"] ?? "");
+
+/** The event a message replies to (`m.in_reply_to`, kept in the clear in encrypted events). */
+export function inReplyTo(e: MatrixEvent): string | undefined {
+  const rel = (e.getContent()["m.relates_to"] ?? e.getWireContent()["m.relates_to"]) as
+    { "m.in_reply_to"?: { event_id?: string } } | undefined;
+  return rel?.["m.in_reply_to"]?.event_id;
+}
+
+/** A message from `sender` in the room that `client` decrypted and `pred` accepts. */
+export function waitForJsMessage(
+  client: JsClient,
+  roomId: string,
+  sender: string,
+  what: string,
+  pred: (e: MatrixEvent) => boolean,
+  timeoutMs = 30_000,
+): Promise<MatrixEvent> {
+  return waitFor(
+    what,
+    () =>
+      jsTimeline(client, roomId).find(
+        (e) =>
+          e.getSender() === sender && e.getType() === "m.room.message" && !e.isDecryptionFailure() && pred(e),
+      ),
+    timeoutMs,
+  );
+}

@@ -17,6 +17,9 @@ import { Synapse } from "../harness/synapse.ts";
 import { runBot, testConfig, type RunningBot } from "../harness/bot.ts";
 import {
   accounts,
+  bodyOf,
+  inReplyTo,
+  waitForJsMessage,
   createEncryptedRoom,
   jsTimeline,
   startModerator,
@@ -42,13 +45,7 @@ async function api<T>(user: TestUser, method: string, path: string, body?: unkno
   return json;
 }
 
-const bodyOf = (e: MatrixEvent): string => String(e.getContent()["body"] ?? "");
-
-function repliesTo(e: MatrixEvent, eventId: string): boolean {
-  const rel = (e.getContent()["m.relates_to"] ?? e.getWireContent()["m.relates_to"]) as
-    { "m.in_reply_to"?: { event_id?: string } } | undefined;
-  return rel?.["m.in_reply_to"]?.event_id === eventId;
-}
+const repliesTo = (e: MatrixEvent, eventId: string): boolean => inReplyTo(e) === eventId;
 
 /** Collects the SAS of a js-sdk verifier: the emoji it shows, and a way to confirm them. */
 function watchSas(verifier: Verifier): {
@@ -121,24 +118,8 @@ describe("Tyr in encrypted rooms", () => {
   });
 
   /** A message from Tyr in the management room, decrypted by the moderator's client. */
-  function botMessage(
-    what: string,
-    pred: (e: MatrixEvent) => boolean,
-    timeoutMs = 30_000,
-  ): Promise<MatrixEvent> {
-    return waitFor(
-      what,
-      () =>
-        jsTimeline(mod, mgmt).find(
-          (e) =>
-            e.getSender() === botUser.userId &&
-            e.getType() === "m.room.message" &&
-            !e.isDecryptionFailure() &&
-            pred(e),
-        ),
-      timeoutMs,
-    );
-  }
+  const botMessage = (what: string, pred: (e: MatrixEvent) => boolean, timeoutMs = 30_000) =>
+    waitForJsMessage(mod, mgmt, botUser.userId, what, pred, timeoutMs);
 
   let lastCommand = "";
   let lastReply: MatrixEvent | undefined;

@@ -357,9 +357,16 @@ export class CryptoEngine {
     roomId: string,
     type: string,
     content: Record<string, unknown>,
+    opts: {
+      /**
+       * Encrypt in a Megolm session of its own, shared with every unblocked device of the members
+       * and discarded right after (an answer an untrusted device must be able to read).
+       */
+      oneOffSession?: boolean;
+    } = {},
   ): Promise<{ type: "m.room.encrypted"; content: Record<string, unknown> }> {
     this.assertRunning();
-    return this.encryption.encrypt(roomId, type, content);
+    return this.encryption.encrypt(roomId, type, content, opts);
   }
 
   /** Share the room key now (e.g. ahead of sending); same work as encrypt() minus the event. */

@@ -10,7 +10,10 @@ import type { TimelineEvent } from "../../router.ts";
 import type { SyncResponse } from "../syncTypes.ts";
 import type { CryptoEngine, DecryptionInfo } from "./engine.ts";
 import { startEncryption } from "./bootstrap.ts";
-import { VerificationManager, type VerificationView } from "./verification.ts";
+import { CANCELLABLE_STATES, VerificationManager, type VerificationView } from "./verification.ts";
+import { ownVerificationCommand } from "./own-verification.ts";
+import { notice } from "../../format/content.ts";
+import { text } from "../../format/fragment.ts";
 import { checkSender, deleteOwnDevice, getCryptoStatus, type CryptoStatus } from "./trust.ts";
 import type { RawEvent } from "./types.ts";
 import { HOUSEKEEPING } from "../../consequences/types.ts";
@@ -24,6 +27,8 @@ export function isStale(sentAt: number, now: number, maxAgeSeconds: number): boo
 }
 
 export const CRYPTO_DIR = "crypto";
+/** How long answers to an untrusted device's command stay readable by it. */
+const READABLE_REPLY_MS = 10 * 60_000;
 
 export class CryptoFeature implements Feature, SyncHook, Reporting {
   readonly name = "crypto";
@@ -34,6 +39,12 @@ export class CryptoFeature implements Feature, SyncHook, Reporting {
   private lastStatus: CryptoStatus | undefined;
   /** The bot's password, when configured: user-interactive auth for `sessions remove`. */
   private password: string | undefined;
+  /** Commands from untrusted devices whose answers those devices must read (until when). */
+  private readonly readableReplies = new Map<string, number>();
+  /** Bodies of notices every member device must read (verification emoji). */
+  private readonly readableBodies = new Set<string>();
+  /** Commands from a device being verified → the flow they may act on. */
+  private readonly boundFlows = new Map<string, string>();
 
   private constructor(
     bot: ShellParts,
@@ -92,7 +103,8 @@ export class CryptoFeature implements Feature, SyncHook, Reporting {
     bot.syncHooks.push(feature);
     bot.router.decryptor = (roomId, raw) => feature.decrypt(roomId, raw as RawEvent);
     bot.messenger.encryptor = {
-      encrypt: (roomId, type, content) => engine.encrypt(roomId, type, content),
+      encrypt: (roomId, type, content) =>
+        engine.encrypt(roomId, type, content, { oneOffSession: feature.readableByAll(content) }),
       isRoomEncrypted: (roomId) => engine.isRoomEncrypted(roomId),
       onRoomState: (roomId, event) => engine.onRoomState(roomId, event as RawEvent),
     };
@@ -156,14 +168,63 @@ export class CryptoFeature implements Feature, SyncHook, Reporting {
       { roomId: ev.roomId, eventId: ev.eventId },
     );
     if (decision.ok) return undefined;
-    // Verifying the user's identity does not make an unsigned device trusted; verifying the device
-    // itself with Tyr does (the emoji are confirmed by a moderator from a trusted session).
+    // Whatever Tyr answers to this command, the untrusted device must be able to read it.
+    this.readableReplies.set(ev.eventId, Date.now() + READABLE_REPLY_MS);
     const info = ev.decryption as DecryptionInfo | undefined;
+    const prefix = this.bot.config.commands.prefix;
+    const own = ownVerificationCommand(ev.content["body"], prefix);
+    const flow = own && info?.senderDevice ? this.ownFlow(ev.sender, info.senderDevice, own.flow) : undefined;
+    if (flow !== undefined) {
+      // The device confirms (or cancels) its own emoji verification: the SAS match is the proof.
+      this.boundFlows.set(ev.eventId, flow);
+      return undefined;
+    }
+    // Verifying the user's identity does not make an unsigned device trusted; verifying the device
+    // itself with Tyr does.
     const hint =
       info?.senderDevice && /not cross-signed|not verified|unknown to Tyr/.test(decision.reason)
-        ? `. Or verify Tyr by emoji from this session (its emoji appear here; a moderator confirms with "${this.bot.config.commands.prefix} verify confirm" from a trusted session)`
+        ? `. Or verify Tyr by emoji from this session: in your client, verify Tyr's device ${this.engine.deviceId}; Tyr posts its emoji here, and when they match yours, confirm in your client and say "${prefix} verify confirm" from this session`
         : "";
     return `Tyr did not run this command: ${decision.reason}${hint}`;
+  }
+
+  /** The open verification of that very device (by flow ID if named), if any. */
+  private ownFlow(userId: string, deviceId: string, named: string | undefined): string | undefined {
+    const mine = this.verification
+      .list()
+      .filter(
+        (v) =>
+          v.userId === userId &&
+          v.deviceId === deviceId &&
+          (CANCELLABLE_STATES as readonly string[]).includes(v.state) &&
+          (named === undefined || v.flowId === named),
+      );
+    return mine.length === 1 ? mine[0]?.flowId : undefined;
+  }
+
+  /**
+   * The verification a command may act on when it came from the device being verified (see
+   * trustProblem); undefined for commands from trusted devices, which may act on any.
+   */
+  flowBoundTo(commandEventId: string): string | undefined {
+    const flow = this.boundFlows.get(commandEventId);
+    this.boundFlows.delete(commandEventId);
+    return flow;
+  }
+
+  /**
+   * Whether `content` must be readable by every member device, the untrusted ones included: an
+   * answer to a command from an untrusted device, or the emoji of a verification. It then goes in a
+   * Megolm session of its own (see CryptoEngine.encrypt).
+   */
+  readableByAll(content: Record<string, unknown>): boolean {
+    const now = Date.now();
+    for (const [id, until] of this.readableReplies) if (until < now) this.readableReplies.delete(id);
+    const body = content["body"];
+    if (typeof body === "string" && this.readableBodies.delete(body)) return true;
+    const rel = content["m.relates_to"] as { event_id?: unknown; "m.in_reply_to"?: { event_id?: unknown } };
+    const ids = [rel?.event_id, rel?.["m.in_reply_to"]?.event_id];
+    return ids.some((id) => typeof id === "string" && this.readableReplies.has(id));
   }
 
   private showVerification(view: VerificationView): void {
@@ -177,8 +238,22 @@ export class CryptoFeature implements Feature, SyncHook, Reporting {
     } else if (view.emoji && view.state !== "confirmed") {
       const emoji = view.emoji.map((e) => `${e.symbol} ${e.description}`).join("  ");
       this.bot.log.info({ user: view.userId, device: view.deviceId, emoji }, "verification emoji");
-      this.notify(
-        `Verifying ${who}. Compare these emoji with the ones the other device shows:\n${emoji}\nIf they match, confirm on that device and say "${this.bot.config.commands.prefix} verify confirm" here.`,
+      // Readable by the device being verified too, which may not get room keys yet.
+      const content = notice(
+        text(
+          `Verifying ${who}. Compare these emoji with the ones the other device shows:\n${emoji}\nIf they match, confirm on that device and say "${this.bot.config.commands.prefix} verify confirm" here (from that device, or from a trusted session).`,
+        ),
+      );
+      this.readableBodies.add(content.body);
+      void this.bot.queue.submit(
+        {
+          kind: "send",
+          room: this.bot.managementRoomId,
+          eventType: "m.room.message",
+          content: { ...content },
+          cause: HOUSEKEEPING,
+        },
+        { front: true },
       );
     }
   }

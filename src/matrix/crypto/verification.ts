@@ -75,6 +75,11 @@ export interface VerificationOptions {
   autoConfirm?: boolean;
   /** Offer QR verification (Tyr shows a code the other device scans). Default true. */
   qr?: boolean;
+  /**
+   * When the other side asked and accepted but does not start the SAS itself (some clients wait
+   * for the other side, which the spec allows), Tyr starts it after this many ms. Default 5000.
+   */
+  startSasAfterMs?: number;
   /** Sends a room event (the in-room request) through Tyr's messenger; returns its event ID. */
   sendToRoom?(roomId: string, type: string, content: Record<string, unknown>): Promise<string>;
   /** Called whenever a verification changes state (show the emoji, report done/cancelled). */
@@ -93,6 +98,8 @@ interface Entry {
   finished: boolean;
   /** onUpdate was told the verification ended. */
   reportedEnd: boolean;
+  /** Tyr starts the SAS itself if the requester has not when this fires. */
+  sasTimer: NodeJS.Timeout | undefined;
 }
 
 export class VerificationManager {
@@ -109,6 +116,7 @@ export class VerificationManager {
   /** Detach from the engine. */
   dispose(): void {
     this.engine.setVerificationHooks(undefined);
+    for (const e of this.entries.values()) clearTimeout(e.sasTimer);
   }
 
   private methods(): VerificationMethod[] {
@@ -180,6 +188,7 @@ export class VerificationManager {
       watchedQr: false,
       finished: false,
       reportedEnd: false,
+      sasTimer: undefined,
       view: {
         flowId: request.flowId,
         userId: request.otherUserId.toString(),
@@ -234,6 +243,7 @@ export class VerificationManager {
           }
         } else {
           await this.maybeShowQr(entry);
+          if (!req.weStarted()) this.scheduleSasStart(entry);
         }
       } else if (phase === VerificationRequestPhase.Transitioned) {
         const v = req.getVerification();
@@ -244,10 +254,12 @@ export class VerificationManager {
       log.warn({ flowId: entry.view.flowId, err: errorMessage(e) }, "crypto: verification step failed");
     }
     const changed = entry.view.state !== before || (entry.view.emoji !== undefined) !== beforeEmoji;
-    if (entry.view.state === "done" || entry.view.state === "cancelled") entry.finished = true;
+    if (entry.view.state === "done" || entry.view.state === "cancelled") this.finish(entry);
     if (changed) {
       if (entry.view.state === "done") {
         log.info({ userId: entry.view.userId, deviceId: entry.view.deviceId }, "crypto: verification done");
+        // The device is trusted now: the next room key must reach it.
+        this.engine.invalidateBlockCache(entry.view.userId);
         await this.engine.persist().catch(() => undefined);
       } else if (entry.view.state === "cancelled") {
         log.info(
@@ -266,6 +278,41 @@ export class VerificationManager {
       }
       await this.report(entry);
     }
+  }
+
+  private finish(entry: Entry): void {
+    entry.finished = true;
+    clearTimeout(entry.sasTimer);
+  }
+
+  private scheduleSasStart(entry: Entry): void {
+    if (entry.sasTimer !== undefined || entry.sasStarted) return;
+    entry.sasTimer = setTimeout(() => void this.startSasIfIdle(entry), this.opts.startSasAfterMs ?? 5000);
+  }
+
+  /** The requester accepted but waits for the other side: Tyr starts the SAS (issue #18). */
+  private async startSasIfIdle(entry: Entry): Promise<void> {
+    const req = entry.request;
+    if (entry.finished || entry.sasStarted || req.phase() !== VerificationRequestPhase.Ready) return;
+    if (!(req.theirSupportedMethods ?? []).includes(VerificationMethod.SasV1)) return;
+    entry.sasStarted = true;
+    try {
+      const started = await req.startSas();
+      if (started) {
+        this.engine.logger.info(
+          { flowId: entry.view.flowId },
+          "crypto: the requester did not start SAS; Tyr did",
+        );
+        await this.send(started[1]);
+        await this.onSas(entry, started[0]);
+      }
+    } catch (e) {
+      this.engine.logger.warn(
+        { flowId: entry.view.flowId, err: errorMessage(e) },
+        "crypto: starting SAS failed",
+      );
+    }
+    await this.update(entry);
   }
 
   /** Tell onUpdate; an end (done, cancelled) only once, however many callbacks see it. */
@@ -399,7 +446,7 @@ export class VerificationManager {
     // Finished before the cancel goes out: the change callbacks it triggers must not report the
     // same cancellation a second time ("the user cancelled", as crypto-wasm words it).
     this.setCancelled(entry, "cancelled by Tyr");
-    entry.finished = true;
+    this.finish(entry);
     const out = entry.sas?.cancel() ?? entry.qr?.cancel() ?? entry.request.cancel();
     await this.send(out);
     await this.report(entry);
