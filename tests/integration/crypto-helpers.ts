@@ -379,3 +379,25 @@ export function waitForJsMessage(
     timeoutMs,
   );
 }
+
+/** Types of the events `sender` sent into the room that should be encrypted but are not (newest first). */
+export async function unencryptedFrom(
+  baseUrl: string,
+  reader: TestUser,
+  roomId: string,
+  sender: string,
+): Promise<{ sent: number; plaintext: string[] }> {
+  const res = await fetch(
+    `${baseUrl}/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=500`,
+    { headers: { authorization: `Bearer ${reader.accessToken}` } },
+  );
+  const { chunk } = (await res.json()) as { chunk: { type: string; sender: string; state_key?: string }[] };
+  // Redactions cannot be encrypted (the server must read them); everything else can.
+  const mine = chunk.filter(
+    (e) => e.sender === sender && e.state_key === undefined && e.type !== "m.room.redaction",
+  );
+  return {
+    sent: mine.length,
+    plaintext: mine.filter((e) => e.type !== "m.room.encrypted").map((e) => e.type),
+  };
+}

@@ -19,6 +19,7 @@ import {
   accounts,
   bodyOf,
   inReplyTo,
+  unencryptedFrom,
   waitForJsMessage,
   createEncryptedRoom,
   jsTimeline,
@@ -323,8 +324,9 @@ describe("Tyr in encrypted rooms", () => {
     await sas.sas()!.confirm();
     await command("verify confirm", /Confirmed on Tyr's side|is complete/);
     await done;
-    await botMessage("Tyr to report the verification done", (e) =>
-      /Verification with .* is complete/.test(bodyOf(e)),
+    await botMessage(
+      "Tyr to report the verification done",
+      (e) => !before.has(e.getId()) && /^Verification with .* is complete/.test(bodyOf(e)),
     );
     const s = await mod.getCrypto()!.getDeviceVerificationStatus(botUser.userId, bot.bot.session.deviceId);
     expect(s?.isVerified()).toBe(true);
@@ -332,6 +334,8 @@ describe("Tyr in encrypted rooms", () => {
       `devices ${modUser.userId}`,
       new RegExp(`${modUser.deviceId} · name: .* · state: verified by Tyr`),
     );
+    // The in-room verification events too were encrypted, like everything Tyr sends there.
+    expect((await unencryptedFrom(url, modUser, mgmt, botUser.userId)).plaintext).toEqual([]);
   });
 
   it('starts a verification itself on "verify <user>", and cancels on "verify cancel"', async () => {

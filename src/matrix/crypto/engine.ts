@@ -67,6 +67,7 @@ import type {
   VerificationHooks,
 } from "./engine-types.ts";
 import { OutgoingLoop } from "./outgoing.ts";
+import type { RoomEventSender } from "./outgoing.ts";
 import { ReplayGuard } from "./replay.ts";
 import type { AnyOutgoingRequest } from "./requests.ts";
 import { RoomTracker, toUserIds } from "./rooms.ts";
@@ -423,6 +424,14 @@ export class CryptoEngine {
   /** Send one request and report the response to the OlmMachine. */
   sendAndMark(req: AnyOutgoingRequest): Promise<void> {
     return this.outgoing.sendAndMark(req);
+  }
+
+  /**
+   * Route in-room events the OlmMachine wants sent (in-room verification) through the bot's
+   * sending gate, so that they are encrypted in encrypted rooms like everything else.
+   */
+  setRoomEventSender(sender: RoomEventSender | undefined): void {
+    this.outgoing.roomEvents = sender;
   }
 
   /** Start a pass of the outgoing-request loop in the background. */

@@ -103,8 +103,14 @@ export class CryptoFeature implements Feature, SyncHook, Reporting {
     bot.syncHooks.push(feature);
     bot.router.decryptor = (roomId, raw) => feature.decrypt(roomId, raw as RawEvent);
     bot.messenger.encryptor = {
+      // In-room verification events must reach the device being verified, trusted or not.
       encrypt: (roomId, type, content) =>
-        engine.encrypt(roomId, type, content, { oneOffSession: feature.readableByAll(content) }),
+        engine.encrypt(roomId, type, content, {
+          oneOffSession:
+            type.startsWith("m.key.verification.") ||
+            content["msgtype"] === "m.key.verification.request" ||
+            feature.readableByAll(content),
+        }),
       isRoomEncrypted: (roomId) => engine.isRoomEncrypted(roomId),
       onRoomState: (roomId, event) => engine.onRoomState(roomId, event as RawEvent),
     };
@@ -124,6 +130,7 @@ export class CryptoFeature implements Feature, SyncHook, Reporting {
         );
       return bot.router.deliver(roomId, event as RawEvent, { initial: history || stale, stale }, true, info);
     });
+    engine.setRoomEventSender((roomId, type, content) => bot.messenger.send(roomId, type, content));
     // The moderators' devices are known before their first command arrives.
     engine
       .trackRoomMembers(bot.managementRoomId)

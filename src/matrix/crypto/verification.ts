@@ -427,13 +427,19 @@ export class VerificationManager {
   }
 
   private async confirmEntry(entry: Entry): Promise<void> {
+    // "confirmed" only while nothing moved on: sending takes a while, and the other side's
+    // answers may finish the verification meanwhile (done must not turn back into confirmed).
+    const markConfirmed = (): void => {
+      if ((CONFIRMABLE_STATES as readonly string[]).includes(entry.view.state))
+        entry.view.state = "confirmed";
+    };
     if (entry.sas && entry.sas.canBePresented()) {
       const reqs = (await entry.sas.confirm()) as AnyOutgoingRequest[];
+      markConfirmed();
       for (const r of reqs) await this.send(r);
-      entry.view.state = "confirmed";
     } else if (entry.qr && entry.qr.hasBeenScanned()) {
+      markConfirmed();
       await this.send(entry.qr.confirmScanning());
-      entry.view.state = "confirmed";
     } else {
       throw new Error("nothing to confirm yet");
     }
