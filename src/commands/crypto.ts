@@ -117,7 +117,7 @@ export function renderCryptoStatus(
     ? fmt`on, version ${s.backup.version ?? "?"} · ${s.backup.backedUp}/${s.backup.roomKeys} room keys backed up`
     : fmt`${bold("off")} · ${s.backup.roomKeys} room keys (not backed up)`;
   const sharing: Record<string, string> = {
-    "cross-signed": "devices cross-signed by their owner",
+    "cross-signed": "devices cross-signed by their owner or verified by Tyr",
     verified: "devices Tyr verified",
     all: "every device that is not blocked",
   };
@@ -398,7 +398,7 @@ export const cryptoCommands = [
           ? blocks(
               fmt`Blocked ${code(a.user)}'s device ${code(a.device)}. Tyr rotated its room keys, so that device cannot read what Tyr sends from now on.`,
               cutOff &&
-                fmt`Because that device is cross-signed, Tyr now shares no room keys with ${code(a.user)} at all (none of their devices can read Tyr's messages) until it is unblocked or they log it out.`,
+                fmt`Because that device is cross-signed, Tyr now leaves ${code(a.user)} out of its room keys wherever it shares by cross-signing (crypto-wasm cannot skip a single cross-signed device): none of their devices can read Tyr's messages there until it is unblocked or they log it out.`,
             )
           : fmt`Unblocked ${code(a.user)}'s device ${code(a.device)}; it is now ${STATE_TEXT[deviceState(d)]}.`;
       },

@@ -41,8 +41,8 @@ export class CryptoFeature implements Feature, SyncHook, Reporting {
   private password: string | undefined;
   /** Commands from untrusted devices whose answers those devices must read (until when). */
   private readonly readableReplies = new Map<string, number>();
-  /** Bodies of notices every member device must read (verification emoji). */
-  private readonly readableBodies = new Set<string>();
+  /** Bodies of notices every member device must read (verification emoji), until when. */
+  private readonly readableBodies = new Map<string, number>();
   /** Commands from a device being verified → the flow they may act on. */
   private readonly boundFlows = new Map<string, string>();
 
@@ -226,9 +226,11 @@ export class CryptoFeature implements Feature, SyncHook, Reporting {
    */
   readableByAll(content: Record<string, unknown>): boolean {
     const now = Date.now();
-    for (const [id, until] of this.readableReplies) if (until < now) this.readableReplies.delete(id);
+    for (const m of [this.readableReplies, this.readableBodies])
+      for (const [key, until] of m) if (until < now) m.delete(key);
+    // Kept until they expire (not used up): a retried send must be readable too.
     const body = content["body"];
-    if (typeof body === "string" && this.readableBodies.delete(body)) return true;
+    if (typeof body === "string" && this.readableBodies.has(body)) return true;
     const rel = content["m.relates_to"] as { event_id?: unknown; "m.in_reply_to"?: { event_id?: unknown } };
     const ids = [rel?.event_id, rel?.["m.in_reply_to"]?.event_id];
     return ids.some((id) => typeof id === "string" && this.readableReplies.has(id));
@@ -251,7 +253,7 @@ export class CryptoFeature implements Feature, SyncHook, Reporting {
           `Verifying ${who}. Compare these emoji with the ones the other device shows:\n${emoji}\nIf they match, confirm on that device and say "${this.bot.config.commands.prefix} verify confirm" here (from that device, or from a trusted session).`,
         ),
       );
-      this.readableBodies.add(content.body);
+      this.readableBodies.set(content.body, Date.now() + READABLE_REPLY_MS);
       void this.bot.queue.submit(
         {
           kind: "send",
