@@ -214,4 +214,10 @@ describe("a moderator's first day in an encrypted management room", () => {
     );
     expect(cancelNotices.map(bodyOf)).toHaveLength(1);
   });
+
+  it("after all of it, has sent nothing in plaintext into the room", async () => {
+    const { sent, plaintext } = await unencryptedFrom(url, modUser, mgmt, botUser.userId);
+    expect(sent).toBeGreaterThan(10);
+    expect(plaintext).toEqual([]);
+  });
 });
