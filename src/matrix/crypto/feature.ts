@@ -14,7 +14,7 @@ import { CANCELLABLE_STATES, VerificationManager, type VerificationView } from "
 import { ownVerificationCommand } from "./own-verification.ts";
 import { notice } from "../../format/content.ts";
 import { text } from "../../format/fragment.ts";
-import { checkSender, deleteOwnDevice, getCryptoStatus, type CryptoStatus } from "./trust.ts";
+import { checkSender, deleteOwnDevice, deviceTrust, getCryptoStatus, type CryptoStatus } from "./trust.ts";
 import type { RawEvent } from "./types.ts";
 import { HOUSEKEEPING } from "../../consequences/types.ts";
 
@@ -180,8 +180,10 @@ export class CryptoFeature implements Feature, SyncHook, Reporting {
     const info = ev.decryption as DecryptionInfo | undefined;
     const prefix = this.bot.config.commands.prefix;
     const own = ownVerificationCommand(ev.content["body"], prefix);
-    const flow = own && info?.senderDevice ? this.ownFlow(ev.sender, info.senderDevice, own.flow) : undefined;
-    if (flow !== undefined) {
+    const device = info?.senderDevice;
+    const flow = own && device ? this.ownFlow(ev.sender, device, own.flow) : undefined;
+    // A blocked device stays blocked: verifying it would overwrite the block.
+    if (flow !== undefined && device && !(await deviceTrust(this.engine, ev.sender, device)).blocked) {
       // The device confirms (or cancels) its own emoji verification: the SAS match is the proof.
       this.boundFlows.set(ev.eventId, flow);
       return undefined;
@@ -189,7 +191,7 @@ export class CryptoFeature implements Feature, SyncHook, Reporting {
     // Verifying the user's identity does not make an unsigned device trusted; verifying the device
     // itself with Tyr does.
     const hint =
-      info?.senderDevice && /not cross-signed|not verified|unknown to Tyr/.test(decision.reason)
+      device && /not cross-signed|not verified|unknown to Tyr/.test(decision.reason)
         ? `. Or verify Tyr by emoji from this session: in your client, verify Tyr's device ${this.engine.deviceId}; Tyr posts its emoji here, and when they match yours, confirm in your client and say "${prefix} verify confirm" from this session`
         : "";
     return `Tyr did not run this command: ${decision.reason}${hint}`;
