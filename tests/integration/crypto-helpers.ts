@@ -401,3 +401,12 @@ export async function unencryptedFrom(
     plaintext: mine.filter((e) => e.type !== "m.room.encrypted").map((e) => e.type),
   };
 }
+
+/** Wait until the js-sdk client knows (has downloaded the keys of) another user's device. */
+export async function waitForKnownDevice(client: JsClient, userId: string, deviceId: string): Promise<void> {
+  await waitFor(
+    `the client to know ${userId}'s device ${deviceId}`,
+    async () =>
+      (await client.getCrypto()!.getUserDeviceInfo([userId], true)).get(userId)?.has(deviceId) || undefined,
+  );
+}

@@ -21,6 +21,7 @@ import {
   inReplyTo,
   unencryptedFrom,
   waitForJsMessage,
+  waitForKnownDevice,
   createEncryptedRoom,
   jsTimeline,
   startModerator,
@@ -186,12 +187,7 @@ describe("Tyr in encrypted rooms", () => {
       // confirms from a trusted one; then that session may command Tyr.
       const crypto = unsigned.getCrypto()!;
       const tyrDevice = bot.bot.session.deviceId;
-      await waitFor(
-        "the new session to know Tyr's device",
-        async () =>
-          (await crypto.getUserDeviceInfo([botUser.userId], true)).get(botUser.userId)?.has(tyrDevice) ||
-          undefined,
-      );
+      await waitForKnownDevice(unsigned, botUser.userId, tyrDevice);
       const before = timelineIds();
       const request = await crypto.requestDeviceVerification(botUser.userId, tyrDevice);
       await waitFor("Tyr to accept", () => request.phase === VerificationPhase.Ready || undefined);

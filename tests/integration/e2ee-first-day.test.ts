@@ -21,6 +21,7 @@ import {
   inReplyTo,
   unencryptedFrom,
   waitForJsMessage,
+  waitForKnownDevice,
   jsTimeline,
   startModerator,
   waitFor,
@@ -152,12 +153,7 @@ describe("a moderator's first day in an encrypted management room", () => {
   it("lets the lone moderator verify Tyr by emoji from that device alone, and then read Tyr's replies", async () => {
     const crypto = lone.getCrypto()!;
     const tyrDevice = bot.bot.session.deviceId;
-    await waitFor(
-      "the lone moderator's client to know Tyr's device",
-      async () =>
-        (await crypto.getUserDeviceInfo([botUser.userId], true)).get(botUser.userId)?.has(tyrDevice) ||
-        undefined,
-    );
+    await waitForKnownDevice(lone, botUser.userId, tyrDevice);
     const seen = new Set(jsTimeline(lone, mgmt).map((e) => e.getId()));
     const request = await crypto.requestDeviceVerification(botUser.userId, tyrDevice);
     await waitFor("Tyr to accept", () => request.phase === VerificationPhase.Ready || undefined);
@@ -200,12 +196,7 @@ describe("a moderator's first day in an encrypted management room", () => {
       expect(await command(mod, `device block ${loneUser.userId} ${session.deviceId}`)).toMatch(/Blocked/);
       const crypto = blocked.getCrypto()!;
       const tyrDevice = bot.bot.session.deviceId;
-      await waitFor(
-        "the blocked session to know Tyr's device",
-        async () =>
-          (await crypto.getUserDeviceInfo([botUser.userId], true)).get(botUser.userId)?.has(tyrDevice) ||
-          undefined,
-      );
+      await waitForKnownDevice(blocked, botUser.userId, tyrDevice);
       const request = await crypto.requestDeviceVerification(botUser.userId, tyrDevice);
       await waitFor("Tyr to accept", () => request.phase === VerificationPhase.Ready || undefined);
       await request.startVerification("m.sas.v1");
