@@ -117,7 +117,7 @@ export function renderCryptoStatus(
     ? fmt`on, version ${s.backup.version ?? "?"} · ${s.backup.backedUp}/${s.backup.roomKeys} room keys backed up`
     : fmt`${bold("off")} · ${s.backup.roomKeys} room keys (not backed up)`;
   const sharing: Record<string, string> = {
-    "cross-signed": "devices cross-signed by their owner",
+    "cross-signed": "devices cross-signed by their owner or verified by Tyr",
     verified: "devices Tyr verified",
     all: "every device that is not blocked",
   };
@@ -344,7 +344,9 @@ export const cryptoCommands = [
     run: async (ctx, a) => {
       const c = crypto(ctx);
       const prefix = ctx.bot.config.commands.prefix;
-      const pick = pickVerification(c.verification.list(), a.flow, CONFIRMABLE_STATES, "confirm", prefix);
+      // From the device being verified: only its own verification (the gate bound it).
+      const flow = c.flowBoundTo(ctx.eventId) ?? a.flow;
+      const pick = pickVerification(c.verification.list(), flow, CONFIRMABLE_STATES, "confirm", prefix);
       if (!pick.ok) return pick.reply;
       const v = await c.verification.confirm(pick.flowId);
       return v.state === "done"
@@ -361,7 +363,7 @@ export const cryptoCommands = [
       const c = crypto(ctx);
       const pick = pickVerification(
         c.verification.list(),
-        a.flow,
+        c.flowBoundTo(ctx.eventId) ?? a.flow,
         CANCELLABLE_STATES,
         "cancel",
         ctx.bot.config.commands.prefix,
@@ -396,7 +398,7 @@ export const cryptoCommands = [
           ? blocks(
               fmt`Blocked ${code(a.user)}'s device ${code(a.device)}. Tyr rotated its room keys, so that device cannot read what Tyr sends from now on.`,
               cutOff &&
-                fmt`Because that device is cross-signed, Tyr now shares no room keys with ${code(a.user)} at all (none of their devices can read Tyr's messages) until it is unblocked or they log it out.`,
+                fmt`Because that device is cross-signed, Tyr now leaves ${code(a.user)} out of its room keys wherever it shares by cross-signing (crypto-wasm cannot skip a single cross-signed device): none of their devices can read Tyr's messages there until it is unblocked or they log it out.`,
             )
           : fmt`Unblocked ${code(a.user)}'s device ${code(a.device)}; it is now ${STATE_TEXT[deviceState(d)]}.`;
       },

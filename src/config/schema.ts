@@ -123,6 +123,8 @@ export const configSchema = z
             trustOnFirstUse: bool.default(false),
             recoveryKeyFile: nonEmpty("a file path").optional(),
             lateDecryptionMaxAgeSeconds: int(0, 86_400).default(600),
+            // Replace a cross-signing identity whose recovery key is lost (see README).
+            resetIdentity: bool.default(false),
           },
           { error: "expected a mapping" },
         )
@@ -132,6 +134,7 @@ export const configSchema = z
           shareKeysWithUnverifiedDevices: false,
           trustOnFirstUse: false,
           lateDecryptionMaxAgeSeconds: 600,
+          resetIdentity: false,
         }),
       // ---- Tyr's HTTP listener (src/http/) and the homeserver antispam backend (src/antispam/) ----
       http: httpSchema,

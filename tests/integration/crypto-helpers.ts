@@ -11,7 +11,7 @@ import { logger as jsSdkLogger } from "matrix-js-sdk/lib/logger.js";
 import type { MatrixClient as JsClient, MatrixEvent } from "matrix-js-sdk";
 
 import { TyrClient } from "../../src/matrix/client.ts";
-import { setUpSecurity } from "../../src/matrix/crypto/bootstrap.ts";
+import { startEncryption } from "../../src/matrix/crypto/bootstrap.ts";
 import type { SecurityOptions, SecurityResult } from "../../src/matrix/crypto/bootstrap.ts";
 import { CryptoEngine } from "../../src/matrix/crypto/engine.ts";
 import type {
@@ -170,22 +170,26 @@ export class TestBot {
   ): Promise<TestBot & { security?: SecurityResult }> {
     const client = new TyrClient(baseUrl, user.accessToken);
     const storeDir = opts.storeDir ?? tempDir("bot-crypto");
-    const engine = await CryptoEngine.start({
+    const engineOpts = {
       userId: user.userId,
       deviceId: user.deviceId,
-      request: (m, e, q, b) => client.doRequest(m, e, q ?? null, b ?? null),
+      request: (m: string, e: string, q?: Record<string, unknown> | null, b?: unknown) =>
+        client.doRequest(m, e, q ?? null, b ?? null),
       storeDir,
       logger: opts.logger ?? quietLogger,
       keySharing: opts.keySharing ?? "cross-signed",
-    });
-    const bot = new TestBot(user, client, engine, storeDir) as TestBot & { security?: SecurityResult };
-    if (opts.security !== false) {
-      try {
-        bot.security = await setUpSecurity(engine, { password: user.password, ...(opts.security ?? {}) });
-      } catch (e) {
-        await engine.close();
-        throw e;
-      }
+    } as const;
+    // The same start as `tyr run` (startEncryption), unless the test sets up security itself.
+    let bot: TestBot & { security?: SecurityResult };
+    if (opts.security === false) {
+      bot = new TestBot(user, client, await CryptoEngine.start(engineOpts), storeDir);
+    } else {
+      const started = await startEncryption(engineOpts, {
+        password: user.password,
+        ...(opts.security ?? {}),
+      });
+      bot = new TestBot(user, client, started.engine, storeDir);
+      bot.security = started.security;
     }
     bot.running = bot.loop.run().catch(() => undefined);
     return bot;
@@ -343,5 +347,66 @@ export async function waitForJsText(
 export async function waitForJoin(client: JsClient, roomId: string, userId: string): Promise<void> {
   await waitFor(`${userId} to join ${roomId}`, () =>
     client.getRoom(roomId)?.getMember(userId)?.membership === "join" ? true : undefined,
+  );
+}
+
+/** The body of a message (decrypted if it was encrypted). */
+export const bodyOf = (e: MatrixEvent): string => String(e.getContent()["body"] ?? "");
+
+/** The event a message replies to (`m.in_reply_to`, kept in the clear in encrypted events). */
+export function inReplyTo(e: MatrixEvent): string | undefined {
+  const rel = (e.getContent()["m.relates_to"] ?? e.getWireContent()["m.relates_to"]) as
+    { "m.in_reply_to"?: { event_id?: string } } | undefined;
+  return rel?.["m.in_reply_to"]?.event_id;
+}
+
+/** A message from `sender` in the room that `client` decrypted and `pred` accepts. */
+export function waitForJsMessage(
+  client: JsClient,
+  roomId: string,
+  sender: string,
+  what: string,
+  pred: (e: MatrixEvent) => boolean,
+  timeoutMs = 30_000,
+): Promise<MatrixEvent> {
+  return waitFor(
+    what,
+    () =>
+      jsTimeline(client, roomId).find(
+        (e) =>
+          e.getSender() === sender && e.getType() === "m.room.message" && !e.isDecryptionFailure() && pred(e),
+      ),
+    timeoutMs,
+  );
+}
+
+/** Types of the events `sender` sent into the room that should be encrypted but are not (newest first). */
+export async function unencryptedFrom(
+  baseUrl: string,
+  reader: TestUser,
+  roomId: string,
+  sender: string,
+): Promise<{ sent: number; plaintext: string[] }> {
+  const res = await fetch(
+    `${baseUrl}/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=500`,
+    { headers: { authorization: `Bearer ${reader.accessToken}` } },
+  );
+  const { chunk } = (await res.json()) as { chunk: { type: string; sender: string; state_key?: string }[] };
+  // Redactions cannot be encrypted (the server must read them); everything else can.
+  const mine = chunk.filter(
+    (e) => e.sender === sender && e.state_key === undefined && e.type !== "m.room.redaction",
+  );
+  return {
+    sent: mine.length,
+    plaintext: mine.filter((e) => e.type !== "m.room.encrypted").map((e) => e.type),
+  };
+}
+
+/** Wait until the js-sdk client knows (has downloaded the keys of) another user's device. */
+export async function waitForKnownDevice(client: JsClient, userId: string, deviceId: string): Promise<void> {
+  await waitFor(
+    `the client to know ${userId}'s device ${deviceId}`,
+    async () =>
+      (await client.getCrypto()!.getUserDeviceInfo([userId], true)).get(userId)?.has(deviceId) || undefined,
   );
 }

@@ -347,6 +347,25 @@ describe("trust policy", () => {
     expect((await checkSender(bot.engine, signedUser.userId, undefined, "cross-signed")).ok).toBe(false);
   });
 
+  it("fetches an unknown sender device's keys and decides again instead of refusing", async () => {
+    // Clients without MSC4147 (libolm-based, e.g. matrix-nio) do not put their device keys in the
+    // Olm message that brings the room key: Tyr then decrypts the command without knowing the
+    // sending device. The gate must fetch the device list and decide on a fresh decryption.
+    const { event_id } = await signed.sendMessage(room, { msgtype: "m.text", body: "!tyr first" } as never);
+    const m = await bot.waitForText(room, "!tyr first");
+    const unknown = { ...m.info!, senderDevice: undefined };
+    const decision = await checkSender(bot.engine, signedUser.userId, unknown, "cross-signed", {
+      roomId: room,
+      eventId: event_id,
+    });
+    expect(decision).toMatchObject({
+      ok: true,
+      trust: { deviceId: signedUser.deviceId, crossSignedByOwner: true },
+    });
+    // Without a way to look again, it stays refused.
+    expect((await checkSender(bot.engine, signedUser.userId, unknown, "cross-signed")).ok).toBe(false);
+  });
+
   it("never shares room keys with a blocked device", async () => {
     const blocked = await setDeviceBlocked(bot.engine, signedUser.userId, signedUser.deviceId, true);
     expect(blocked.blocked).toBe(true);
@@ -496,15 +515,22 @@ describe("persistence and recovery", () => {
     const oldMaster = (await getCryptoStatus(first.engine)).crossSigning.masterKey;
     await first.stop();
     const moved = await login(botUser);
-    await expect(TestBot.start(url, moved, { storeDir: tempDir("norecovery") })).rejects.toThrow(
-      /recovery key/,
-    );
-    // That device now has keys on the server that no store holds: it cannot be reused.
-    await expect(TestBot.start(url, moved, { storeDir: tempDir("reuse") })).rejects.toThrow(
-      /already has other encryption keys/,
-    );
-    // Replacing published cross-signing keys needs user-interactive auth: Synapse asks for the password.
-    const reset = await TestBot.start(url, await login(botUser), {
+    const failed = TestBot.start(url, moved, { storeDir: tempDir("norecovery") });
+    // The error names the fix that exists: the recovery key, or the documented reset option.
+    await expect(failed).rejects.toThrow(/recovery key/);
+    await expect(failed).rejects.toThrow(/encryption\.resetIdentity: true/);
+    await expect(failed).rejects.not.toThrow(/allow resetting the identity/);
+    // The failed start uploaded nothing: no device is left with keys that are never cross-signed.
+    const res = await fetch(`${url}/_matrix/client/v3/keys/query`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${moved.accessToken}`, "content-type": "application/json" },
+      body: JSON.stringify({ device_keys: { [botUser.userId]: [moved.deviceId] } }),
+    });
+    const keys = (await res.json()) as { device_keys?: Record<string, Record<string, unknown>> };
+    expect(keys.device_keys?.[botUser.userId]?.[moved.deviceId]).toBeUndefined();
+    // So that device can be used again, here to replace the identity. Replacing published
+    // cross-signing keys needs user-interactive auth: Synapse asks for the password.
+    const reset = await TestBot.start(url, moved, {
       storeDir: tempDir("reset"),
       security: { resetIdentity: true },
     });

@@ -17,6 +17,11 @@ import { Synapse } from "../harness/synapse.ts";
 import { runBot, testConfig, type RunningBot } from "../harness/bot.ts";
 import {
   accounts,
+  bodyOf,
+  inReplyTo,
+  unencryptedFrom,
+  waitForJsMessage,
+  waitForKnownDevice,
   createEncryptedRoom,
   jsTimeline,
   startModerator,
@@ -42,13 +47,7 @@ async function api<T>(user: TestUser, method: string, path: string, body?: unkno
   return json;
 }
 
-const bodyOf = (e: MatrixEvent): string => String(e.getContent()["body"] ?? "");
-
-function repliesTo(e: MatrixEvent, eventId: string): boolean {
-  const rel = (e.getContent()["m.relates_to"] ?? e.getWireContent()["m.relates_to"]) as
-    { "m.in_reply_to"?: { event_id?: string } } | undefined;
-  return rel?.["m.in_reply_to"]?.event_id === eventId;
-}
+const repliesTo = (e: MatrixEvent, eventId: string): boolean => inReplyTo(e) === eventId;
 
 /** Collects the SAS of a js-sdk verifier: the emoji it shows, and a way to confirm them. */
 function watchSas(verifier: Verifier): {
@@ -121,24 +120,8 @@ describe("Tyr in encrypted rooms", () => {
   });
 
   /** A message from Tyr in the management room, decrypted by the moderator's client. */
-  function botMessage(
-    what: string,
-    pred: (e: MatrixEvent) => boolean,
-    timeoutMs = 30_000,
-  ): Promise<MatrixEvent> {
-    return waitFor(
-      what,
-      () =>
-        jsTimeline(mod, mgmt).find(
-          (e) =>
-            e.getSender() === botUser.userId &&
-            e.getType() === "m.room.message" &&
-            !e.isDecryptionFailure() &&
-            pred(e),
-        ),
-      timeoutMs,
-    );
-  }
+  const botMessage = (what: string, pred: (e: MatrixEvent) => boolean, timeoutMs = 30_000) =>
+    waitForJsMessage(mod, mgmt, botUser.userId, what, pred, timeoutMs);
 
   let lastCommand = "";
   let lastReply: MatrixEvent | undefined;
@@ -204,12 +187,7 @@ describe("Tyr in encrypted rooms", () => {
       // confirms from a trusted one; then that session may command Tyr.
       const crypto = unsigned.getCrypto()!;
       const tyrDevice = bot.bot.session.deviceId;
-      await waitFor(
-        "the new session to know Tyr's device",
-        async () =>
-          (await crypto.getUserDeviceInfo([botUser.userId], true)).get(botUser.userId)?.has(tyrDevice) ||
-          undefined,
-      );
+      await waitForKnownDevice(unsigned, botUser.userId, tyrDevice);
       const before = timelineIds();
       const request = await crypto.requestDeviceVerification(botUser.userId, tyrDevice);
       await waitFor("Tyr to accept", () => request.phase === VerificationPhase.Ready || undefined);
@@ -342,8 +320,9 @@ describe("Tyr in encrypted rooms", () => {
     await sas.sas()!.confirm();
     await command("verify confirm", /Confirmed on Tyr's side|is complete/);
     await done;
-    await botMessage("Tyr to report the verification done", (e) =>
-      /Verification with .* is complete/.test(bodyOf(e)),
+    await botMessage(
+      "Tyr to report the verification done",
+      (e) => !before.has(e.getId()) && /^Verification with .* is complete/.test(bodyOf(e)),
     );
     const s = await mod.getCrypto()!.getDeviceVerificationStatus(botUser.userId, bot.bot.session.deviceId);
     expect(s?.isVerified()).toBe(true);
@@ -351,6 +330,8 @@ describe("Tyr in encrypted rooms", () => {
       `devices ${modUser.userId}`,
       new RegExp(`${modUser.deviceId} · name: .* · state: verified by Tyr`),
     );
+    // The in-room verification events too were encrypted, like everything Tyr sends there.
+    expect((await unencryptedFrom(url, modUser, mgmt, botUser.userId)).plaintext).toEqual([]);
   });
 
   it('starts a verification itself on "verify <user>", and cancels on "verify cancel"', async () => {

@@ -11,6 +11,8 @@ import { runBot, testConfig, type RunningBot } from "../harness/bot.ts";
 import type { CryptoFeature } from "../../src/matrix/crypto/feature.ts";
 import {
   accounts,
+  bodyOf,
+  inReplyTo,
   createEncryptedRoom,
   jsTimeline,
   startModerator,
@@ -22,12 +24,6 @@ import {
 const synapse = Synapse.attach(inject("synapse"));
 const { register } = accounts(synapse);
 const MAX_AGE_S = 8;
-
-const bodyOf = (e: MatrixEvent): string => String(e.getContent()["body"] ?? "");
-const inReplyTo = (e: MatrixEvent): string | undefined =>
-  (e.getContent()["m.relates_to"] as { "m.in_reply_to"?: { event_id?: string } } | undefined)?.[
-    "m.in_reply_to"
-  ]?.event_id;
 
 describe("commands decrypted late", () => {
   let botUser: TestUser;

@@ -25,7 +25,8 @@ import {
   UserId,
 } from "@matrix-org/matrix-sdk-crypto-wasm";
 
-import type { CryptoEngine } from "./engine.ts";
+import { CryptoEngine } from "./engine.ts";
+import type { CryptoEngineOptions } from "./engine.ts";
 import { httpErrorInfo, uploadSigningKeys } from "./requests.ts";
 import {
   canonicalJson,
@@ -41,6 +42,7 @@ import {
 } from "./ssss.ts";
 import { writeFileAtomicAsync } from "../../store/files.ts";
 import { errorMessage, isRecord } from "./types.ts";
+import type { RequestFn } from "./types.ts";
 
 export const BACKUP_ALGORITHM = "m.megolm_backup.v1.curve25519-aes-sha2";
 export const RECOVERY_KEY_FILE = "recovery-key.txt";
@@ -197,6 +199,58 @@ async function getServerBackup(engine: CryptoEngine): Promise<BackupInfo | undef
   }
 }
 
+function missingRecoveryKeyMessage(userId: string, recoveryKeyFile: string): string {
+  return (
+    `${userId} already has a cross-signing identity, but this installation does not hold its keys. Give Tyr the ` +
+    `recovery key (set encryption.recoveryKeyFile, or copy ${RECOVERY_KEY_FILE} from the old installation to ` +
+    `${recoveryKeyFile}) to restore the identity and the room-key backup. If the recovery key is lost, start Tyr ` +
+    `once with encryption.resetIdentity: true and the bot's password configured: it then makes a new identity, ` +
+    `every moderator has to verify Tyr again, and what only the old key backup holds can no longer be decrypted.`
+  );
+}
+
+/**
+ * Before a new device's keys go up: fail now when setUpSecurity will fail for want of a recovery
+ * key, so that no failed start leaves a device with uploaded keys that is never cross-signed.
+ */
+export async function checkIdentityRestorable(
+  request: RequestFn,
+  userId: string,
+  storeDir: string,
+  opts: SecurityOptions,
+): Promise<void> {
+  if (opts.resetIdentity) return;
+  const recoveryKeyFile = path.resolve(opts.recoveryKeyFile ?? path.join(storeDir, RECOVERY_KEY_FILE));
+  if ((opts.recoveryKey ?? (await readRecoveryKeyFile(recoveryKeyFile))) !== undefined) return;
+  const resp = await request("POST", "/_matrix/client/v3/keys/query", null, {
+    device_keys: { [userId]: [] },
+  });
+  const masters = isRecord(resp) && isRecord(resp["master_keys"]) ? resp["master_keys"] : {};
+  if (masters[userId] !== undefined)
+    throw new SecuritySetupError(missingRecoveryKeyMessage(userId, recoveryKeyFile));
+}
+
+/**
+ * Start the crypto engine and set up cross-signing and backup (what `tyr run` does). A new device
+ * uploads its keys only once the identity is known to be usable; the engine is closed on failure.
+ */
+export async function startEncryption(
+  engineOpts: CryptoEngineOptions,
+  security: SecurityOptions,
+): Promise<{ engine: CryptoEngine; security: SecurityResult }> {
+  const engine = await CryptoEngine.start({
+    ...engineOpts,
+    beforeNewDeviceKeys: () =>
+      checkIdentityRestorable(engineOpts.request, engineOpts.userId, engineOpts.storeDir, security),
+  });
+  try {
+    return { engine, security: await setUpSecurity(engine, security) };
+  } catch (e) {
+    await engine.close();
+    throw e;
+  }
+}
+
 /**
  * Bring cross-signing and key backup into shape (see the header). Throws `SecuritySetupError`
  * with an operator-facing message when it cannot (e.g. an identity exists but no recovery key).
@@ -241,14 +295,7 @@ export async function setUpSecurity(
   if (havePrivate && identity) {
     crossSigning = "present";
   } else if (identity && !opts.resetIdentity) {
-    if (!recoveryKey) {
-      throw new SecuritySetupError(
-        `${self} already has a cross-signing identity, but this installation does not hold its keys. Give Tyr the ` +
-          `recovery key (configure it, or copy ${RECOVERY_KEY_FILE} from the old installation to ${recoveryKeyFile}) ` +
-          `to restore the identity and the room-key backup; or allow resetting the identity (moderators then have ` +
-          `to verify Tyr again).`,
-      );
-    }
+    if (!recoveryKey) throw new SecuritySetupError(missingRecoveryKeyMessage(self, recoveryKeyFile));
     ssssKeyId = await restoreCrossSigning(engine, ssss, recoveryKey);
     crossSigning = "restored";
     log.info({ userId: self }, "crypto: restored the cross-signing identity from secret storage");

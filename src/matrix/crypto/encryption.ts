@@ -11,12 +11,13 @@ import {
   RoomId,
   UserId,
 } from "@matrix-org/matrix-sdk-crypto-wasm";
-import type { KeysClaimRequest, OlmMachine } from "@matrix-org/matrix-sdk-crypto-wasm";
+import type { KeysClaimRequest, OlmMachine, ToDeviceRequest } from "@matrix-org/matrix-sdk-crypto-wasm";
 
 import { MEGOLM_ALGORITHM } from "./engine-types.ts";
 import type { KeySharingPolicy } from "./engine-types.ts";
 import type { AnyOutgoingRequest } from "./requests.ts";
 import { toUserIds } from "./rooms.ts";
+import { chooseSharing, isWanted, type DeviceFacts, type SharingStrategy } from "./sharing.ts";
 import type { RoomEncryption, RoomState, RoomTracker } from "./rooms.ts";
 import { errorMessage, isRecord } from "./types.ts";
 import type { Logger, LogOnce } from "./types.ts";
@@ -29,14 +30,31 @@ const ROTATION_MARGIN_MS = 10 * 60 * 1000;
 const BLOCKED_CACHE_MS = 60_000;
 
 export function collectStrategy(policy: KeySharingPolicy): CollectStrategy {
-  switch (policy) {
+  return strategyOf(policy === "all" ? "all" : policy === "verified" ? "trusted" : "identity");
+}
+
+function strategyOf(s: SharingStrategy): CollectStrategy {
+  switch (s) {
     case "all":
       return CollectStrategy.allDevices();
-    case "verified":
+    case "trusted":
       return CollectStrategy.onlyTrustedDevices();
     default:
       return CollectStrategy.identityBasedStrategy();
   }
+}
+
+/** "user|device" of every device a batch of to-device requests carries an encrypted message to. */
+function keyRecipients(requests: readonly ToDeviceRequest[]): string[] {
+  const out: string[] = [];
+  for (const req of requests) {
+    if (req.event_type !== "m.room.encrypted") continue;
+    const body: unknown = JSON.parse(req.body);
+    const messages = isRecord(body) && isRecord(body["messages"]) ? body["messages"] : {};
+    for (const [user, devices] of Object.entries(messages))
+      if (isRecord(devices)) for (const device of Object.keys(devices)) out.push(`${user}|${device}`);
+  }
+  return out;
 }
 
 function historyVisibilityOf(v: string): HistoryVisibility {
@@ -100,6 +118,7 @@ export class RoomEncryptor {
     roomId: string,
     type: string,
     content: Record<string, unknown>,
+    opts: { oneOffSession?: boolean } = {},
   ): Promise<{ type: "m.room.encrypted"; content: Record<string, unknown> }> {
     if (!(await this.deps.rooms.isRoomEncrypted(roomId))) throw new Error(`room ${roomId} is not encrypted`);
     return this.roomLock.run(roomId, async () => {
@@ -110,16 +129,34 @@ export class RoomEncryptor {
           `room ${roomId} uses encryption algorithm ${enc?.algorithm ?? "?"}, which Tyr does not support`,
         );
       }
-      await this.shareRoomKeyLocked(roomId, r, enc);
-      const encrypted = await this.deps.machine.encryptRoomEvent(
-        new RoomId(roomId),
-        type,
-        JSON.stringify(content),
-      );
-      const parsed: unknown = JSON.parse(encrypted);
-      if (!isRecord(parsed)) throw new Error("crypto-wasm returned a non-object encrypted content");
-      return { type: "m.room.encrypted" as const, content: parsed };
+      const room = new RoomId(roomId);
+      if (!opts.oneOffSession) {
+        await this.shareRoomKeyLocked(roomId, r, enc);
+        return this.encryptNow(room, type, content);
+      }
+      // A session of its own for this one event, shared with every unblocked device of the
+      // members, then thrown away: the devices it reaches can read this event and nothing else.
+      await this.deps.machine.invalidateGroupSession(room);
+      this.outboundStarted.delete(roomId);
+      try {
+        await this.shareRoomKeyLocked(roomId, r, enc, "all");
+        return await this.encryptNow(room, type, content);
+      } finally {
+        await this.deps.machine.invalidateGroupSession(room);
+        this.outboundStarted.delete(roomId);
+      }
     });
+  }
+
+  private async encryptNow(
+    room: RoomId,
+    type: string,
+    content: Record<string, unknown>,
+  ): Promise<{ type: "m.room.encrypted"; content: Record<string, unknown> }> {
+    const encrypted = await this.deps.machine.encryptRoomEvent(room, type, JSON.stringify(content));
+    const parsed: unknown = JSON.parse(encrypted);
+    if (!isRecord(parsed)) throw new Error("crypto-wasm returned a non-object encrypted content");
+    return { type: "m.room.encrypted" as const, content: parsed };
   }
 
   /** Share the room key now (e.g. ahead of sending); same work as encrypt() minus the event. */
@@ -145,7 +182,12 @@ export class RoomEncryptor {
     for (const roomId of this.deps.rooms.encryptedRoomIds()) await this.rotateRoomKey(roomId);
   }
 
-  private async shareRoomKeyLocked(roomId: string, r: RoomState, enc: RoomEncryption): Promise<void> {
+  private async shareRoomKeyLocked(
+    roomId: string,
+    r: RoomState,
+    enc: RoomEncryption,
+    forced?: SharingStrategy,
+  ): Promise<void> {
     const { machine, logger } = this.deps;
     const room = new RoomId(roomId);
     await this.deps.rooms.loadMembers(roomId, r);
@@ -175,10 +217,25 @@ export class RoomEncryptor {
     if (enc.rotationPeriodMsgs !== undefined)
       settings.rotationPeriodMessages = BigInt(Math.min(Math.max(enc.rotationPeriodMsgs, 1), 10000));
     settings.historyVisibility = historyVisibilityOf(r.historyVisibility);
-    settings.sharingStrategy = collectStrategy(this.deps.keySharing());
-    const excluded = await this.usersWithBlockedDevices(users);
+    const { strategy, wanted } = forced
+      ? { strategy: forced, wanted: undefined }
+      : await this.strategyFor(roomId, users);
+    settings.sharingStrategy = strategyOf(strategy);
+    const excluded = strategy === "identity" ? await this.usersWithBlockedDevices(users) : new Set<string>();
     const recipients = users.filter((u) => !excluded.has(u));
     const requests = await machine.shareRoomKey(room, toUserIds(recipients, logger), settings);
+    const unwanted = wanted ? keyRecipients(requests).filter((r) => !wanted.has(r)) : [];
+    if (unwanted.length > 0) {
+      // The device lists changed between our look and crypto-wasm's (a device just appeared):
+      // nothing was sent; drop that session and share the safe way.
+      await machine.invalidateGroupSession(room);
+      this.outboundStarted.delete(roomId);
+      logger.warn(
+        { roomId, devices: unwanted },
+        "crypto: not sharing a room key with devices Tyr does not trust",
+      );
+      return this.shareRoomKeyLocked(roomId, r, enc, "identity");
+    }
     if (requests.length > 0) {
       // The Olm ratchets advanced: save before the messages leave (a crash then skips, not repeats).
       await this.deps.persist();
@@ -190,6 +247,55 @@ export class RoomEncryptor {
         this.outboundStarted.delete(roomId);
         throw new Error(`sharing the room key of ${roomId} failed: ${errorMessage(e)}`, { cause: e });
       }
+    }
+  }
+
+  /**
+   * The strategy of the engine's policy; for "cross-signed", chosen per share (sharing.ts), with
+   * the devices ("user|device") that may get the key when it is not the identity-based one.
+   */
+  private async strategyFor(
+    roomId: string,
+    users: string[],
+  ): Promise<{ strategy: SharingStrategy; wanted: Set<string> | undefined }> {
+    const policy = this.deps.keySharing();
+    if (policy === "all") return { strategy: "all", wanted: undefined };
+    if (policy === "verified") return { strategy: "trusted", wanted: undefined };
+    const devices: DeviceFacts[] = [];
+    for (const u of users) devices.push(...(await this.deviceFacts(u)));
+    // Without its own cross-signing Tyr shares nothing (crypto-wasm's identity-based strategy
+    // refuses): its keys would go to clients that cannot trust it anyway.
+    const own = this.deps.machine.deviceId.toString();
+    if (!devices.some((d) => d.userId === this.deps.userId && d.deviceId === own && d.crossSignedByOwner))
+      return { strategy: "identity", wanted: undefined };
+    const choice = chooseSharing(devices);
+    if (choice.leftOut.length > 0) {
+      const left = choice.leftOut.map((d) => `${d.userId} ${d.deviceId}`).join(", ");
+      this.deps.logOnce(
+        `left-out|${roomId}|${left}`,
+        "warn",
+        { roomId, devices: left, strategy: choice.strategy },
+        "crypto: these trusted devices get no room keys here: crypto-wasm cannot add them without also reaching untrusted devices (cross-sign them, or block the untrusted ones)",
+      );
+    }
+    if (choice.strategy === "identity") return { strategy: "identity", wanted: undefined };
+    const wanted = new Set(devices.filter((d) => isWanted(d)).map((d) => `${d.userId}|${d.deviceId}`));
+    return { strategy: choice.strategy, wanted };
+  }
+
+  /** The trust facts of a user's devices, read now (a stale answer could reach a new device). */
+  private async deviceFacts(userId: string): Promise<DeviceFacts[]> {
+    try {
+      const devices = await this.deps.machine.getUserDevices(new UserId(userId));
+      return devices.devices().map((d) => ({
+        userId,
+        deviceId: d.deviceId.toString(),
+        crossSignedByOwner: d.isCrossSignedByOwner(),
+        verified: d.isVerified(),
+        blocked: d.isBlacklisted(),
+      }));
+    } catch {
+      return []; // unknown user: no devices yet
     }
   }
 

@@ -30,6 +30,11 @@ export interface CryptoEngineOptions {
   logger?: Logger;
   /** Default "cross-signed". */
   keySharing?: KeySharingPolicy;
+  /**
+   * Runs when the store is new, before the new device's keys are saved or uploaded; if it throws,
+   * the start is abandoned with nothing uploaded (see bootstrap.ts startEncryption).
+   */
+  beforeNewDeviceKeys?: () => Promise<void>;
 }
 
 /** Crypto metadata of a decrypted event. */

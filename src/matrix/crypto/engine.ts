@@ -67,6 +67,7 @@ import type {
   VerificationHooks,
 } from "./engine-types.ts";
 import { OutgoingLoop } from "./outgoing.ts";
+import type { RoomEventSender } from "./outgoing.ts";
 import { ReplayGuard } from "./replay.ts";
 import type { AnyOutgoingRequest } from "./requests.ts";
 import { RoomTracker, toUserIds } from "./rooms.ts";
@@ -214,6 +215,12 @@ export class CryptoEngine {
             `(a new access token, or delete the cached session), then restore with the recovery key.`,
         );
       }
+      try {
+        await opts.beforeNewDeviceKeys?.();
+      } catch (e) {
+        await engine.abandon();
+        throw e;
+      }
       // A new identity reaches the disk before its public keys reach the server.
       await store.save(true);
     }
@@ -351,9 +358,16 @@ export class CryptoEngine {
     roomId: string,
     type: string,
     content: Record<string, unknown>,
+    opts: {
+      /**
+       * Encrypt in a Megolm session of its own, shared with every unblocked device of the members
+       * and discarded right after (an answer an untrusted device must be able to read).
+       */
+      oneOffSession?: boolean;
+    } = {},
   ): Promise<{ type: "m.room.encrypted"; content: Record<string, unknown> }> {
     this.assertRunning();
-    return this.encryption.encrypt(roomId, type, content);
+    return this.encryption.encrypt(roomId, type, content, opts);
   }
 
   /** Share the room key now (e.g. ahead of sending); same work as encrypt() minus the event. */
@@ -396,6 +410,12 @@ export class CryptoEngine {
     }
   }
 
+  /** Load a room's members now and track their devices (queried in the background). */
+  async trackRoomMembers(roomId: string): Promise<void> {
+    await this.rooms.loadMembers(roomId, this.rooms.get(roomId));
+    this.kickOutgoing();
+  }
+
   /** Start tracking users' devices (key query happens in the outgoing-request loop). */
   trackUsers(users: string[]): void {
     this.rooms.trackUsers(users);
@@ -404,6 +424,14 @@ export class CryptoEngine {
   /** Send one request and report the response to the OlmMachine. */
   sendAndMark(req: AnyOutgoingRequest): Promise<void> {
     return this.outgoing.sendAndMark(req);
+  }
+
+  /**
+   * Route in-room events the OlmMachine wants sent (in-room verification) through the bot's
+   * sending gate, so that they are encrypted in encrypted rooms like everything else.
+   */
+  setRoomEventSender(sender: RoomEventSender | undefined): void {
+    this.outgoing.roomEvents = sender;
   }
 
   /** Start a pass of the outgoing-request loop in the background. */

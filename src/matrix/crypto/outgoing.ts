@@ -2,12 +2,12 @@
 // and the key backup loop it starts. Each loop runs one pass at a time; a kick during a pass makes
 // it run once more, so callers can kick freely after every change that may produce requests.
 
-import { KeysUploadRequest, ToDeviceRequest } from "@matrix-org/matrix-sdk-crypto-wasm";
+import { KeysUploadRequest, RoomMessageRequest, ToDeviceRequest } from "@matrix-org/matrix-sdk-crypto-wasm";
 import type { OlmMachine } from "@matrix-org/matrix-sdk-crypto-wasm";
 
 import { sendOutgoingRequest } from "./requests.ts";
 import type { AnyOutgoingRequest } from "./requests.ts";
-import { errorMessage } from "./types.ts";
+import { errorMessage, isRecord } from "./types.ts";
 import type { Logger, LogOnce, RequestFn } from "./types.ts";
 
 export interface OutgoingLoopDeps {
@@ -21,12 +21,26 @@ export interface OutgoingLoopDeps {
   persist: () => Promise<unknown>;
 }
 
+/**
+ * Sends an in-room event (in-room verification) through Tyr's sending gate, which encrypts it in
+ * an encrypted room; returns its event ID.
+ */
+export type RoomEventSender = (
+  roomId: string,
+  type: string,
+  content: Record<string, unknown>,
+) => Promise<string>;
+
 export class OutgoingLoop {
   private readonly deps: OutgoingLoopDeps;
   private outgoingPass: Promise<void> | undefined;
   private outgoingAgain = false;
   private backupPass: Promise<void> | undefined;
   private backupAgain = false;
+  /** Set by the bot: in-room events then go through its sending gate instead of out as they are. */
+  roomEvents: RoomEventSender | undefined;
+  /** In-room events being sent apart from the loop (their IDs). */
+  private readonly roomEventsInFlight = new Set<string>();
 
   constructor(deps: OutgoingLoopDeps) {
     this.deps = deps;
@@ -34,8 +48,32 @@ export class OutgoingLoop {
 
   /** Send one request and report the response to the OlmMachine. */
   async sendAndMark(req: AnyOutgoingRequest): Promise<void> {
+    if (req instanceof RoomMessageRequest && this.roomEvents) {
+      const content: unknown = JSON.parse(req.body);
+      if (!isRecord(content)) throw new Error("crypto-wasm returned a non-object room event");
+      const eventId = await this.roomEvents(req.room_id, req.event_type, content);
+      await this.deps.machine.markRequestAsSent(req.id, req.type, JSON.stringify({ event_id: eventId }));
+      return;
+    }
     const resp = await sendOutgoingRequest(this.deps.request, req);
     if (req.id !== undefined) await this.deps.machine.markRequestAsSent(req.id, req.type, resp);
+  }
+
+  /**
+   * An in-room event from the loop is sent beside it, not awaited: encrypting it waits for a pass
+   * of this loop (device lists must be fresh), which must not wait for it in turn.
+   */
+  private sendRoomEventApart(req: RoomMessageRequest): void {
+    if (this.roomEventsInFlight.has(req.id)) return;
+    this.roomEventsInFlight.add(req.id);
+    this.sendAndMark(req)
+      .catch((e: unknown) =>
+        this.deps.logger.warn(
+          { err: errorMessage(e) },
+          "crypto: sending an in-room verification event failed",
+        ),
+      )
+      .finally(() => this.roomEventsInFlight.delete(req.id));
   }
 
   /** Start a pass of the outgoing-request loop in the background. */
@@ -82,6 +120,10 @@ export class OutgoingLoop {
     let sent = 0;
     for (const req of requests) {
       if (this.deps.isStopped()) break;
+      if (req instanceof RoomMessageRequest && this.roomEvents) {
+        this.sendRoomEventApart(req);
+        continue;
+      }
       try {
         await this.sendAndMark(req);
         sent += 1;

@@ -119,11 +119,20 @@ export async function setDeviceBlocked(
 export async function checkSender(
   engine: CryptoEngine,
   sender: string,
-  info: DecryptionInfo | undefined,
+  decrypted: DecryptionInfo | undefined,
   policy: CommandTrustPolicy,
+  event?: { roomId: string; eventId: string },
 ): Promise<TrustDecision> {
   if (policy === "any") return { ok: true, trust: undefined };
+  let info = decrypted;
   if (!info) return { ok: false, reason: "the command was not encrypted; this room is encrypted" };
+  if (!info.senderDevice && event) {
+    // The device was not known when the message was decrypted (it has just logged in, or Tyr has
+    // just started on a new device, and its room key came in the same sync): fetch the sender's
+    // devices now and decide on a fresh decryption, instead of refusing on stale knowledge.
+    await engine.fetchDevices([sender]);
+    info = (await freshDecryptionInfo(engine, event.roomId, event.eventId)) ?? info;
+  }
   if (!info.authentic) {
     return { ok: false, reason: "the message's key could not be authenticated (forwarded or restored key)" };
   }
@@ -147,6 +156,48 @@ export async function checkSender(
       };
 }
 
+/**
+ * The base64 public key of a cross-signing key as crypto-wasm hands it out (the key's whole JSON
+ * object: user_id, usage, keys, signatures), for showing as a fingerprint. Undefined when the text
+ * holds no single ed25519 key.
+ */
+export function crossSigningPublicKey(keyJson: string | undefined): string | undefined {
+  if (keyJson === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(keyJson);
+  } catch {
+    return undefined;
+  }
+  if (!isRecord(parsed) || !isRecord(parsed["keys"])) return undefined;
+  const keys = Object.entries(parsed["keys"]).filter(([id]) => id.startsWith("ed25519:"));
+  const [only] = keys;
+  return keys.length === 1 && only && typeof only[1] === "string" ? only[1] : undefined;
+}
+
+/** The event fetched from the homeserver and decrypted again: what Tyr knows of its sender now. */
+async function freshDecryptionInfo(
+  engine: CryptoEngine,
+  roomId: string,
+  eventId: string,
+): Promise<DecryptionInfo | undefined> {
+  try {
+    const raw = await engine.request(
+      "GET",
+      `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/event/${encodeURIComponent(eventId)}`,
+    );
+    if (!isRecord(raw)) return undefined;
+    const r = await engine.decrypt(roomId, raw);
+    return r.ok ? r.info : undefined;
+  } catch (e) {
+    engine.logger.warn(
+      { roomId, eventId, err: errorMessage(e) },
+      "crypto: could not decrypt a command again",
+    );
+    return undefined;
+  }
+}
+
 /** Does `userId` have a cross-signing identity, and did Tyr verify it? */
 export async function userTrust(
   engine: CryptoEngine,
@@ -159,18 +210,10 @@ export async function userTrust(
 }> {
   const id = await engine.machine.getIdentity(new UserId(userId));
   if (!id) return { hasIdentity: false, verified: false, masterKey: undefined, changedSinceVerified: false };
-  if (id instanceof OtherUserIdentity) {
-    return {
-      hasIdentity: true,
-      verified: id.isVerified(),
-      masterKey: id.masterKey,
-      changedSinceVerified: id.hasVerificationViolation(),
-    };
-  }
   return {
     hasIdentity: true,
     verified: id.isVerified(),
-    masterKey: id.masterKey,
+    masterKey: crossSigningPublicKey(id.masterKey),
     changedSinceVerified: id.hasVerificationViolation(),
   };
 }
@@ -276,7 +319,7 @@ export async function getCryptoStatus(engine: CryptoEngine): Promise<CryptoStatu
       hasSelfSigning: status.hasSelfSigning,
       hasUserSigning: status.hasUserSigning,
       deviceSigned,
-      masterKey: identity?.masterKey,
+      masterKey: crossSigningPublicKey(identity?.masterKey),
     },
     backup: {
       enabled: await m.isBackupEnabled(),

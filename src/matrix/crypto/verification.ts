@@ -75,6 +75,13 @@ export interface VerificationOptions {
   autoConfirm?: boolean;
   /** Offer QR verification (Tyr shows a code the other device scans). Default true. */
   qr?: boolean;
+  /**
+   * When the other side asked and accepted but does not start the SAS itself (some clients wait
+   * for the other side, which the spec allows), Tyr starts it after this many ms. Default 5000.
+   */
+  startSasAfterMs?: number;
+  /** Sends a room event (the in-room request) through Tyr's messenger; returns its event ID. */
+  sendToRoom?(roomId: string, type: string, content: Record<string, unknown>): Promise<string>;
   /** Called whenever a verification changes state (show the emoji, report done/cancelled). */
   onUpdate?(view: VerificationView): void | Promise<void>;
 }
@@ -89,6 +96,10 @@ interface Entry {
   watchedSas: boolean;
   watchedQr: boolean;
   finished: boolean;
+  /** onUpdate was told the verification ended. */
+  reportedEnd: boolean;
+  /** Tyr starts the SAS itself if the requester has not when this fires. */
+  sasTimer: NodeJS.Timeout | undefined;
 }
 
 export class VerificationManager {
@@ -105,6 +116,7 @@ export class VerificationManager {
   /** Detach from the engine. */
   dispose(): void {
     this.engine.setVerificationHooks(undefined);
+    for (const e of this.entries.values()) clearTimeout(e.sasTimer);
   }
 
   private methods(): VerificationMethod[] {
@@ -175,6 +187,8 @@ export class VerificationManager {
       watchedSas: false,
       watchedQr: false,
       finished: false,
+      reportedEnd: false,
+      sasTimer: undefined,
       view: {
         flowId: request.flowId,
         userId: request.otherUserId.toString(),
@@ -229,6 +243,7 @@ export class VerificationManager {
           }
         } else {
           await this.maybeShowQr(entry);
+          if (!req.weStarted()) this.scheduleSasStart(entry);
         }
       } else if (phase === VerificationRequestPhase.Transitioned) {
         const v = req.getVerification();
@@ -239,10 +254,12 @@ export class VerificationManager {
       log.warn({ flowId: entry.view.flowId, err: errorMessage(e) }, "crypto: verification step failed");
     }
     const changed = entry.view.state !== before || (entry.view.emoji !== undefined) !== beforeEmoji;
-    if (entry.view.state === "done" || entry.view.state === "cancelled") entry.finished = true;
+    if (entry.view.state === "done" || entry.view.state === "cancelled") this.finish(entry);
     if (changed) {
       if (entry.view.state === "done") {
         log.info({ userId: entry.view.userId, deviceId: entry.view.deviceId }, "crypto: verification done");
+        // The device is trusted now: the next room key must reach it.
+        this.engine.invalidateBlockCache(entry.view.userId);
         await this.engine.persist().catch(() => undefined);
       } else if (entry.view.state === "cancelled") {
         log.info(
@@ -259,11 +276,56 @@ export class VerificationManager {
           "crypto: compare these emoji with the other device, then confirm",
         );
       }
-      try {
-        await this.opts.onUpdate?.({ ...entry.view });
-      } catch (e) {
-        log.warn({ err: errorMessage(e) }, "crypto: verification onUpdate handler failed");
+      await this.report(entry);
+    }
+  }
+
+  private finish(entry: Entry): void {
+    entry.finished = true;
+    clearTimeout(entry.sasTimer);
+  }
+
+  private scheduleSasStart(entry: Entry): void {
+    if (entry.sasTimer !== undefined || entry.sasStarted) return;
+    entry.sasTimer = setTimeout(() => void this.startSasIfIdle(entry), this.opts.startSasAfterMs ?? 5000);
+  }
+
+  /** The requester accepted but waits for the other side: Tyr starts the SAS (issue #18). */
+  private async startSasIfIdle(entry: Entry): Promise<void> {
+    const req = entry.request;
+    if (entry.finished || entry.sasStarted || req.phase() !== VerificationRequestPhase.Ready) return;
+    if (!(req.theirSupportedMethods ?? []).includes(VerificationMethod.SasV1)) return;
+    entry.sasStarted = true;
+    try {
+      const started = await req.startSas();
+      if (started) {
+        this.engine.logger.info(
+          { flowId: entry.view.flowId },
+          "crypto: the requester did not start SAS; Tyr did",
+        );
+        await this.send(started[1]);
+        await this.onSas(entry, started[0]);
       }
+    } catch (e) {
+      this.engine.logger.warn(
+        { flowId: entry.view.flowId, err: errorMessage(e) },
+        "crypto: starting SAS failed",
+      );
+    }
+    await this.update(entry);
+  }
+
+  /** Tell onUpdate; an end (done, cancelled) only once, however many callbacks see it. */
+  private async report(entry: Entry): Promise<void> {
+    const state = entry.view.state;
+    if (state === "done" || state === "cancelled") {
+      if (entry.reportedEnd) return;
+      entry.reportedEnd = true;
+    }
+    try {
+      await this.opts.onUpdate?.({ ...entry.view });
+    } catch (e) {
+      this.engine.logger.warn({ err: errorMessage(e) }, "crypto: verification onUpdate handler failed");
     }
   }
 
@@ -365,13 +427,19 @@ export class VerificationManager {
   }
 
   private async confirmEntry(entry: Entry): Promise<void> {
+    // "confirmed" only while nothing moved on: sending takes a while, and the other side's
+    // answers may finish the verification meanwhile (done must not turn back into confirmed).
+    const markConfirmed = (): void => {
+      if ((CONFIRMABLE_STATES as readonly string[]).includes(entry.view.state))
+        entry.view.state = "confirmed";
+    };
     if (entry.sas && entry.sas.canBePresented()) {
       const reqs = (await entry.sas.confirm()) as AnyOutgoingRequest[];
+      markConfirmed();
       for (const r of reqs) await this.send(r);
-      entry.view.state = "confirmed";
     } else if (entry.qr && entry.qr.hasBeenScanned()) {
+      markConfirmed();
       await this.send(entry.qr.confirmScanning());
-      entry.view.state = "confirmed";
     } else {
       throw new Error("nothing to confirm yet");
     }
@@ -381,11 +449,13 @@ export class VerificationManager {
   /** Cancel a verification (the only open one if no flow ID is given). */
   async cancel(flowId?: string): Promise<VerificationView> {
     const entry = this.pick(flowId, CANCELLABLE_STATES);
+    // Finished before the cancel goes out: the change callbacks it triggers must not report the
+    // same cancellation a second time ("the user cancelled", as crypto-wasm words it).
+    this.setCancelled(entry, "cancelled by Tyr");
+    this.finish(entry);
     const out = entry.sas?.cancel() ?? entry.qr?.cancel() ?? entry.request.cancel();
     await this.send(out);
-    this.setCancelled(entry, "cancelled by Tyr");
-    entry.finished = true;
-    await this.opts.onUpdate?.({ ...entry.view });
+    await this.report(entry);
     return { ...entry.view };
   }
 
@@ -427,21 +497,9 @@ export class VerificationManager {
       if (!isRecord(content)) throw new Error("bad verification request content");
       // crypto-wasm leaves out the msgtype that marks the message as a verification request.
       content["msgtype"] = "m.key.verification.request";
-      let type = "m.room.message";
-      let body: Record<string, unknown> = content;
-      if (await this.engine.isRoomEncrypted(where.roomId)) {
-        const enc = await this.engine.encrypt(where.roomId, type, content);
-        type = enc.type;
-        body = enc.content;
-      }
-      const txn = `tyrverif${Date.now()}${Math.random().toString(36).slice(2)}`;
-      const resp = await this.engine.request(
-        "PUT",
-        `/_matrix/client/v3/rooms/${encodeURIComponent(where.roomId)}/send/${encodeURIComponent(type)}/${txn}`,
-        null,
-        body,
-      );
-      const eventId = isRecord(resp) && typeof resp["event_id"] === "string" ? resp["event_id"] : undefined;
+      if (!this.opts.sendToRoom) throw new Error("in-room verification needs the sendToRoom option");
+      // Through Tyr's one sending gate: encrypted whenever the room is (or may be).
+      const eventId = await this.opts.sendToRoom(where.roomId, "m.room.message", content);
       if (!eventId) throw new Error("the server did not return an event ID for the verification request");
       request = identity.requestVerification(new RoomId(where.roomId), new EventId(eventId), this.methods());
     }
