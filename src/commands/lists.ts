@@ -432,11 +432,15 @@ export const listCommands = [
             ? m.matchServer(e)
             : m.matchRoom(e);
       const d = m.decide(matches, a.entity.kind as RuleKind);
-      if (matches.length === 0) return fmt`No rule matches ${code(e)}.`;
+      if (matches.length === 0) {
+        const note = a.entity.kind === "user" ? p.suspensionNote(e) : undefined;
+        return fmt`No rule matches ${code(e)}.${note ? ` Account: ${note}.` : ""}`;
+      }
       const expiries = ruleExpiries(ctx);
       const items = matches.map((r) => fmt`${listLabel(ctx, r.list)}: ${describeRule(ctx, r, expiries)}`);
+      const suspension = a.entity.kind === "user" ? p.suspensionNote(e) : undefined;
       return {
-        header: fmt`${String(matches.length)} rule(s) match ${code(e)}. Decision: ${bold(d.action === "none" ? "nothing (excepted or no ban)" : d.action)}.`,
+        header: fmt`${String(matches.length)} rule(s) match ${code(e)}. Decision: ${bold(d.action === "none" ? "nothing (excepted or no ban)" : d.action)}.${suspension ? ` Account: ${suspension}.` : ""}`,
         sections: [{ items }],
       } satisfies PagedReply;
     },
