@@ -22,12 +22,20 @@ function problem(ctx: CommandContext, c: Consequence): string | undefined {
   });
 }
 
+const ACTING: Partial<Record<Consequence["kind"], string>> = {
+  deactivate: "deactivating",
+  suspend: "suspending",
+  unsuspend: "unsuspending",
+  lock: "locking",
+  unlock: "unlocking",
+};
+
 /** The answer to a refused account action: remote accounts get the way that does work for them. */
 function refused(ctx: CommandContext, c: Consequence & { user: string }, why: string): Fragment {
   const remote = serverOf(c.user) !== serverOf(ctx.bot.session.userId);
   return remote
     ? fmt`${code(c.user)} is not an account of ${code(ctx.bot.serverName)}: Tyr can only ${c.kind} its own server's accounts. Ban it with ${code(`${ctx.bot.config.commands.prefix} ban <list> ${c.user}`)} instead.`
-    : text(`Not going to ${c.kind} ${c.user}: ${why}.`);
+    : text(`Not ${ACTING[c.kind] ?? c.kind}: ${why}.`);
 }
 
 /** Turns a failed admin call into an error that says what to do. */

@@ -90,9 +90,11 @@ export class BanPropagation implements Feature {
     this.answering.add(promptId);
     try {
       const outcome =
-        choice.kind === "dismiss"
-          ? fmt`${code(p.ban.by)} banned ${code(p.ban.target)} in ${code(p.roomLabel)}: kept as a ban in that room only (${code(ev.sender)} chose ❌).`
-          : await this.propagate(p, choice.list, ev.sender);
+        this.bot.state.peek(p.ban.room)?.membership(p.ban.target) !== "ban"
+          ? fmt`${code(p.ban.target)} is no longer banned in ${code(p.roomLabel)}, so Tyr added nothing to a list (${code(ev.sender)} reacted after the unban).`
+          : choice.kind === "dismiss"
+            ? fmt`${code(p.ban.by)} banned ${code(p.ban.target)} in ${code(p.roomLabel)}: kept as a ban in that room only (${code(ev.sender)} chose ❌).`
+            : await this.propagate(p, choice.list, ev.sender);
       this.pending.delete(promptId);
       await this.edit(promptId, outcome);
     } finally {

@@ -127,8 +127,8 @@ describe("server admin: suspend, lock, autoSuspend", () => {
   it("refuses remote accounts, moderators and Tyr itself", async () => {
     await mod.catchUp();
     await command("!tyr suspend @someone:other.example --yes", /not an account of .*ban <list>/);
-    await command(`!tyr suspend ${mod.userId} --yes`, /Not going to suspend .*management room/);
-    await command(`!tyr lock ${tyr.userId} --yes`, /Not going to lock .*Tyr itself/);
+    await command(`!tyr suspend ${mod.userId} --yes`, /Not suspending: .*management room/);
+    await command(`!tyr lock ${tyr.userId} --yes`, /Not locking: .*Tyr itself/);
     expect(await sendOutcome(mod, room)).toBe("ok");
     expect(await sendOutcome(tyr, room)).toBe("ok");
   });

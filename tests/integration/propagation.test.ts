@@ -139,4 +139,29 @@ describe("ban propagation", () => {
     expect(await rulesFor(local.userId)).toEqual([]);
     expect(await mod.membership(rooms[0]!, local.userId)).toBe("join");
   });
+
+  it("adds nothing when the ban was lifted before the reaction", async () => {
+    const forgiven = await user("forgiven");
+    await forgiven.join(rooms[0]!);
+    await mod.catchUp();
+    await ban(rooms[0]!, forgiven.userId, "mistake");
+    const prompt = await mod.waitForNotice(mgmt, tyr.userId, /banned .* Add to/);
+    await mod.api("POST", `/_matrix/client/v3/rooms/${enc(rooms[0]!)}/unban`, { user_id: forgiven.userId });
+    await eventually(
+      async () => bot!.bot.state.peek(rooms[0]!)?.membership(forgiven.userId) === "leave",
+      30_000,
+      "Tyr seeing the unban",
+    );
+    await react(mod, prompt.event_id, "1️⃣");
+    const edit = await mod.waitFor(
+      mgmt,
+      (e) =>
+        (e.content["m.relates_to"] as { event_id?: string })?.event_id === prompt.event_id &&
+        e.type === "m.room.message",
+      30_000,
+      "the prompt edited",
+    );
+    expect(String((edit.content["m.new_content"] as { body?: string }).body)).toMatch(/no longer banned/);
+    expect(await rulesFor(forgiven.userId)).toEqual([]);
+  });
 });
