@@ -36,6 +36,18 @@ describe("ban propagation", () => {
         e.content["m.new_content"] === undefined &&
         /Add to/.test(String(e.content.body)),
     );
+  /** The new text of Tyr's edit of a prompt. */
+  const promptEdit = async (promptId: string) => {
+    const edit = await mod.waitFor(
+      mgmt,
+      (e) =>
+        e.type === "m.room.message" &&
+        (e.content["m.relates_to"] as { rel_type?: string; event_id?: string })?.event_id === promptId,
+      30_000,
+      "the prompt edited",
+    );
+    return String((edit.content["m.new_content"] as { body?: string }).body);
+  };
   const rulesFor = async (target: string) => {
     const state = await mod.api<{ type: string; content: Record<string, unknown> }[]>(
       "GET",
@@ -93,15 +105,7 @@ describe("ban propagation", () => {
 
     await react(helper, prompt.event_id, "1️⃣"); // not a moderator: ignored
     await react(mod, prompt.event_id, "1️⃣");
-    const edit = await mod.waitFor(
-      mgmt,
-      (e) =>
-        (e.content["m.relates_to"] as { rel_type?: string; event_id?: string })?.event_id ===
-          prompt.event_id && e.type === "m.room.message",
-      30_000,
-      "the prompt edited",
-    );
-    const outcome = String((edit.content["m.new_content"] as { body?: string }).body);
+    const outcome = await promptEdit(prompt.event_id);
     expect(outcome).toContain(`${mod.userId}\` added the ban to \`hand\``);
     expect(outcome).not.toContain(helper.userId);
 
@@ -128,14 +132,7 @@ describe("ban propagation", () => {
     expect(String(prompt.content.body)).toContain(local.userId);
     expect(prompts().filter((p) => String(p.content.body).includes(covered.userId))).toEqual([]);
     await react(mod, prompt.event_id, "❌");
-    await mod.waitFor(
-      mgmt,
-      (e) =>
-        (e.content["m.relates_to"] as { event_id?: string })?.event_id === prompt.event_id &&
-        e.type === "m.room.message",
-      30_000,
-      "the prompt edited",
-    );
+    await promptEdit(prompt.event_id);
     expect(await rulesFor(local.userId)).toEqual([]);
     expect(await mod.membership(rooms[0]!, local.userId)).toBe("join");
   });
@@ -153,15 +150,7 @@ describe("ban propagation", () => {
       "Tyr seeing the unban",
     );
     await react(mod, prompt.event_id, "1️⃣");
-    const edit = await mod.waitFor(
-      mgmt,
-      (e) =>
-        (e.content["m.relates_to"] as { event_id?: string })?.event_id === prompt.event_id &&
-        e.type === "m.room.message",
-      30_000,
-      "the prompt edited",
-    );
-    expect(String((edit.content["m.new_content"] as { body?: string }).body)).toMatch(/no longer banned/);
+    expect(await promptEdit(prompt.event_id)).toMatch(/no longer banned/);
     expect(await rulesFor(forgiven.userId)).toEqual([]);
   });
 });
