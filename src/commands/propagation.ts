@@ -145,13 +145,18 @@ export class BanPropagation implements Feature {
       .map((list) => ({ list, label: this.listLabel(list) }));
   }
 
-  /** Only management-room members at command power, from a trusted device, answer prompts. */
+  /**
+   * Only management-room members at command power answer prompts. Element (matrix-js-sdk) sends
+   * reactions unencrypted even in encrypted rooms, so such a reaction names no device and is
+   * judged like a ✅ confirmation: by its sender, whom the homeserver authenticated. An encrypted
+   * reaction does name a device, and must then pass the same trust check as a command.
+   */
   private async moderatorProblem(ev: TimelineEvent): Promise<string | undefined> {
     const room = this.bot.state.peek(this.bot.managementRoomId);
     if (!room || room.membership(ev.sender) !== "join") return "not a member of the management room";
     if (userLevel(room, ev.sender) < this.bot.config.commands.minPowerLevel)
       return "below the command power level";
-    return this.services.crypto?.trustProblem(ev);
+    return ev.decrypted ? this.services.crypto?.trustProblem(ev) : undefined;
   }
 
   private listLabel(list: string): string {
