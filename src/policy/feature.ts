@@ -592,7 +592,7 @@ export class PolicyFeature implements Feature, Reporting {
       consequences.length >= PROGRESS_THRESHOLD
         ? new ProgressMessage(this.bot.queue, this.bot.managementRoomId, { intervalMs: 3_000 })
         : undefined;
-    const label = `Policy sync: ${what} member(s) in ${rooms.size} room(s)`;
+    const label = `Policy sync: ${what} member(s)${rooms.size ? ` in ${rooms.size} room(s)` : ""}`;
     await progress?.update(`${label}: 0/${consequences.length}`);
     const results = await this.bot.queue.submitAll(consequences, (done, total, failed) => {
       void progress?.update(`${label}: ${done}/${total}${failed ? ` (${failed} failed)` : ""}`);
