@@ -45,13 +45,26 @@ export class BanPropagation implements Feature {
     if (meta.initial || ev.type !== "m.room.member") return;
     const policy = this.services.policy;
     if (!policy) return;
+    const me = this.bot.session.userId;
+    const state = this.bot.state.peek(roomId);
     const previous = ev.prevMembership ?? (prev?.content.membership as string | undefined);
     const ban = handBan(
       roomId,
-      { stateKey: ev.stateKey, sender: ev.sender, content: ev.content, ...(previous ? { previous } : {}) },
       {
-        me: this.bot.session.userId,
+        stateKey: ev.stateKey,
+        sender: ev.sender,
+        content: ev.content,
+        ts: ev.ts,
+        ...(previous ? { previous } : {}),
+      },
+      {
+        me,
         isProtected: policy.protectedRooms.has(roomId),
+        // A join Tyr saw only as a profile change leaves its start unknown: its event time bounds it.
+        joinedAt:
+          state?.membership(me) === "join"
+            ? (state.joinedAt(me) ?? state.get("m.room.member", me)?.ts)
+            : undefined,
         coveredByRule: (u) => policy.matcher.decideUser(u).action !== "none",
       },
     );

@@ -14,6 +14,8 @@ export interface MembershipChange {
   readonly content: Record<string, unknown>;
   /** The membership this event replaced, when known. */
   readonly previous?: string;
+  /** origin_server_ts */
+  readonly ts: number;
 }
 
 export interface HandBan {
@@ -23,16 +25,22 @@ export interface HandBan {
   readonly reason: string;
 }
 
+export interface HandBanFacts {
+  readonly me: string;
+  readonly isProtected: boolean;
+  /** When Tyr's stay in the room began (undefined: not joined): older bans are history. */
+  readonly joinedAt: number | undefined;
+  coveredByRule(user: string): boolean;
+}
+
 /**
  * A ban someone made by hand in a protected room that no rule covers yet, or undefined. Bans
- * Tyr made (rules, protections, commands) are already everywhere they should be.
+ * Tyr made (rules, protections, commands) are already everywhere they should be, and bans from
+ * before Tyr joined (the state of a room just protected) are not news.
  */
-export function handBan(
-  room: string,
-  ev: MembershipChange,
-  facts: { me: string; isProtected: boolean; coveredByRule: (user: string) => boolean },
-): HandBan | undefined {
+export function handBan(room: string, ev: MembershipChange, facts: HandBanFacts): HandBan | undefined {
   if (!facts.isProtected || ev.content.membership !== "ban" || ev.previous === "ban") return undefined;
+  if (facts.joinedAt === undefined || ev.ts <= facts.joinedAt) return undefined;
   if (ev.sender === facts.me || ev.stateKey === facts.me || !ev.stateKey.startsWith("@")) return undefined;
   if (facts.coveredByRule(ev.stateKey)) return undefined;
   const reason = typeof ev.content.reason === "string" ? ev.content.reason.trim().slice(0, 500) : "";

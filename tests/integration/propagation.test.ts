@@ -137,6 +137,30 @@ describe("ban propagation", () => {
     expect(await mod.membership(rooms[0]!, local.userId)).toBe("join");
   });
 
+  it("asks nothing about the bans a room already had when it became protected", async () => {
+    const old = await user("banned-long-ago");
+    const fresh = await user("banned-just-now");
+    const room = await mod.createRoom({
+      preset: "public_chat",
+      invite: [tyr.userId],
+      power_level_content_override: { users: { [tyr.userId]: 100 } },
+    });
+    for (const u of [old, fresh]) await u.join(room);
+    await ban(room, old.userId, "history");
+    await mod.catchUp();
+    await mod.sendText(mgmt, `!tyr rooms add ${room}`);
+    await mod.waitForNotice(mgmt, tyr.userId, /^Protecting /);
+    await eventually(
+      async () => bot!.bot.state.peek(room)?.membership(tyr.userId) === "join",
+      30_000,
+      "Tyr in the room",
+    );
+    await ban(room, fresh.userId, "news");
+    const prompt = await mod.waitForNotice(mgmt, tyr.userId, /banned .* Add to/);
+    expect(String(prompt.content.body)).toContain(fresh.userId);
+    expect(prompts().filter((p) => String(p.content.body).includes(old.userId))).toEqual([]);
+  });
+
   it("adds nothing when the ban was lifted before the reaction", async () => {
     const forgiven = await user("forgiven");
     await forgiven.join(rooms[0]!);

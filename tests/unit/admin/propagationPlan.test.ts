@@ -8,12 +8,18 @@ import {
   type MembershipChange,
 } from "../../../src/commands/propagationPlan.ts";
 
-const facts = { me: "@tyr:hs", isProtected: true, coveredByRule: (u: string) => u === "@listed:hs" };
+const facts = {
+  me: "@tyr:hs",
+  isProtected: true,
+  joinedAt: 1_000,
+  coveredByRule: (u: string) => u === "@listed:hs",
+};
 const ban = (over: Partial<MembershipChange> = {}): MembershipChange => ({
   stateKey: "@spam:evil.org",
   sender: "@mod:hs",
   content: { membership: "ban", reason: " spam links " },
   previous: "join",
+  ts: 2_000,
   ...over,
 });
 
@@ -35,6 +41,12 @@ describe("hand bans worth a prompt", () => {
     expect(handBan("!r", ban({ previous: "ban" }), facts)).toBeUndefined();
     expect(handBan("!r", ban({ content: { membership: "leave" } }), facts)).toBeUndefined();
     expect(handBan("!r", ban({ stateKey: "@tyr:hs" }), facts)).toBeUndefined();
+  });
+
+  it("ignores bans from before Tyr joined (the state of a room just protected), or when not joined", () => {
+    expect(handBan("!r", ban({ ts: 1_000 }), facts)).toBeUndefined();
+    expect(handBan("!r", ban({ ts: 999 }), facts)).toBeUndefined();
+    expect(handBan("!r", ban(), { ...facts, joinedAt: undefined })).toBeUndefined();
   });
 });
 
