@@ -43,7 +43,7 @@ function adminFailure(ctx: CommandContext, user: string, r: Result | undefined):
   const err = r?.error ?? "unknown error";
   if (/M_FORBIDDEN|HTTP_403/.test(err))
     return new Error(
-      `the homeserver refused: ${ctx.bot.session.userId} is not a server admin of ${ctx.bot.serverName} (${err}). Make Tyr's account a server admin, then try again`,
+      `the homeserver refused: ${ctx.bot.session.userId} is not a server admin of ${ctx.bot.serverName}, or ${user} is an admin the server protects (${err}). Make Tyr's account a server admin, then try again`,
     );
   if (/M_NOT_FOUND|HTTP_404/.test(err))
     return new Error(`${ctx.bot.serverName} has no account ${user} (or no admin API for this) (${err})`);

@@ -3,6 +3,7 @@
 // Tyr refuses remote accounts, moderators and itself, and a watched list with autoSuspend
 // suspends the local accounts it bans and lifts that when the rule goes — except a suspension a
 // moderator made by hand. A Tyr that is not a server admin says so.
+import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { Synapse } from "../harness/synapse.ts";
 import { TestUser, eventually } from "../harness/user.ts";
@@ -162,6 +163,30 @@ describe("server admin: suspend, lock, autoSuspend", () => {
     expect(await suspended(hand)).toBe(true);
     expect(bot!.bot.actionLog.suspensionOf(hand.userId)?.actor).toBe(mod.userId);
     await command(`!tyr unsuspend ${hand.userId}`, /^Unsuspended /);
+    await command("!tyr autosuspend adm off", /autoSuspend is off/);
+  });
+
+  it("hashed and takedown rules suspend members too", async () => {
+    const hashed = await user("auto-hashed");
+    const taken = await user("auto-takedown");
+    for (const u of [hashed, taken]) await u.join(room);
+    await mod.catchUp();
+    await command("!tyr autosuspend adm on", /autoSuspend is on/);
+    const sha256 = createHash("sha256").update(hashed.userId).digest("base64");
+    await maintainer.setState(list, "m.policy.rule.user", "hashed", {
+      recommendation: "m.ban",
+      "org.matrix.msc4205.hashes": { sha256 },
+    });
+    await maintainer.setState(list, "m.policy.rule.user", "takedown", {
+      entity: taken.userId,
+      recommendation: "m.takedown",
+      reason: "csam",
+    });
+    await becomes(hashed, true);
+    await becomes(taken, true);
+    for (const k of ["hashed", "takedown"]) await maintainer.setState(list, "m.policy.rule.user", k, {});
+    await becomes(hashed, false);
+    await becomes(taken, false);
     await command("!tyr autosuspend adm off", /autoSuspend is off/);
   });
 
