@@ -14,7 +14,14 @@ import { code, fmt, type Fragment } from "../format/fragment.ts";
 import { canSendState, userLevel } from "../matrix/power.ts";
 import { eventTypeFor } from "../banlists/parse.ts";
 import { listShortcode, ruleWrite } from "./lists.ts";
-import { choiceOf, handBan, propagationPrompt, type HandBan, type ListChoice } from "./propagationPlan.ts";
+import {
+  choiceOf,
+  handBan,
+  propagationPrompt,
+  type Choice,
+  type HandBan,
+  type ListChoice,
+} from "./propagationPlan.ts";
 
 /** Unanswered prompts kept; the oldest is forgotten first. */
 const MAX_PENDING = 200;
@@ -35,6 +42,9 @@ export class BanPropagation implements Feature {
   private readonly pending = new Map<string, PendingPrompt>();
   /** Prompts being answered: a second reaction arriving meanwhile changes nothing. */
   private readonly answering = new Set<string>();
+  /** Users whose prompt is being posted (not yet in `pending`). */
+  private readonly asking = new Set<string>();
+  private readonly running = new Set<Promise<void>>();
 
   constructor(bot: BotParts, services: Services) {
     this.bot = bot;
@@ -70,13 +80,29 @@ export class BanPropagation implements Feature {
     );
     if (!ban) return;
     // One prompt per banned user at a time: a moderator banning in three rooms gets one question.
+    if (this.asking.has(ban.target)) return;
     for (const p of this.pending.values()) if (p.ban.target === ban.target) return;
-    this.ask(ban).catch((e) =>
-      this.bot.log.warn(
-        { error: errorText(e), target: ban.target },
-        "could not post a ban-propagation prompt",
-      ),
+    this.asking.add(ban.target);
+    this.track(
+      this.ask(ban)
+        .catch((e) =>
+          this.bot.log.warn(
+            { error: errorText(e), target: ban.target },
+            "could not post a ban-propagation prompt",
+          ),
+        )
+        .finally(() => this.asking.delete(ban.target)),
     );
+  }
+
+  /** Work beside the sync loop: a rule write queued behind a ban wave must not hold up syncing. */
+  private track(job: Promise<void>): void {
+    const done = job.finally(() => this.running.delete(done));
+    this.running.add(done);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.allSettled([...this.running]);
   }
 
   async onTimeline(ev: TimelineEvent, meta: BatchMeta): Promise<void> {
@@ -101,15 +127,21 @@ export class BanPropagation implements Feature {
       return;
     }
     this.answering.add(promptId);
+    this.track(this.answer(promptId, p, choice, ev.sender));
+  }
+
+  private async answer(promptId: string, p: PendingPrompt, choice: Choice, moderator: string): Promise<void> {
     try {
       const outcome =
         this.bot.state.peek(p.ban.room)?.membership(p.ban.target) !== "ban"
-          ? fmt`${code(p.ban.target)} is no longer banned in ${code(p.roomLabel)}, so Tyr added nothing to a list (${code(ev.sender)} reacted after the unban).`
+          ? fmt`${code(p.ban.target)} is no longer banned in ${code(p.roomLabel)}, so Tyr added nothing to a list (${code(moderator)} reacted after the unban).`
           : choice.kind === "dismiss"
-            ? fmt`${code(p.ban.by)} banned ${code(p.ban.target)} in ${code(p.roomLabel)}: kept as a ban in that room only (${code(ev.sender)} chose ❌).`
-            : await this.propagate(p, choice.list, ev.sender);
+            ? fmt`${code(p.ban.by)} banned ${code(p.ban.target)} in ${code(p.roomLabel)}: kept as a ban in that room only (${code(moderator)} chose ❌).`
+            : await this.propagate(p, choice.list, moderator);
       this.pending.delete(promptId);
       await this.edit(promptId, outcome);
+    } catch (e) {
+      this.bot.log.warn({ error: errorText(e), promptId }, "could not answer a ban-propagation prompt");
     } finally {
       this.answering.delete(promptId);
     }
