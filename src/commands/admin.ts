@@ -164,7 +164,7 @@ function restrictCommand(r: Restriction) {
 function suspendingLists(ctx: CommandContext, user: string): string[] {
   const p = ctx.services.policy;
   if (!p) return [];
-  const d = p.matcher.decideUser(user);
+  const d = p.decideMember(user);
   if (d.action === "none") return [];
   const auto = p.autoSuspendLists();
   return [...new Set(d.rules.filter((x) => auto.has(x.list)).map((x) => p.displayList(x.list)))];

@@ -128,11 +128,16 @@ export class PolicyFeature implements Feature, Reporting {
     if (held?.ruleKey !== undefined)
       return `suspended by a rule of ${this.displayList(held.list ?? "")}${why}; lifted when no autoSuspend list bans it`;
     if (held) return `suspended by ${held.actor} by hand${why}; only unsuspend lifts it`;
-    const d = this.matcher.decideUser(user);
+    const d = this.decideMember(user);
     const auto = this.autoSuspendLists();
     const by = d.action === "none" ? undefined : d.rules.find((r) => auto.has(r.list));
     if (by) return `not suspended yet; ${this.displayList(by.list)} has autoSuspend on, so Tyr suspends it`;
     return auto.size ? "not suspended (no autoSuspend list bans it)" : undefined;
+  }
+
+  /** What the rules say about a user, as member bans apply them (own-server rules left out). */
+  decideMember(user: string): ReturnType<Matcher["decideUser"]> {
+    return withoutOwnServerRules(this.matcher.decideUser(user), this.bot.serverName);
   }
 
   /** A watched list's Tyr settings (defaults when none are stored). */
@@ -528,7 +533,7 @@ export class PolicyFeature implements Feature, Reporting {
     const plan = planMemberBans({
       candidates,
       protectedRooms: this.protectedSet,
-      decide: (u) => withoutOwnServerRules(this.matcher.decideUser(u), this.bot.serverName),
+      decide: (u) => this.decideMember(u),
       roomsOf: (u) => this.members.roomsOf(u).keys(),
       policyBansOf: (u) => this.bot.actionLog.policyBansOf(u),
       membership: (room, u) => this.bot.state.peek(room)?.membership(u),
