@@ -75,7 +75,7 @@ export class BanPropagation implements Feature {
           state?.membership(me) === "join"
             ? (state.joinedAt(me) ?? state.get("m.room.member", me)?.ts)
             : undefined,
-        coveredByRule: (u) => policy.matcher.decideUser(u).action !== "none",
+        coveredByRule: (u) => policy.decideMember(u).action !== "none",
       },
     );
     if (!ban) return;
