@@ -22,6 +22,7 @@ import { protectionsCommands } from "./commands/protections.ts";
 import { moderationCommands } from "./commands/moderation.ts";
 import { sinceCommands } from "./commands/since.ts";
 import { adminCommands } from "./commands/admin.ts";
+import { BanPropagation } from "./commands/propagation.ts";
 import { infoCommands } from "./commands/info.ts";
 import { cryptoCommands } from "./commands/crypto.ts";
 import { readCaFile, trustExtraCertificates } from "./matrix/tls.ts";
@@ -95,6 +96,8 @@ export async function startBot(loaded: LoadedConfig, log: Logger, signal?: Abort
   registry.register(...cryptoCommands);
   const commands = new CommandHandler(bot, services, registry);
   bot.add(commands);
+
+  if (bot.config.banPropagation.enabled) bot.add(new BanPropagation(bot, services));
 
   const crypto = services.crypto;
   if (crypto) commands.trustGate = (ev) => crypto.trustProblem(ev);

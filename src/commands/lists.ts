@@ -21,6 +21,7 @@ import {
 import type { PagedReply } from "../format/paginate.ts";
 import type { CommandContext } from "./context.ts";
 import type { PolicyFeature } from "../policy/feature.ts";
+import type { RoomStateCache } from "../matrix/roomState.ts";
 import type { Recommendation, Rule, RuleKind } from "../banlists/rule.ts";
 import { fromState } from "../banlists/policyList.ts";
 import { eventTypeFor } from "../banlists/parse.ts";
@@ -32,7 +33,7 @@ import { describeLeftOut, leftOutByList } from "../acl/roomSync.ts";
 
 const { command } = commandsFor<CommandContext>();
 
-const SHORTCODE_KEY = "org.matrix.mjolnir.shortcode";
+export const SHORTCODE_KEY = "org.matrix.mjolnir.shortcode";
 const RECOMMENDATION_EVENT: Record<Exclude<Recommendation, "exception">, string> = {
   ban: "m.ban",
   takedown: "m.takedown",
@@ -64,9 +65,14 @@ export async function resolveList(ctx: CommandContext, ref: string): Promise<str
   );
 }
 
-function shortcodeOf(ctx: CommandContext, list: string): string | undefined {
-  const sc = ctx.bot.state.peek(list)?.get(SHORTCODE_KEY)?.content.shortcode;
+/** A list's shortcode (Mjolnir's state event in the list room), if it has one. */
+export function listShortcode(state: RoomStateCache, list: string): string | undefined {
+  const sc = state.peek(list)?.get(SHORTCODE_KEY)?.content.shortcode;
   return typeof sc === "string" ? sc : undefined;
+}
+
+function shortcodeOf(ctx: CommandContext, list: string): string | undefined {
+  return listShortcode(ctx.bot.state, list);
 }
 
 function listLabel(ctx: CommandContext, list: string): Fragment {
@@ -123,6 +129,27 @@ function ruleRemoval(
   return { kind: "setState", room: list, eventType, stateKey, content: {}, target, reason, cause: ctx.cause };
 }
 
+/** The state event that puts a ban or takedown rule for `entity` into `list`. */
+export function ruleWrite(
+  list: string,
+  kind: RuleKind,
+  entity: string,
+  rec: Exclude<Recommendation, "exception">,
+  reason: string | undefined,
+  cause: Consequence["cause"],
+): Extract<Consequence, { kind: "setState" }> {
+  return {
+    kind: "setState",
+    room: list,
+    eventType: eventTypeFor(kind),
+    stateKey: ruleStateKey(kind, entity, rec),
+    content: ruleContent(entity, RECOMMENDATION_EVENT[rec], reason),
+    target: entity,
+    reason: reason ?? "",
+    cause,
+  };
+}
+
 async function writeRule(
   ctx: CommandContext,
   list: string,
@@ -131,24 +158,12 @@ async function writeRule(
   reason: string | undefined,
   forMs: number | undefined,
 ): Promise<Fragment> {
-  const kind = e.kind as RuleKind;
-  const eventType = eventTypeFor(kind);
-  const stateKey = ruleStateKey(kind, e.entity, rec);
+  const write = ruleWrite(list, e.kind as RuleKind, e.entity, rec, reason, ctx.cause);
+  const { eventType, stateKey } = write;
   const scheduled = ctx.services.scheduled;
   if (forMs !== undefined && scheduled === undefined)
     throw new Error("timed rules need the scheduler, which is not running");
-  const [r] = await ctx.act([
-    {
-      kind: "setState",
-      room: list,
-      eventType,
-      stateKey,
-      content: ruleContent(e.entity, RECOMMENDATION_EVENT[rec], reason),
-      target: e.entity,
-      reason: reason ?? "",
-      cause: ctx.cause,
-    },
-  ]);
+  const [r] = await ctx.act([write]);
   // The queue has logged the failed action; this only tells the moderator.
   if (!r || r.outcome !== "done") throw new UserFacingError(r?.error ?? "the rule could not be written");
   // The expiry lives in Tyr's schedule (kept across restarts): removing the rule then lifts the
@@ -218,7 +233,7 @@ export const listCommands = [
         const counts = rev
           ? `${rev.count("user")} user, ${rev.count("room")} room, ${rev.count("server")} server rules`
           : "not loaded yet";
-        return fmt`${String(i + 1)}. ${listLabel(ctx, l)} — ${counts}`;
+        return fmt`${String(i + 1)}. ${listLabel(ctx, l)} — ${counts}${p.settingsOf(l).autoSuspend ? " · autoSuspend on" : ""}`;
       });
       return {
         header: heading(4, "Watched policy lists (first = highest priority)"),
@@ -471,11 +486,15 @@ export const listCommands = [
             ? m.matchServer(e)
             : m.matchRoom(e);
       const d = m.decide(matches, a.entity.kind as RuleKind);
-      if (matches.length === 0) return fmt`No rule matches ${code(e)}.`;
+      if (matches.length === 0) {
+        const note = a.entity.kind === "user" ? p.suspensionNote(e) : undefined;
+        return fmt`No rule matches ${code(e)}.${note ? ` Account: ${note}.` : ""}`;
+      }
       const expiries = ruleExpiries(ctx);
       const items = matches.map((r) => fmt`${listLabel(ctx, r.list)}: ${describeRule(ctx, r, expiries)}`);
+      const suspension = a.entity.kind === "user" ? p.suspensionNote(e) : undefined;
       return {
-        header: fmt`${String(matches.length)} rule(s) match ${code(e)}. Decision: ${bold(d.action === "none" ? "nothing (excepted or no ban)" : d.action)}.`,
+        header: fmt`${String(matches.length)} rule(s) match ${code(e)}. Decision: ${bold(d.action === "none" ? "nothing (excepted or no ban)" : d.action)}.${suspension ? ` Account: ${suspension}.` : ""}`,
         sections: [{ items }],
       } satisfies PagedReply;
     },

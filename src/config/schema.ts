@@ -114,6 +114,10 @@ export const configSchema = z
           { error: "expected a mapping" },
         )
         .default({ enabled: false, pollSeconds: 30 }),
+      // Ban propagation: a ban made by hand in a protected room prompts "add to a list?".
+      banPropagation: z
+        .strictObject({ enabled: bool.default(true) }, { error: "expected a mapping" })
+        .default({ enabled: true }),
       encryption: z
         .strictObject(
           {

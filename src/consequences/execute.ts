@@ -2,6 +2,7 @@
 // room state; the queue calls this and only this.
 import type { TyrClient } from "../matrix/client.ts";
 import type { Messenger } from "../matrix/messenger.ts";
+import { AccountModeration } from "../matrix/accountModeration.ts";
 import type { Executor } from "./queue.ts";
 import type { Consequence } from "./types.ts";
 import { notice } from "../format/content.ts";
@@ -14,11 +15,13 @@ export class MatrixExecutor implements Executor {
   private readonly messenger: Messenger;
   private readonly managementRoomId: () => string;
   private readonly roomLocks = new Map<string, Promise<void>>();
+  private readonly accounts: AccountModeration;
 
   constructor(client: TyrClient, messenger: Messenger, managementRoomId: () => string) {
     this.client = client;
     this.messenger = messenger;
     this.managementRoomId = managementRoomId;
+    this.accounts = new AccountModeration(client);
   }
 
   async execute(c: Consequence): Promise<string | void> {
@@ -85,6 +88,12 @@ export class MatrixExecutor implements Executor {
           erase: c.erase,
         });
         return;
+      case "suspend":
+      case "unsuspend":
+        return this.accounts.set("suspend", c.user, c.kind === "suspend");
+      case "lock":
+      case "unlock":
+        return this.accounts.set("lock", c.user, c.kind === "lock");
       case "warn":
         return this.messenger.send(c.room, "m.room.message", { ...notice(text(c.text)) });
       case "notify":

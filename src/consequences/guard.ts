@@ -26,12 +26,15 @@ export function refusal(c: Consequence, ctx: GuardContext): string | undefined {
         return `refusing to ${c.kind} ${c.user}: a member of the management room`;
       return undefined;
     case "deactivate":
-      if (c.user === ctx.botUserId) return "refusing to deactivate Tyr itself";
+    case "suspend":
+    case "lock":
+      if (c.user === ctx.botUserId) return `refusing to ${c.kind} Tyr itself`;
       if (ctx.moderators.has(c.user))
-        return `refusing to deactivate ${c.user}: a member of the management room`;
-      if (serverOf(c.user) !== serverOf(ctx.botUserId))
-        return `refusing to deactivate ${c.user}: not an account of Tyr's own homeserver`;
-      return undefined;
+        return `refusing to ${c.kind} ${c.user}: a member of the management room`;
+      return notOwnAccount(c.kind, c.user, ctx);
+    case "unsuspend":
+    case "unlock":
+      return notOwnAccount(c.kind, c.user, ctx);
     case "setPowerLevel":
       // Tyr lowering (or otherwise rewriting) its own level could lock it out of the room.
       if (c.user === ctx.botUserId) return "refusing to change Tyr's own power level";
@@ -47,4 +50,11 @@ export function refusal(c: Consequence, ctx: GuardContext): string | undefined {
     default:
       return undefined;
   }
+}
+
+/** Server-admin actions reach only accounts of Tyr's own homeserver. */
+function notOwnAccount(kind: string, user: string, ctx: GuardContext): string | undefined {
+  return serverOf(user) === serverOf(ctx.botUserId)
+    ? undefined
+    : `refusing to ${kind} ${user}: not an account of Tyr's own homeserver`;
 }

@@ -49,6 +49,11 @@ export function dedupeKey(c: Consequence): string | undefined {
       return `${c.kind}|${c.room}|${c.user}`;
     case "deactivate":
       return `deactivate|${c.user}`;
+    case "suspend":
+    case "unsuspend":
+    case "lock":
+    case "unlock":
+      return `${c.kind}|${c.user}`;
     case "setPowerLevel":
       // Two different levels asked for in a row are two changes, not one.
       return `setPowerLevel|${c.room}|${c.user}|${c.level}`;
@@ -83,6 +88,10 @@ const MODERATION_KINDS = new Set<Consequence["kind"]>([
   "setPowerLevel",
   "setJoinRule",
   "deactivate",
+  "suspend",
+  "unsuspend",
+  "lock",
+  "unlock",
 ]);
 
 export class ConsequenceQueue {
@@ -243,6 +252,11 @@ export function summarise(c: Consequence): string {
       return `join rule ${c.joinRule} in ${c.room}`;
     case "deactivate":
       return `deactivate ${c.user}${c.erase ? " (erase)" : ""}`;
+    case "suspend":
+    case "unsuspend":
+    case "lock":
+    case "unlock":
+      return `${c.kind} ${c.user}`;
     case "warn":
       return `warning in ${c.room}`;
     case "setState":

@@ -51,7 +51,11 @@ export function scheduleKey(c: Consequence): string {
     case "setJoinRule":
       return `${c.kind}|${c.room}`;
     case "deactivate":
-      return `deactivate|${c.user}`;
+    case "suspend":
+    case "unsuspend":
+    case "lock":
+    case "unlock":
+      return `${c.kind}|${c.user}`;
     case "setState":
       return `setState|${c.room}|${c.eventType}|${c.stateKey}`;
     case "warn":

@@ -8,6 +8,14 @@ export type Cause =
   | { readonly by: "moderator"; readonly user: string; readonly command: string }
   | { readonly by: "system"; readonly what: string };
 
+export type AccountRestrictionKind = "suspend" | "unsuspend" | "lock" | "unlock";
+export const ACCOUNT_RESTRICTION_KINDS: ReadonlySet<string> = new Set<AccountRestrictionKind>([
+  "suspend",
+  "unsuspend",
+  "lock",
+  "unlock",
+]);
+
 export interface ServerAclContent {
   allow: string[];
   deny: string[];
@@ -76,6 +84,14 @@ export type Consequence =
       readonly kind: "deactivate";
       readonly user: string;
       readonly erase: boolean;
+      readonly reason: string;
+      readonly cause: Cause;
+    }
+  /** Suspends (read-only account) or locks (no access at all) an account of Tyr's own homeserver,
+   *  or lifts that again: the spec's admin endpoints where offered, Synapse's admin API otherwise. */
+  | {
+      readonly kind: AccountRestrictionKind;
+      readonly user: string;
       readonly reason: string;
       readonly cause: Cause;
     }

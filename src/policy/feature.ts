@@ -20,15 +20,21 @@ import {
 } from "../banlists/policyList.ts";
 import type { Rule } from "../banlists/rule.ts";
 import { canActOn } from "../matrix/power.ts";
-import { planConsequences, planMemberBans, withoutOwnServerRules } from "./plan.ts";
+import { planConsequences, planMemberBans, withoutOwnServerRules, type BanPlan } from "./plan.ts";
 import {
+  DEFAULT_LIST_SETTINGS,
+  LIST_SETTINGS_KEY,
   PROTECTED_ROOMS_KEY,
   WATCHED_LISTS_KEY,
+  parseListSettings,
   parseProtectedRooms,
   parseWatchedLists,
   serialiseProtectedRooms,
   serialiseWatchedLists,
+  withListSettings,
+  type ListSettings,
 } from "./settings.ts";
+import { serverOf } from "../consequences/guard.ts";
 import { ProgressMessage } from "../consequences/progress.ts";
 import { errorText } from "../consequences/queue.ts";
 import type { Consequence } from "../consequences/types.ts";
@@ -51,6 +57,8 @@ export class PolicyFeature implements Feature, Reporting {
   private readonly protectedSet = new Set<string>();
   private watchedRaw: unknown = {};
   private protectedRaw: unknown = {};
+  private listSettingsRaw: unknown = {};
+  private listSettings = new Map<string, ListSettings>();
   private ready = false;
   private fullReconcileWanted = false;
   private readonly dirtyUsers = new Set<string>();
@@ -58,7 +66,7 @@ export class PolicyFeature implements Feature, Reporting {
   private readonly reportedOnce = new Set<string>();
   private readonly listeners: ListChangeListener[] = [];
   private reconciling: Promise<void> = Promise.resolve();
-  readonly stats = { bans: 0, unbans: 0, redactions: 0 };
+  readonly stats = { bans: 0, unbans: 0, redactions: 0, suspensions: 0, unsuspensions: 0 };
 
   constructor(bot: BotParts, recent: RecentEvents) {
     this.bot = bot;
@@ -106,7 +114,62 @@ export class PolicyFeature implements Feature, Reporting {
         label: "Policy actions",
         value: `${this.stats.bans} bans · ${this.stats.unbans} unbans · ${this.stats.redactions} redactions`,
       },
+      { label: "Auto-suspend", value: this.autoSuspendStatus() },
     ];
+  }
+
+  private autoSuspendStatus(): string {
+    const lists = [...this.autoSuspendLists()].map((l) => this.displayList(l));
+    const held = this.bot.actionLog.suspensionCounts();
+    const counts = `${held.policy} account(s) suspended by rules, ${held.moderator} by moderators`;
+    return lists.length ? `on for ${lists.join(", ")}; ${counts}` : `off (no list has it); ${counts}`;
+  }
+
+  /** For `rules matching`: the account's suspension by Tyr, or why it is (not) suspended. */
+  suspensionNote(user: string): string | undefined {
+    if (serverOf(user) !== serverOf(this.bot.session.userId)) return undefined;
+    const held = this.bot.actionLog.suspensionOf(user);
+    const why = held?.reason ? `: ${held.reason}` : "";
+    if (held?.ruleKey !== undefined)
+      return `suspended by a rule of ${this.displayList(held.list ?? "")}${why}; lifted when no autoSuspend list bans it`;
+    if (held) return `suspended by ${held.actor} by hand${why}; only unsuspend lifts it`;
+    const d = this.decideMember(user);
+    const auto = this.autoSuspendLists();
+    const by = d.action === "none" ? undefined : d.rules.find((r) => auto.has(r.list));
+    if (by) return `not suspended yet; ${this.displayList(by.list)} has autoSuspend on, so Tyr suspends it`;
+    return auto.size ? "not suspended (no autoSuspend list bans it)" : undefined;
+  }
+
+  /** What the rules say about a user, as member bans apply them (own-server rules left out). */
+  decideMember(user: string): ReturnType<Matcher["decideUser"]> {
+    return withoutOwnServerRules(this.matcher.decideUser(user), this.bot.serverName);
+  }
+
+  /** A watched list's Tyr settings (defaults when none are stored). */
+  settingsOf(list: string): ListSettings {
+    return this.listSettings.get(list) ?? DEFAULT_LIST_SETTINGS;
+  }
+
+  /** Watched lists whose bans also suspend local accounts. */
+  autoSuspendLists(): Set<string> {
+    return new Set(this.watchedLists.filter((l) => this.settingsOf(l).autoSuspend));
+  }
+
+  async setAutoSuspend(list: string, on: boolean): Promise<void> {
+    const content = withListSettings(this.listSettingsRaw, list, {
+      ...this.settingsOf(list),
+      autoSuspend: on,
+    });
+    await this.bot.client.setAccountData(LIST_SETTINGS_KEY, content);
+    this.applyListSettings(content);
+  }
+
+  private applyListSettings(content: unknown): void {
+    this.listSettingsRaw = content;
+    const parsed = parseListSettings(content);
+    for (const p of parsed.problems) this.bot.log.warn(p);
+    this.listSettings = parsed.lists;
+    if (this.ready) this.requestFullReconcile();
   }
 
   displayList(roomId: string): string {
@@ -137,6 +200,8 @@ export class PolicyFeature implements Feature, Reporting {
       const parsed = parseWatchedLists(content);
       for (const p of parsed.problems) this.bot.log.warn(p);
       void this.setWatched(parsed.rooms);
+    } else if (type === LIST_SETTINGS_KEY) {
+      this.applyListSettings(content);
     } else if (type === PROTECTED_ROOMS_KEY) {
       this.protectedRaw = content;
       const parsed = parseProtectedRooms(content);
@@ -430,22 +495,38 @@ export class PolicyFeature implements Feature, Reporting {
 
   private candidates(): Set<string> {
     const out = new Set<string>();
+    const autoSuspend = this.autoSuspendLists();
     if (this.fullReconcileWanted) {
       for (const u of this.members.userIds()) out.add(u);
       for (const u of this.bot.actionLog.policyBannedUsers()) out.add(u);
+      // Local accounts named by autoSuspend lists need not be in a protected room.
+      for (const list of autoSuspend)
+        for (const rule of this.revisions.get(list)?.rules("user") ?? []) this.addLocalEntity(rule, out);
+      for (const u of this.bot.actionLog.policySuspendedUsers()) out.add(u);
     } else {
       for (const u of this.dirtyUsers) out.add(u);
-      const banned = [...this.bot.actionLog.policyBannedUsers()];
+      const banned = [
+        ...this.bot.actionLog.policyBannedUsers(),
+        ...this.bot.actionLog.policySuspendedUsers(),
+      ];
       for (const rule of this.changedRules) {
         for (const u of this.members.membersMatching(rule)) out.add(u);
         if (rule.kind !== "room" && banned.length > 0)
           for (const u of usersMatching(rule, banned)) out.add(u);
+        if (autoSuspend.has(rule.list)) this.addLocalEntity(rule, out);
       }
     }
     this.fullReconcileWanted = false;
     this.dirtyUsers.clear();
     this.changedRules.length = 0;
     return out;
+  }
+
+  /** A literal user rule's entity when it is an account of Tyr's own server. */
+  private addLocalEntity(rule: Rule, out: Set<string>): void {
+    const e = rule.entity;
+    if (rule.kind !== "user" || e === undefined || /[*?]/.test(e) || !e.startsWith("@")) return;
+    if (serverOf(e) === serverOf(this.bot.session.userId)) out.add(e);
   }
 
   private async reconcile(): Promise<void> {
@@ -457,7 +538,7 @@ export class PolicyFeature implements Feature, Reporting {
     const plan = planMemberBans({
       candidates,
       protectedRooms: this.protectedSet,
-      decide: (u) => withoutOwnServerRules(this.matcher.decideUser(u), this.bot.serverName),
+      decide: (u) => this.decideMember(u),
       roomsOf: (u) => this.members.roomsOf(u).keys(),
       policyBansOf: (u) => this.bot.actionLog.policyBansOf(u),
       membership: (room, u) => this.bot.state.peek(room)?.membership(u),
@@ -467,6 +548,14 @@ export class PolicyFeature implements Feature, Reporting {
       },
       isShielded: (u) => u === me || moderators.has(u),
       allowUnbans: allLoaded,
+      suspension: {
+        lists: this.autoSuspendLists(),
+        isLocal: (u) => serverOf(u) === serverOf(me),
+        heldBy: (u) => {
+          const r = this.bot.actionLog.suspensionOf(u);
+          return r === undefined ? undefined : r.ruleKey !== undefined ? "policy" : "moderator";
+        },
+      },
     });
     for (const { user, rule } of plan.shielded) {
       this.notifyOnce(
@@ -496,19 +585,24 @@ export class PolicyFeature implements Feature, Reporting {
       });
     }
     if (consequences.length === 0) return;
-    await this.execute(consequences, plan.bans.length, plan.unbans.length);
+    await this.execute(consequences, plan);
   }
 
-  private async execute(consequences: Consequence[], bans: number, unbans: number): Promise<void> {
-    const rooms = new Set(consequences.map((c) => ("room" in c ? c.room : "")));
-    const what = [bans ? `banning ${bans}` : "", unbans ? `unbanning ${unbans}` : ""]
+  private async execute(consequences: Consequence[], plan: BanPlan): Promise<void> {
+    const rooms = new Set(consequences.flatMap((c) => ("room" in c ? [c.room] : [])));
+    const what = [
+      plan.bans.length ? `banning ${plan.bans.length}` : "",
+      plan.unbans.length ? `unbanning ${plan.unbans.length}` : "",
+      plan.suspends.length ? `suspending ${plan.suspends.length}` : "",
+      plan.unsuspends.length ? `unsuspending ${plan.unsuspends.length}` : "",
+    ]
       .filter(Boolean)
       .join(" and ");
     const progress =
       consequences.length >= PROGRESS_THRESHOLD
         ? new ProgressMessage(this.bot.queue, this.bot.managementRoomId, { intervalMs: 3_000 })
         : undefined;
-    const label = `Policy sync: ${what} member(s) in ${rooms.size} room(s)`;
+    const label = `Policy sync: ${what} member(s)${rooms.size ? ` in ${rooms.size} room(s)` : ""}`;
     await progress?.update(`${label}: 0/${consequences.length}`);
     const results = await this.bot.queue.submitAll(consequences, (done, total, failed) => {
       void progress?.update(`${label}: ${done}/${total}${failed ? ` (${failed} failed)` : ""}`);
@@ -519,6 +613,8 @@ export class PolicyFeature implements Feature, Reporting {
       if (kind === "ban") this.stats.bans++;
       else if (kind === "unban") this.stats.unbans++;
       else if (kind === "redact") this.stats.redactions++;
+      else if (kind === "suspend") this.stats.suspensions++;
+      else if (kind === "unsuspend") this.stats.unsuspensions++;
     }
     const failed = results.filter((r) => r.outcome === "failed");
     if (progress) {

@@ -23,6 +23,17 @@ export interface PlanInput {
   isShielded(user: string): boolean;
   /** Lifting bans is only safe when every watched list's rules are known. */
   allowUnbans: boolean;
+  /** Auto-suspension of local accounts (absent: off). */
+  suspension?: SuspensionInput;
+}
+
+export interface SuspensionInput {
+  /** Watched lists whose bans also suspend local accounts (`autoSuspend`). */
+  lists: ReadonlySet<string>;
+  /** Accounts of Tyr's own homeserver: the only ones it can suspend. */
+  isLocal(user: string): boolean;
+  /** Who holds the suspension Tyr made of `user`, if any: a rule, or a moderator by hand. */
+  heldBy(user: string): "policy" | "moderator" | undefined;
 }
 
 export interface BanPlan {
@@ -32,15 +43,27 @@ export interface BanPlan {
   noPower: Map<string, number>;
   /** Shielded users some rule matched (reported to moderators, never banned). */
   shielded: { user: string; rule: Rule }[];
+  /** Local accounts to suspend because an autoSuspend list bans them. */
+  suspends: { user: string; rule: Rule }[];
+  /** Local accounts Tyr suspended for a rule that no autoSuspend list's rule bans any more. */
+  unsuspends: { user: string }[];
 }
 
 export function planMemberBans(input: PlanInput): BanPlan {
-  const plan: BanPlan = { bans: [], unbans: [], noPower: new Map(), shielded: [] };
+  const plan: BanPlan = {
+    bans: [],
+    unbans: [],
+    noPower: new Map(),
+    shielded: [],
+    suspends: [],
+    unsuspends: [],
+  };
   const seen = new Set<string>();
   for (const user of input.candidates) {
     if (seen.has(user)) continue;
     seen.add(user);
     const decision = input.decide(user);
+    if (input.suspension) planSuspension(plan, user, decision, input);
     if (decision.action !== "none" && decision.rule) {
       if (input.isShielded(user)) {
         plan.shielded.push({ user, rule: decision.rule });
@@ -66,11 +89,25 @@ export function planMemberBans(input: PlanInput): BanPlan {
   return plan;
 }
 
+/** Suspends a local user an autoSuspend list bans; lifts a suspension a rule made once no such
+ *  rule is left. A moderator's own suspension is theirs to lift. */
+function planSuspension(plan: BanPlan, user: string, decision: Decision, input: PlanInput): void {
+  const s = input.suspension!;
+  if (!s.isLocal(user)) return;
+  const rule =
+    decision.action === "none" || input.isShielded(user)
+      ? undefined
+      : decision.rules.find((r) => s.lists.has(r.list));
+  const held = s.heldBy(user);
+  if (rule && held === undefined) plan.suspends.push({ user, rule });
+  else if (!rule && held === "policy" && input.allowUnbans) plan.unsuspends.push({ user });
+}
+
 export function banReason(rule: Rule): string {
   return rule.reason && rule.reason.trim() ? rule.reason : "matched a ban-list rule";
 }
 
-/** The consequences of a plan; takedowns also redact the user's recent events (given by caller). */
+/** The consequences of a plan (suspensions included); takedowns also redact the user's recent events (given by caller). */
 export function planConsequences(
   plan: BanPlan,
   recentEventsOf: (room: string, user: string) => string[],
@@ -95,6 +132,22 @@ export function planConsequences(
         });
       }
     }
+  }
+  for (const x of plan.suspends) {
+    out.push({
+      kind: "suspend",
+      user: x.user,
+      reason: banReason(x.rule),
+      cause: { by: "policy", rule: x.rule },
+    });
+  }
+  for (const x of plan.unsuspends) {
+    out.push({
+      kind: "unsuspend",
+      user: x.user,
+      reason: "no autoSuspend list bans this account any more",
+      cause: { by: "system", what: "policy sync" },
+    });
   }
   return out;
 }

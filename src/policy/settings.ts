@@ -66,3 +66,53 @@ export function serialiseProtectedRooms(
   const base = previous && typeof previous === "object" && !Array.isArray(previous) ? previous : {};
   return { ...base, rooms: [...rooms] };
 }
+
+// ---- per-list settings ------------------------------------------------------------------------
+// Tyr's own per-list options, beside the Mjolnir keys (which have no room for them):
+//   org.matrix.tyr.list_settings { lists: { "!list:server": { autoSuspend: true } } }
+
+export const LIST_SETTINGS_KEY = "org.matrix.tyr.list_settings";
+
+export interface ListSettings {
+  /** Local accounts this list bans are also suspended on Tyr's homeserver. */
+  readonly autoSuspend: boolean;
+}
+
+export const DEFAULT_LIST_SETTINGS: ListSettings = { autoSuspend: false };
+
+export interface ParsedListSettings {
+  /** Only lists with a valid entry; the rest use DEFAULT_LIST_SETTINGS. */
+  lists: Map<string, ListSettings>;
+  problems: string[];
+}
+
+export function parseListSettings(content: unknown): ParsedListSettings {
+  const out: ParsedListSettings = { lists: new Map(), problems: [] };
+  const lists = (content as Record<string, unknown> | null | undefined)?.lists;
+  if (lists === undefined) return out;
+  if (!lists || typeof lists !== "object" || Array.isArray(lists)) {
+    out.problems.push(`${LIST_SETTINGS_KEY}.lists: expected an object keyed by room ID, ignoring it`);
+    return out;
+  }
+  for (const [room, v] of Object.entries(lists)) {
+    const auto = (v as Record<string, unknown> | null)?.autoSuspend;
+    if (!room.startsWith("!") || typeof auto !== "boolean") {
+      out.problems.push(`${LIST_SETTINGS_KEY}.lists[${JSON.stringify(room).slice(0, 80)}]: invalid, skipped`);
+      continue;
+    }
+    out.lists.set(room, { autoSuspend: auto });
+  }
+  return out;
+}
+
+/** `previous` with one list's settings replaced; other lists and other fields are kept. */
+export function withListSettings(
+  previous: unknown,
+  list: string,
+  settings: ListSettings,
+): Record<string, unknown> {
+  const base = previous && typeof previous === "object" && !Array.isArray(previous) ? previous : {};
+  const lists = (base as { lists?: unknown }).lists;
+  const kept = lists && typeof lists === "object" && !Array.isArray(lists) ? lists : {};
+  return { ...base, lists: { ...kept, [list]: { ...settings } } };
+}

@@ -63,6 +63,9 @@ export class ActionLog {
   /** user → room → rule key: bans Tyr made for policy rules that are still in force. Kept
    *  incrementally so rule removal and reconciliation never rescan the log. */
   private readonly policyBans = new Map<string, Map<string, string>>();
+  /** user → the record of the suspension Tyr made that is still in force: who (a rule or a
+   *  moderator), why and when. Auto-suspension lifts only those a rule made. */
+  private readonly suspensions = new Map<string, ActionRecord>();
 
   constructor(dataPath: string, opts: { maxRecords?: number } = {}) {
     this.path = join(dataPath, "action-log.jsonl");
@@ -72,7 +75,10 @@ export class ActionLog {
   }
 
   private index(r: ActionRecord): void {
-    if (r.outcome !== "done" || !r.room || !r.target) return;
+    if (r.outcome !== "done" || !r.target) return;
+    if (r.kind === "suspend") this.suspensions.set(r.target, r);
+    else if (r.kind === "unsuspend") this.suspensions.delete(r.target);
+    if (!r.room) return;
     if (r.kind === "ban" && r.ruleKey) {
       let rooms = this.policyBans.get(r.target);
       if (!rooms) this.policyBans.set(r.target, (rooms = new Map()));
@@ -94,11 +100,12 @@ export class ActionLog {
       // would make a later rule removal forget to lift them.
       const cut = this.records.length - Math.floor(this.maxRecords / 2);
       const active = (r: ActionRecord) =>
-        r.kind === "ban" &&
-        r.ruleKey !== undefined &&
-        r.target !== undefined &&
-        r.room !== undefined &&
-        this.policyBans.get(r.target)?.get(r.room) === r.ruleKey;
+        (r.kind === "suspend" && r.target !== undefined && this.suspensions.get(r.target) === r) ||
+        (r.kind === "ban" &&
+          r.ruleKey !== undefined &&
+          r.target !== undefined &&
+          r.room !== undefined &&
+          this.policyBans.get(r.target)?.get(r.room) === r.ruleKey);
       this.records = [...this.records.slice(0, cut).filter(active), ...this.records.slice(cut)];
       writeFileAtomic(this.path, this.records.map((r) => JSON.stringify(r)).join("\n") + "\n");
     }
@@ -137,6 +144,23 @@ export class ActionLog {
   /** Users Tyr currently has banned somewhere because of a policy rule. */
   policyBannedUsers(): IterableIterator<string> {
     return this.policyBans.keys();
+  }
+
+  /** The suspension of `user` Tyr made and has not lifted: by a rule when it has a `ruleKey`. */
+  suspensionOf(user: string): ActionRecord | undefined {
+    return this.suspensions.get(user);
+  }
+
+  /** Users Tyr suspended because of a policy rule (and hasn't unsuspended since). */
+  *policySuspendedUsers(): IterableIterator<string> {
+    for (const [user, r] of this.suspensions) if (r.ruleKey !== undefined) yield user;
+  }
+
+  /** How many suspensions Tyr made are in force, by a rule and by moderators. */
+  suspensionCounts(): { policy: number; moderator: number } {
+    let policy = 0;
+    for (const r of this.suspensions.values()) if (r.ruleKey !== undefined) policy++;
+    return { policy, moderator: this.suspensions.size - policy };
   }
 
   /** Was this event already redacted by Tyr? (never redact the same event twice) */

@@ -130,3 +130,65 @@ describe("own-server protection for server rules applied to users", () => {
     expect(withoutOwnServerRules(m.decideUser("@alice:localhost"), "localhost").rule?.kind).toBe("user");
   });
 });
+
+describe("auto-suspension in the member plan", () => {
+  const auto = (
+    over: Partial<PlanInput> & {
+      rules?: Record<string, Rule>;
+      held?: Record<string, "policy" | "moderator">;
+    } = {},
+  ) =>
+    input({
+      suspension: {
+        lists: new Set(["!list"]),
+        isLocal: (u) => u.endsWith(":x"),
+        heldBy: (u) => over.held?.[u],
+      },
+      ...over,
+    });
+
+  it("suspends a local account an autoSuspend list bans, once, and never a remote or shielded one", () => {
+    const r = rule("@s:x", "ban", "spam");
+    const plan = planMemberBans(
+      auto({
+        candidates: ["@s:x", "@s:x", "@r:remote", "@mod:x"],
+        rules: { "@s:x": r, "@r:remote": rule("@r:remote"), "@mod:x": rule("@mod:x") },
+      }),
+    );
+    expect(plan.suspends).toEqual([{ user: "@s:x", rule: r }]);
+    const cs = planConsequences(plan, () => []).filter((c) => c.kind === "suspend");
+    expect(cs).toEqual([{ kind: "suspend", user: "@s:x", reason: "spam", cause: { by: "policy", rule: r } }]);
+  });
+
+  it("ignores lists without autoSuspend and accounts already suspended", () => {
+    const other = { ...rule("@s:x"), list: "!other" };
+    expect(planMemberBans(auto({ candidates: ["@s:x"], rules: { "@s:x": other } })).suspends).toEqual([]);
+    const held = planMemberBans(
+      auto({ candidates: ["@s:x"], rules: { "@s:x": rule("@s:x") }, held: { "@s:x": "moderator" } }),
+    );
+    expect(held.suspends).toEqual([]);
+  });
+
+  it("lifts only suspensions a rule made, once no autoSuspend rule bans the account, and only when every list is loaded", () => {
+    const held = { "@gone:x": "policy", "@hand:x": "moderator" } as const;
+    const plan = planMemberBans(auto({ candidates: ["@gone:x", "@hand:x"], held }));
+    expect(plan.unsuspends).toEqual([{ user: "@gone:x" }]);
+    expect(planConsequences(plan, () => []).find((c) => c.kind === "unsuspend")).toMatchObject({
+      user: "@gone:x",
+      cause: { by: "system" },
+    });
+    expect(planMemberBans(auto({ candidates: ["@gone:x"], held, allowUnbans: false })).unsuspends).toEqual(
+      [],
+    );
+    const stillBanned = planMemberBans(
+      auto({ candidates: ["@gone:x"], held, rules: { "@gone:x": rule("@gone:x") } }),
+    );
+    expect(stillBanned.unsuspends).toEqual([]);
+  });
+
+  it("plans no suspension when the feature is off", () => {
+    const plan = planMemberBans(input({ candidates: ["@s:x"], rules: { "@s:x": rule("@s:x") } }));
+    expect(plan.suspends).toEqual([]);
+    expect(plan.unsuspends).toEqual([]);
+  });
+});

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import {
+  parseListSettings,
   parseProtectedRooms,
+  withListSettings,
   parseWatchedLists,
   roomFromReference,
   serialiseWatchedLists,
@@ -34,6 +36,25 @@ describe("account data settings", () => {
     expect(serialiseWatchedLists({ other: 1, references: [] }, ["!a:b"])).toEqual({
       other: 1,
       references: ["https://matrix.to/#/!a%3Ab"],
+    });
+  });
+});
+
+describe("per-list settings", () => {
+  it("reads valid entries, reports the rest, and keeps other fields when writing", () => {
+    const parsed = parseListSettings({
+      lists: { "!a:x": { autoSuspend: true }, "!b:x": { autoSuspend: "yes" }, "#c:x": { autoSuspend: true } },
+    });
+    expect([...parsed.lists]).toEqual([["!a:x", { autoSuspend: true }]]);
+    expect(parsed.problems).toHaveLength(2);
+    expect(parseListSettings({ lists: [] }).problems).toHaveLength(1);
+    expect(parseListSettings(undefined).lists.size).toBe(0);
+    const next = withListSettings({ other: 1, lists: { "!a:x": { autoSuspend: true } } }, "!b:x", {
+      autoSuspend: false,
+    });
+    expect(next).toEqual({
+      other: 1,
+      lists: { "!a:x": { autoSuspend: true }, "!b:x": { autoSuspend: false } },
     });
   });
 });
