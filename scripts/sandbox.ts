@@ -107,7 +107,8 @@ function verificationSteps(serverName: string, bot: string): string[] {
     `  1. Log in as the moderator (homeserver above). When Element offers to set up secure backup /`,
     `     cross-signing, accept: Tyr obeys only devices cross-signed by their owner or verified by Tyr.`,
     `  2. In the management room, open ${bot}'s profile → Verify → "Verify by emoji". Tyr posts the`,
-    `     same emoji in the room; if they match, click "They match" and say \`!tyr verify confirm\`.`,
+    `     same emoji in the room; if they match, click "They match" and say \`!tyr verify confirm\``,
+    `     from the same session (it works even when that is your only, new session).`,
     `     (Or say \`!tyr verify @moderator:${serverName}\` and accept the request in Element.)`,
     '  3. `!tyr crypto status` shows Tyr\'s side. Details: README.md, "Encrypted rooms".',
   ];

@@ -34,6 +34,7 @@ import {
   waitForJsText,
 } from "./crypto-helpers.ts";
 import type { TestUser } from "./crypto-helpers.ts";
+import { UserFacingError } from "../../src/util/userFacingError.ts";
 
 const synapse = Synapse.attach(inject("synapse"));
 afterAll(() => removeTempDirs());
@@ -274,6 +275,15 @@ describe("end-to-end encryption with a js-sdk moderator", () => {
         onUpdate: (v) => void views.push(v),
       });
     }
+  });
+
+  it("answers verification requests it cannot act on as the moderator's problem, not Tyr's fault", async () => {
+    // The command handler logs these at info without a stack (UserFacingError), not as errors.
+    await expect(verification.confirm()).rejects.toBeInstanceOf(UserFacingError);
+    await expect(verification.confirm()).rejects.toThrow(/no verification is waiting/);
+    await expect(
+      verification.requestVerification(modUser.userId, { deviceId: "NOSUCHDEVICE" }),
+    ).rejects.toBeInstanceOf(UserFacingError);
   });
 
   it("ignores verification requests from users who are not allowed", async () => {

@@ -127,16 +127,15 @@ describe("Tyr with matrix-nio on libolm (an independent crypto stack)", () => {
     expect(statusReplies).toEqual([]);
   });
 
-  // TODO(issue #11, fault 2 "The first command after a start on a new device is refused" as
-  // "the sending device is unknown to Tyr"): flip `it.fails` to `it` once that fix is merged.
-  it.fails("the first refusal already names the real reason (issue #11 fault 2)", () => {
+  // Issue #11 fault 2: the first command after a start on a new device was refused as "the
+  // sending device is unknown to Tyr".
+  it("the first refusal already names the real reason (issue #11 fault 2)", () => {
     expect(firstRefusal).toContain(`your device ${nio.deviceId} is not cross-signed`);
   });
 
-  // TODO(issue #11, fault 3 "A refused sender cannot read why"): Tyr shares the key of its refusal
-  // only with trusted devices, so nio sees "unable to decrypt". Flip `it.fails` to `it` once that
-  // fix is merged.
-  it.fails("the refused nio device can read why (issue #11 fault 3)", async () => {
+  // Issue #11 fault 3: Tyr shared the key of its refusal only with trusted devices, so nio saw
+  // "unable to decrypt".
+  it("the refused nio device can read why (issue #11 fault 3)", async () => {
     const refusal = await nio.waitFor(
       "the refusal, decrypted",
       (l) => l.type === "message" && l["sender"] === strict.user.userId && l["in_reply_to"] === secondCommand,
@@ -167,11 +166,9 @@ describe("Tyr with matrix-nio on libolm (an independent crypto stack)", () => {
     expect(next.type).toBe("undecryptable");
   });
 
-  // TODO(new, found by this test; src/matrix/crypto/trust.ts checkSender): with
-  // requireVerifiedDevicesForCommands: false the trust policy is "any", which returns before the
-  // blocked check, so a blocked device still commands Tyr although `device block` promises it
-  // "cannot command it". Flip `it.fails` to `it` once a blocked device is refused under every policy.
-  it.fails("a blocked device cannot command Tyr, whatever the trust settings", async () => {
+  // Found by this test: with requireVerifiedDevicesForCommands: false (trust policy "any") a
+  // blocked device could still command Tyr, although `device block` promises it cannot.
+  it("a blocked device cannot command Tyr, whatever the trust settings", async () => {
     const room = await new TestUser(synapse.url, mod).createRoom({ invite: [open.user.userId] });
     await nio.send(open.room, `!tyr rooms add ${room}`);
     await eventually(

@@ -89,7 +89,7 @@ export {
 } from "./registry.ts";
 export { err, ok, type ParseResult } from "./result.ts";
 export { closest, editDistance } from "./suggest.ts";
-export { UserFacingError } from "./userFacingError.ts";
+export { UserFacingError } from "../../util/userFacingError.ts";
 export { MAX_COMMAND_LENGTH, scan, tokenize, type ScanResult, type Token } from "./tokenizer.ts";
 export * as types from "./types.ts";
 export type { ArgType, Entity, Pattern, ValueOf } from "./types.ts";

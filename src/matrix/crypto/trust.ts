@@ -14,6 +14,7 @@ import type { Device } from "@matrix-org/matrix-sdk-crypto-wasm";
 import type { CryptoEngine, DecryptionInfo } from "./engine.ts";
 import { requestWithUia } from "./requests.ts";
 import { errorMessage, isRecord } from "./types.ts";
+import { UserFacingError } from "../../util/userFacingError.ts";
 
 /** What the command gate requires of the device that sent a command in an encrypted room. */
 export type CommandTrustPolicy =
@@ -99,7 +100,7 @@ export async function setDeviceBlocked(
 ): Promise<DeviceTrust> {
   await engine.fetchDevices([userId]);
   const d = await engine.machine.getDevice(new UserId(userId), new DeviceId(deviceId));
-  if (!d) throw new Error(`${userId} has no device ${deviceId}`);
+  if (!d) throw new UserFacingError(`${userId} has no device ${deviceId}`);
   await d.setLocalTrust(blocked ? LocalTrust.BlackListed : LocalTrust.Unset);
   engine.invalidateBlockCache(userId);
   if (blocked) await engine.rotateAllRoomKeys();
@@ -123,7 +124,14 @@ export async function checkSender(
   policy: CommandTrustPolicy,
   event?: { roomId: string; eventId: string },
 ): Promise<TrustDecision> {
-  if (policy === "any") return { ok: true, trust: undefined };
+  if (policy === "any") {
+    // Any device, except one a moderator blocked: `device block` promises it cannot command Tyr.
+    const device = decrypted?.senderDevice;
+    if (device !== undefined && (await deviceTrust(engine, sender, device)).blocked) {
+      return { ok: false, reason: `your device ${device} is blocked` };
+    }
+    return { ok: true, trust: undefined };
+  }
   let info = decrypted;
   if (!info) return { ok: false, reason: "the command was not encrypted; this room is encrypted" };
   if (!info.senderDevice && event) {
@@ -224,7 +232,7 @@ export async function userTrust(
  */
 export async function acceptChangedIdentity(engine: CryptoEngine, userId: string): Promise<void> {
   const id = await engine.machine.getIdentity(new UserId(userId));
-  if (!id) throw new Error(`${userId} has no cross-signing identity`);
+  if (!id) throw new UserFacingError(`${userId} has no cross-signing identity`);
   if (id.hasVerificationViolation()) await id.withdrawVerification();
   if (id instanceof OtherUserIdentity && id.identityNeedsUserApproval()) await id.pinCurrentMasterKey();
   await engine.persist();
@@ -266,7 +274,7 @@ export async function deleteOwnDevice(
   deviceId: string,
   password: string | undefined,
 ): Promise<void> {
-  if (deviceId === engine.deviceId) throw new Error("refusing to delete Tyr's current device");
+  if (deviceId === engine.deviceId) throw new UserFacingError("refusing to delete Tyr's current device");
   await requestWithUia(
     engine.request,
     "DELETE",

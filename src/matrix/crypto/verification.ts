@@ -32,6 +32,7 @@ import type { VerificationRequest } from "@matrix-org/matrix-sdk-crypto-wasm";
 import type { CryptoEngine } from "./engine.ts";
 import type { AnyOutgoingRequest } from "./requests.ts";
 import { errorMessage, isRecord } from "./types.ts";
+import { UserFacingError } from "../../util/userFacingError.ts";
 
 export type VerificationState =
   | "requested"
@@ -409,12 +410,13 @@ export class VerificationManager {
   private pick(flowId: string | undefined, states: readonly VerificationState[]): Entry {
     if (flowId !== undefined) {
       const e = this.entries.get(flowId);
-      if (!e) throw new Error(`no verification ${flowId}`);
+      if (!e) throw new UserFacingError(`no verification ${flowId}`);
       return e;
     }
     const open = [...this.entries.values()].filter((e) => states.includes(e.view.state));
-    if (open.length === 0) throw new Error("no verification is waiting for that");
-    if (open.length > 1) throw new Error(`${open.length} verifications are waiting; say which (flow ID)`);
+    if (open.length === 0) throw new UserFacingError("no verification is waiting for that");
+    if (open.length > 1)
+      throw new UserFacingError(`${open.length} verifications are waiting; say which (flow ID)`);
     return open[0] as Entry;
   }
 
@@ -441,7 +443,7 @@ export class VerificationManager {
       markConfirmed();
       await this.send(entry.qr.confirmScanning());
     } else {
-      throw new Error("nothing to confirm yet");
+      throw new UserFacingError("nothing to confirm yet");
     }
     this.engine.kickOutgoing();
   }
@@ -477,19 +479,21 @@ export class VerificationManager {
       await this.engine.collectGarbage();
     }
     if (ongoing().length > 0) {
-      throw new Error(`a verification with ${userId} is already in progress: finish or cancel it first`);
+      throw new UserFacingError(
+        `a verification with ${userId} is already in progress: finish or cancel it first`,
+      );
     }
     let request: VerificationRequest;
     if ("deviceId" in where) {
       const device = await m.getDevice(new UserId(userId), new DeviceId(where.deviceId));
-      if (!device) throw new Error(`${userId} has no device ${where.deviceId}`);
+      if (!device) throw new UserFacingError(`${userId} has no device ${where.deviceId}`);
       const [req, out] = device.requestVerification(this.methods());
       await this.send(out);
       request = req;
     } else {
       const identity = await m.getIdentity(new UserId(userId));
       if (!(identity instanceof OtherUserIdentity)) {
-        throw new Error(
+        throw new UserFacingError(
           `${userId} has no cross-signing identity to verify in a room (verify one of their devices instead)`,
         );
       }
@@ -516,7 +520,7 @@ export class VerificationManager {
     const entry = this.pick(flowId, ["ready", "qr-shown"]);
     entry.sasStarted = true;
     const started = await entry.request.startSas();
-    if (!started) throw new Error("SAS cannot start yet");
+    if (!started) throw new UserFacingError("SAS cannot start yet");
     const [sas, out] = started;
     await this.send(out);
     await this.onSas(entry, sas);
