@@ -48,3 +48,13 @@ export interface Feature extends Subscriber {
   start?(): Promise<void> | void;
   stop?(): Promise<void> | void;
 }
+
+export interface StatusLine {
+  label: string;
+  value: string;
+}
+
+/** A feature that has something to say in `status`. */
+export interface Reporting {
+  statusLines(): StatusLine[];
+}

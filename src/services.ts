@@ -1,20 +1,10 @@
 // The long-lived parts commands talk to, filled in by src/main.ts as each feature starts.
-import type { Feature } from "./feature.ts";
+import type { Feature, Reporting } from "./feature.ts";
 import type { CryptoFeature } from "./matrix/crypto/feature.ts";
 import type { PolicyFeature } from "./policy/feature.ts";
 import type { AclFeature } from "./acl/feature.ts";
 import type { RecentEvents } from "./matrix/recentEvents.ts";
 import type { ScheduledConsequences } from "./consequences/scheduled.ts";
-
-export interface StatusLine {
-  label: string;
-  value: string;
-}
-
-/** A feature that has something to say in `status`. */
-export interface Reporting {
-  statusLines(): StatusLine[];
-}
 
 export interface Services {
   /** Every feature that reports status, in start order. */

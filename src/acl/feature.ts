@@ -15,7 +15,7 @@
 import type { BotParts, Feature } from "../feature.ts";
 import type { BatchMeta } from "../router.ts";
 import type { StateEvent } from "../matrix/roomState.ts";
-import type { Reporting, StatusLine } from "../services.ts";
+import type { Reporting, StatusLine } from "../feature.ts";
 import type { PolicyFeature } from "../policy/feature.ts";
 import type { RuleDiff } from "../banlists/policyList.ts";
 import type { Cause, Consequence, ServerAclContent } from "../consequences/types.ts";

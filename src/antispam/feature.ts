@@ -13,7 +13,7 @@ import type { ProtectionsFeature } from "../protections/feature.ts";
 import { ProtectionPipeline } from "../protections/pipeline.ts";
 import { enforcedAtServer } from "../protections/enforce.ts";
 import type { BatchMeta, TimelineEvent } from "../router.ts";
-import type { Reporting, StatusLine } from "../services.ts";
+import type { Reporting, StatusLine } from "../feature.ts";
 import { serverHost } from "../banlists/entities.ts";
 import { formatAgo } from "../commands/framework/duration.ts";
 import { formatDuration } from "../protections/settings.ts";

@@ -5,7 +5,7 @@
 // verified with the full glob, so buckets only have to be necessary conditions.
 import type { Glob } from "./glob.ts";
 import { backHash, StrTable } from "./hashTables.ts";
-import type { Entry, Query } from "./kindIndex.ts";
+import type { Entry, Query } from "./query.ts";
 import type { Rule } from "./rule.ts";
 
 /** What the index can use of a glob: anchored prefix/suffix and the best literal fragment. */

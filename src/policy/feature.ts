@@ -4,7 +4,7 @@
 import type { BotParts, Feature } from "../feature.ts";
 import type { BatchMeta, TimelineEvent } from "../router.ts";
 import type { StateEvent } from "../matrix/roomState.ts";
-import type { Reporting, StatusLine } from "../services.ts";
+import type { Reporting, StatusLine } from "../feature.ts";
 import type { RecentEvents } from "../matrix/recentEvents.ts";
 import { Matcher } from "../banlists/matcher.ts";
 import { MemberIndex, isTrackedMembership, usersMatching } from "../banlists/members.ts";

@@ -11,7 +11,7 @@ import type { Logger } from "../logging.ts";
 import type { StateEvent } from "../matrix/roomState.ts";
 import type { RawEvent } from "../matrix/syncTypes.ts";
 import type { BatchMeta, TimelineEvent } from "../router.ts";
-import type { Reporting, StatusLine } from "../services.ts";
+import type { Reporting, StatusLine } from "../feature.ts";
 import { DryRunCoalescer } from "./coalesce.ts";
 import {
   MJOLNIR_ENABLED_KEY,

@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import type { BotParts, Feature } from "../feature.ts";
 import type { PolicyFeature } from "../policy/feature.ts";
-import type { Reporting, StatusLine } from "../services.ts";
+import type { Reporting, StatusLine } from "../feature.ts";
 import { errorText } from "../consequences/queue.ts";
 import type { Cause } from "../consequences/types.ts";
 import { readJsonFile, writeFileAtomic } from "../store/files.ts";

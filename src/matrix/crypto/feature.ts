@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import type { Feature, ShellParts, SyncHook } from "../../feature.ts";
 import type { LoadedConfig } from "../../config/load.ts";
-import type { Reporting, StatusLine } from "../../services.ts";
+import type { Reporting, StatusLine } from "../../feature.ts";
 import type { TimelineEvent } from "../../router.ts";
 import type { SyncResponse } from "../syncTypes.ts";
 import type { CryptoEngine, DecryptionInfo } from "./engine.ts";
