@@ -1,5 +1,5 @@
 // Assembles the bot: the shell (src/bot.ts) plus every feature, in the order they depend on.
-import { Tyr } from "./bot.ts";
+import { StartupError, Tyr } from "./bot.ts";
 import type { LoadedConfig } from "./config/load.ts";
 import type { Logger } from "./logging.ts";
 import { CommandRegistry } from "./commands/framework/index.ts";
@@ -28,6 +28,7 @@ import { cryptoCommands } from "./commands/crypto.ts";
 import { readCaFile, trustExtraCertificates } from "./matrix/tls.ts";
 import { HttpService } from "./http/service.ts";
 import { AntispamFeature, createAntispamHandler } from "./antispam/feature.ts";
+import { registerMetrics } from "./metrics/wire.ts";
 
 export async function startBot(loaded: LoadedConfig, log: Logger, signal?: AbortSignal): Promise<Tyr> {
   // Before the first request: the login itself must verify against the admin's CA.
@@ -127,9 +128,26 @@ export async function startBot(loaded: LoadedConfig, log: Logger, signal?: Abort
     bot.add(antispam);
     services.reporting.push(antispam);
   }
+  if (bot.config.metrics.enabled) {
+    registerMetrics(bot, http, {
+      policy,
+      cryptoReady: () => services.crypto !== undefined,
+      ...(antispamHandler !== undefined ? { antispam: antispamHandler.stats } : {}),
+      ...(bot.config.metrics.auth === "bearer" ? { token: metricsToken(loaded) } : {}),
+    });
+  }
   // Added last: routes registered by features go live when it starts, and it stops first.
   bot.add(http);
   return bot;
+}
+
+/** Fails closed: /metrics with auth "bearer" never goes live without its token. */
+function metricsToken(loaded: LoadedConfig): string {
+  if (loaded.metricsToken === undefined)
+    throw new StartupError(
+      "metrics.auth is bearer but no token was read: set metrics.tokenFile or TYR_METRICS_TOKEN",
+    );
+  return loaded.metricsToken;
 }
 
 /**
