@@ -36,6 +36,9 @@ export async function startBot(loaded: LoadedConfig, log: Logger, signal?: Abort
   if (caFile !== undefined) trustExtraCertificates(readCaFile(caFile));
   // Tyr's HTTP listener. The antispam routes start right after login, before Tyr joins its
   // rooms: with the module loaded, the homeserver asks Tyr about Tyr's own joins.
+  // Before anything listens: /metrics with bearer auth never goes live without its token.
+  const m = loaded.config.metrics;
+  const metricsBearer = m.enabled && m.auth === "bearer" ? metricsToken(loaded) : undefined;
   const http = new HttpService(loaded.config.http, log.child({ module: "http-listener" }));
   const antispamHandler =
     loaded.config.antispam.enabled && loaded.antispamSecret !== undefined
@@ -133,7 +136,7 @@ export async function startBot(loaded: LoadedConfig, log: Logger, signal?: Abort
       policy,
       cryptoReady: () => services.crypto !== undefined,
       ...(antispamHandler !== undefined ? { antispam: antispamHandler.stats } : {}),
-      ...(bot.config.metrics.auth === "bearer" ? { token: metricsToken(loaded) } : {}),
+      ...(metricsBearer !== undefined ? { token: metricsBearer } : {}),
     });
   }
   // Added last: routes registered by features go live when it starts, and it stops first.
@@ -141,7 +144,6 @@ export async function startBot(loaded: LoadedConfig, log: Logger, signal?: Abort
   return bot;
 }
 
-/** Fails closed: /metrics with auth "bearer" never goes live without its token. */
 function metricsToken(loaded: LoadedConfig): string {
   if (loaded.metricsToken === undefined)
     throw new StartupError(

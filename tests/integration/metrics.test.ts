@@ -153,6 +153,47 @@ describe("metrics: actions and sync against Synapse", () => {
     );
     expect(sample(after, "tyr_queue_depth")).toBeGreaterThanOrEqual(0);
   });
+
+  it("counts the ban command: the rule written by the moderator, the ban done by the policy", async () => {
+    const troll = new TestUser(synapse.url, await synapse.register("troll"));
+    await troll.join(room);
+    const shortcode = `m${Date.now().toString(36)}`;
+    await mod.sendText(mgmt, `!tyr list create ${shortcode} ${shortcode}-list`);
+    await mod.waitForNotice(mgmt, tyr.userId, /Created .* started watching/);
+    const rule = '{kind="setState",outcome="done",cause="moderator"}';
+    const ban = '{kind="ban",outcome="done",cause="policy"}';
+    const before = await scrape();
+    await mod.sendText(mgmt, `!tyr ban ${shortcode} ${troll.userId} trolling`);
+    await mod.waitForNotice(mgmt, tyr.userId, /Added ban rule/);
+    await eventually(async () => (await mod.membership(room, troll.userId)) === "ban", 30_000, "banned");
+    await eventually(
+      async () => {
+        const t = await scrape();
+        return (
+          sample(t, "tyr_actions_total", rule) === sample(before, "tyr_actions_total", rule) + 1 &&
+          sample(t, "tyr_actions_total", ban) === sample(before, "tyr_actions_total", ban) + 1
+        );
+      },
+      10_000,
+      "the rule and the ban counted",
+    );
+  });
+
+  it("reports the size of a protected room's server ACL", async () => {
+    // the server rule of the second test made Tyr write an ACL into the room
+    const acl = await eventually(
+      async () => mod.getState<{ deny?: string[] }>(room, "m.room.server_acl", ""),
+      30_000,
+      "an ACL in the room",
+    );
+    expect(acl.deny).toContain("evil.example");
+    const bytes = await eventually(
+      async () => sample(await scrape(), "tyr_acl_size_bytes", `{room="${room}"}`),
+      10_000,
+      "the ACL size",
+    );
+    expect(bytes).toBe(Buffer.byteLength(JSON.stringify(acl)));
+  });
 });
 
 describe("metrics: readiness follows the homeserver", () => {
