@@ -147,7 +147,7 @@ export function createMetrics(src: MetricsSources): Registry {
     );
     new Gauge({
       name: "tyr_sync_lag_seconds",
-      help: "Seconds since the last /sync batch was handled (a long-poll returns at least every 30 s)",
+      help: "Seconds since the last /sync batch was handled (a long-poll returns at least every 30 s; -1 before the first)",
       registers: [registry],
       collect() {
         const at = sync().lastSyncAt;
