@@ -156,6 +156,17 @@ export class Tyr implements ShellParts {
     return this.sync.lastSyncAt;
   }
 
+  /** The sync loop's health, for metrics and readiness. */
+  syncStatus(): {
+    lastSyncAt: number | undefined;
+    consecutiveFailures: number;
+    batches: number;
+    failures: number;
+  } {
+    const s = this.sync;
+    return { lastSyncAt: s.lastSyncAt, consecutiveFailures: s.consecutiveFailures, ...s.stats };
+  }
+
   /** Syncs until `stop()`. Rejects on fatal errors (revoked token). */
   async run(): Promise<void> {
     for (const f of this.features) await f.start?.();

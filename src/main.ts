@@ -1,5 +1,5 @@
 // Assembles the bot: the shell (src/bot.ts) plus every feature, in the order they depend on.
-import { Tyr } from "./bot.ts";
+import { StartupError, Tyr } from "./bot.ts";
 import type { LoadedConfig } from "./config/load.ts";
 import type { Logger } from "./logging.ts";
 import { CommandRegistry } from "./commands/framework/index.ts";
@@ -28,6 +28,7 @@ import { cryptoCommands } from "./commands/crypto.ts";
 import { readCaFile, trustExtraCertificates } from "./matrix/tls.ts";
 import { HttpService } from "./http/service.ts";
 import { AntispamFeature, createAntispamHandler } from "./antispam/feature.ts";
+import { registerMetrics } from "./metrics/wire.ts";
 
 export async function startBot(loaded: LoadedConfig, log: Logger, signal?: AbortSignal): Promise<Tyr> {
   // Before the first request: the login itself must verify against the admin's CA.
@@ -35,6 +36,9 @@ export async function startBot(loaded: LoadedConfig, log: Logger, signal?: Abort
   if (caFile !== undefined) trustExtraCertificates(readCaFile(caFile));
   // Tyr's HTTP listener. The antispam routes start right after login, before Tyr joins its
   // rooms: with the module loaded, the homeserver asks Tyr about Tyr's own joins.
+  // Before anything listens: /metrics with bearer auth never goes live without its token.
+  const m = loaded.config.metrics;
+  const metricsBearer = m.enabled && m.auth === "bearer" ? metricsToken(loaded) : undefined;
   const http = new HttpService(loaded.config.http, log.child({ module: "http-listener" }));
   const antispamHandler =
     loaded.config.antispam.enabled && loaded.antispamSecret !== undefined
@@ -127,9 +131,25 @@ export async function startBot(loaded: LoadedConfig, log: Logger, signal?: Abort
     bot.add(antispam);
     services.reporting.push(antispam);
   }
+  if (bot.config.metrics.enabled) {
+    registerMetrics(bot, http, {
+      policy,
+      cryptoReady: () => services.crypto !== undefined,
+      ...(antispamHandler !== undefined ? { antispam: antispamHandler.stats } : {}),
+      ...(metricsBearer !== undefined ? { token: metricsBearer } : {}),
+    });
+  }
   // Added last: routes registered by features go live when it starts, and it stops first.
   bot.add(http);
   return bot;
+}
+
+function metricsToken(loaded: LoadedConfig): string {
+  if (loaded.metricsToken === undefined)
+    throw new StartupError(
+      "metrics.auth is bearer but no token was read: set metrics.tokenFile or TYR_METRICS_TOKEN",
+    );
+  return loaded.metricsToken;
 }
 
 /**

@@ -85,6 +85,8 @@ export class Router {
   private readonly subscribers: Subscriber[] = [];
   private readonly log: Logger;
   decryptor: Decryptor | undefined;
+  /** Timeline events seen, and encrypted ones decrypted or not (yet), for metrics. */
+  readonly stats = { timelineEvents: 0, decrypted: 0, undecryptable: 0 };
 
   constructor(state: RoomStateCache, log: Logger) {
     this.state = state;
@@ -109,10 +111,12 @@ export class Router {
         if (typeof raw0.state_key === "string") this.applyState(roomId, raw0, meta);
         let raw = raw0;
         let info: unknown;
+        this.stats.timelineEvents++;
         if (raw.type === "m.room.encrypted" && this.decryptor) {
           const clear = await this.decryptor(roomId, raw);
           if (clear === "drop") continue;
           if (clear) ({ event: raw, info } = clear);
+          this.stats[clear ? "decrypted" : "undecryptable"]++;
         }
         await this.deliver(roomId, raw, meta, raw !== raw0, info);
       }

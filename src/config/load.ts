@@ -9,6 +9,7 @@ import { describeValue } from "../util/describe.ts";
 import { readCaFile, urlSecurity } from "../matrix/tls.ts";
 import { closest } from "../commands/framework/suggest.ts";
 import { MIN_SECRET_LENGTH } from "../antispam/config.ts";
+import { MIN_METRICS_TOKEN_LENGTH } from "../metrics/config.ts";
 
 export type Config = Omit<ParsedConfig, "accessToken" | "accessTokenFile" | "password" | "passwordFile">;
 
@@ -24,6 +25,8 @@ export interface LoadedConfig {
   warnings: string[];
   /** The synapse-http-antispam shared secret (antispam.secretFile or TYR_ANTISPAM_SECRET). */
   antispamSecret?: string;
+  /** The bearer token for /metrics (metrics.tokenFile or TYR_METRICS_TOKEN). */
+  metricsToken?: string;
 }
 
 export class ConfigError extends Error {
@@ -110,7 +113,7 @@ export function validateConfig(
   const warnings: string[] = [];
 
   const secret = (
-    key: "accessTokenFile" | "passwordFile" | "antispam.secretFile",
+    key: "accessTokenFile" | "passwordFile" | "antispam.secretFile" | "metrics.tokenFile",
     path: string | undefined,
   ): string | undefined => {
     if (path === undefined) return undefined;
@@ -161,6 +164,18 @@ export function validateConfig(
       `antispam.secretFile: the shared secret is shorter than ${MIN_SECRET_LENGTH} characters; generate one with: openssl rand -hex 32`,
     );
 
+  const metricsToken =
+    secret("metrics.tokenFile", c.metrics.tokenFile) ?? (env.TYR_METRICS_TOKEN || undefined);
+  const wantsToken = c.metrics.enabled && c.metrics.auth === "bearer";
+  if (wantsToken && metricsToken === undefined && c.metrics.tokenFile === undefined)
+    problems.push(
+      "metrics.tokenFile: metrics.auth is bearer but there is no token: set metrics.tokenFile or TYR_METRICS_TOKEN (openssl rand -hex 32)",
+    );
+  else if (wantsToken && metricsToken !== undefined && metricsToken.length < MIN_METRICS_TOKEN_LENGTH)
+    problems.push(
+      `metrics.tokenFile: the token is shorter than ${MIN_METRICS_TOKEN_LENGTH} characters; generate one with: openssl rand -hex 32`,
+    );
+
   let credentials: Credentials | undefined;
   if (token) credentials = { kind: "token", accessToken: token };
   else if (c.username && password) credentials = { kind: "password", username: c.username, password };
@@ -183,6 +198,7 @@ export function validateConfig(
     warnings,
     ...(password ? { password } : {}),
     ...(antispamSecret !== undefined ? { antispamSecret } : {}),
+    ...(metricsToken !== undefined ? { metricsToken } : {}),
   };
 }
 

@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { urlSecurity } from "../matrix/tls.ts";
 import { httpSchema } from "../http/config.ts";
+import { metricsSchema } from "../metrics/config.ts";
 import { antispamSchema } from "../antispam/config.ts";
 
 const ROOM_ID = /^![^\s:]+(:[^\s]+)?$/; // room v12 IDs carry no server part
@@ -143,6 +144,8 @@ export const configSchema = z
       // ---- Tyr's HTTP listener (src/http/) and the homeserver antispam backend (src/antispam/) ----
       http: httpSchema,
       antispam: antispamSchema,
+      // ---- /metrics, /healthz, /readyz (src/metrics/) ----
+      metrics: metricsSchema,
     },
     { error: "expected a mapping of configuration keys" },
   )

@@ -32,6 +32,8 @@ export interface Result {
 
 interface Job {
   key: string;
+  /** When it was submitted (Date.now()), for the age of the oldest item. */
+  queuedAt: number;
   c: Consequence;
   attempts: number;
   promise: Promise<Result>;
@@ -101,7 +103,11 @@ export class ConsequenceQueue {
   private readonly opts: Required<QueueOptions>;
   private readonly executor: Executor;
   private idleWaiters: (() => void)[] = [];
-  readonly stats = { done: 0, failed: 0, skipped: 0, dryRun: 0 };
+  readonly stats = { done: 0, failed: 0, skipped: 0, dryRun: 0, retries: 0 };
+  /** Jobs being executed (or waiting to retry). */
+  private readonly active = new Set<Job>();
+  /** Told about every finished effect, whatever its outcome (metrics count here, once). */
+  private readonly observers: ((c: Consequence, r: Result) => void)[] = [];
 
   constructor(executor: Executor, opts: QueueOptions) {
     this.executor = executor;
@@ -110,6 +116,19 @@ export class ConsequenceQueue {
 
   get depth(): number {
     return this.pending.length + this.running;
+  }
+
+  /** Calls `fn` with every effect as it finishes (done, failed, skipped or dry-run). */
+  observe(fn: (c: Consequence, r: Result) => void): void {
+    this.observers.push(fn);
+  }
+
+  /** How long the oldest queued or running effect has waited, or undefined when idle. */
+  oldestAgeMs(now = Date.now()): number | undefined {
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const j of this.pending) oldest = Math.min(oldest, j.queuedAt);
+    for (const j of this.active) oldest = Math.min(oldest, j.queuedAt);
+    return Number.isFinite(oldest) ? Math.max(0, now - oldest) : undefined;
   }
 
   /** Queues one effect; the promise settles when it has been executed (or given up). */
@@ -127,7 +146,7 @@ export class ConsequenceQueue {
     }
     let resolve!: (r: Result) => void;
     const promise = new Promise<Result>((r) => (resolve = r));
-    const job: Job = { key: key ?? "", c, attempts: 0, promise, resolve };
+    const job: Job = { key: key ?? "", queuedAt: Date.now(), c, attempts: 0, promise, resolve };
     if (key) this.byKey.set(key, job);
     if (opts.front) this.pending.unshift(job);
     else this.pending.push(job);
@@ -164,8 +183,10 @@ export class ConsequenceQueue {
     while (this.running < this.opts.concurrency && this.pending.length > 0) {
       const job = this.pending.shift()!;
       this.running++;
+      this.active.add(job);
       void this.runJob(job).finally(() => {
         this.running--;
+        this.active.delete(job);
         this.pump();
         if (this.depth === 0) {
           const waiters = this.idleWaiters;
@@ -184,6 +205,13 @@ export class ConsequenceQueue {
       if (MODERATION_KINDS.has(c.kind) && !isHousekeeping(c))
         actionLog.append(toRecord(c, r.outcome, r.detail ?? r.error));
       this.stats[r.outcome === "dry-run" ? "dryRun" : r.outcome]++;
+      for (const o of this.observers) {
+        try {
+          o(c, r);
+        } catch (e) {
+          log.error({ error: errorText(e) }, "queue observer failed");
+        }
+      }
       job.resolve(r);
     };
     const c = job.c;
@@ -214,6 +242,7 @@ export class ConsequenceQueue {
         }
         const retryAfter = (e as { retryAfterMs?: number }).retryAfterMs;
         const delay = retryAfter ?? this.opts.retryBaseMs * 2 ** Math.min(job.attempts - 1, 6);
+        this.stats.retries++;
         log.debug({ consequence: summarise(job.c), error, delay }, "action failed; retrying");
         await new Promise((r) => setTimeout(r, delay));
       }

@@ -35,6 +35,8 @@ export class SyncLoop {
   private abort = new AbortController();
   lastSyncAt: number | undefined;
   consecutiveFailures = 0;
+  /** Batches received and sync requests failed since start, for metrics. */
+  readonly stats = { batches: 0, failures: 0 };
   private readonly opts: Required<Omit<SyncLoopOptions, "log" | "loadToken" | "saveToken" | "onBatch">> &
     SyncLoopOptions;
 
@@ -77,6 +79,7 @@ export class SyncLoop {
           );
         }
         this.consecutiveFailures++;
+        this.stats.failures++;
         const delay = this.backoff();
         log.warn(
           { attempt: this.consecutiveFailures, retryInMs: delay, error: describeError(e) },
@@ -85,6 +88,7 @@ export class SyncLoop {
         await this.sleep(delay);
         continue;
       }
+      this.stats.batches++;
       if (this.consecutiveFailures > 0) log.info({ after: this.consecutiveFailures }, "sync recovered");
       this.consecutiveFailures = 0;
       const initial = token === undefined;

@@ -1,6 +1,7 @@
 // Policy-list sync, the imperative shell around src/banlists/: follows the watched lists and the
 // protected rooms from sync, keeps the matcher and the member index current, and turns every
 // change (startup, new rule, removed rule, someone joining) into the same reconciliation.
+import { SampledTimer } from "../metrics/sampler.ts";
 import type { BotParts, Feature } from "../feature.ts";
 import type { BatchMeta, TimelineEvent } from "../router.ts";
 import type { StateEvent } from "../matrix/roomState.ts";
@@ -67,6 +68,8 @@ export class PolicyFeature implements Feature, Reporting {
   private readonly listeners: ListChangeListener[] = [];
   private reconciling: Promise<void> = Promise.resolve();
   readonly stats = { bans: 0, unbans: 0, redactions: 0, suspensions: 0, unsuspensions: 0 };
+  /** Samples how long a member decision takes (for the metrics' latency histogram). */
+  readonly decisionTimer = new SampledTimer();
 
   constructor(bot: BotParts, recent: RecentEvents) {
     this.bot = bot;
@@ -142,7 +145,10 @@ export class PolicyFeature implements Feature, Reporting {
 
   /** What the rules say about a user, as member bans apply them (own-server rules left out). */
   decideMember(user: string): ReturnType<Matcher["decideUser"]> {
-    return withoutOwnServerRules(this.matcher.decideUser(user), this.bot.serverName);
+    const t = this.decisionTimer.start();
+    const d = withoutOwnServerRules(this.matcher.decideUser(user), this.bot.serverName);
+    this.decisionTimer.stop(t);
+    return d;
   }
 
   /** A watched list's Tyr settings (defaults when none are stored). */

@@ -51,8 +51,12 @@ describe("docker-compose.yml", () => {
     expect(tyr.secrets).toEqual(["tyr-access-token", "tyr-antispam-secret"]);
     const def = loadConfigFile(join(root, "config/default.yaml"), {}, { lenientSecrets: true });
     expect(def.warnings.join()).toContain("/run/secrets/tyr-access-token");
-    // the health check reads the sync position file, which lives in the data volume
-    expect(tyr.healthcheck!.test.join(" ")).toContain("/data/sync-token.json");
+    // the health check asks /readyz on the port default.yaml listens on, with metrics on there
+    const check = tyr.healthcheck!.test.join(" ");
+    expect(def.config.metrics.enabled).toBe(true);
+    expect(check).toContain(`http://127.0.0.1:${def.config.http.port}/readyz`);
+    expect(def.config.http.listeners.metrics).toBeUndefined();
+    expect(check).toMatch(/process\.exit\(r\.ok\?0:1\)/);
   });
 
   it("puts Synapse and Tyr on one internal network sharing the antispam secret; Tyr on no other", () => {
