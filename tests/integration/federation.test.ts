@@ -159,6 +159,12 @@ describe("server ACL over federation", () => {
       30_000,
       "remote member unbanned",
     );
+    await eventually(
+      async () =>
+        !((await mod.getState<{ deny?: string[] }>(room, "m.room.server_acl"))?.deny ?? []).includes(hs2Host),
+      60_000,
+      "ACL no longer denying hs2",
+    );
   });
 
   it("a rule naming the server with its port (any case) bans its members and denies its host in the ACL", async () => {

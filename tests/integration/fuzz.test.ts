@@ -314,7 +314,6 @@ describe("fuzz: random and malformed commands against the running bot", () => {
       "status",
       "tyr status",
       "!tyrstatus",
-      "!tуr status",
       "！tyr status",
       "! tyr status",
       "hello !tyr status",
@@ -322,7 +321,6 @@ describe("fuzz: random and malformed commands against the running bot", () => {
       "",
       " ",
       "!tyr-status",
-      "!tyrs status",
       "/tyr status",
       "?tyr status",
       `${"x".repeat(10_000)} !tyr status`,
@@ -334,6 +332,13 @@ describe("fuzz: random and malformed commands against the running bot", () => {
         content: { msgtype: "m.text", body },
         answered: false,
       });
+    }
+    // A near-miss prefix (a look-alike letter, one letter more) is not run, but answered with a
+    // hint naming the exact forms (issue #18): checked below to be that hint and nothing else.
+    const nearMiss = ["!tуr status", "!tyrs status", "!tуr ban @x:evil.org"];
+    for (let i = 0; i < 9; i++) {
+      const body = nearMiss[i % nearMiss.length]!;
+      probes.push({ label: `near miss: ${body}`, content: { msgtype: "m.text", body }, answered: true });
     }
     for (let i = 0; i < 10; i++) {
       probes.push({
@@ -442,6 +447,13 @@ describe("fuzz: random and malformed commands against the running bot", () => {
       !probes[i]!.answered && answered.has(id) ? [probes[i]!.label] : [],
     );
     expect(noisy, "answers to messages that are not commands").toEqual([]);
+
+    // A near miss gets the hint, never the command's own answer.
+    const hints = ids.flatMap((id, i) => (probes[i]!.label.startsWith("near miss:") ? [id] : []));
+    for (const id of hints) {
+      const reply = [...events.values()].find((e) => answerOf(e) === id && e.type === "m.room.message");
+      expect(String(reply?.content.body), `hint for ${id}`).toMatch(/^Tyr does not answer to /);
+    }
 
     // No reply carries markup from the input.
     const replies = [...events.values()].filter(
