@@ -4,6 +4,7 @@ import { z } from "zod";
 import { urlSecurity } from "../matrix/tls.ts";
 import { httpSchema } from "../http/config.ts";
 import { antispamSchema } from "../antispam/config.ts";
+import { policyServerSchema } from "../policyserver/config.ts";
 
 const ROOM_ID = /^![^\s:]+(:[^\s]+)?$/; // room v12 IDs carry no server part
 const ROOM_ALIAS = /^#[^\s:]+:[^\s]+$/;
@@ -143,6 +144,8 @@ export const configSchema = z
       // ---- Tyr's HTTP listener (src/http/) and the homeserver antispam backend (src/antispam/) ----
       http: httpSchema,
       antispam: antispamSchema,
+      // ---- Tyr as the MSC4284 policy server of its rooms (src/policyserver/) ----
+      policyServer: policyServerSchema,
     },
     { error: "expected a mapping of configuration keys" },
   )
