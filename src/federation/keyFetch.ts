@@ -71,22 +71,32 @@ export function isPrivateAddress(ip: string): boolean {
 /** A DNS lookup that refuses names resolving to private addresses (checked on what is connected to). */
 function guardedLookup(allowPrivate: boolean): LookupFunction {
   return (hostname, options, callback) => {
-    dnsLookup(hostname, { ...options, all: true }, (err, addresses: LookupAddress[]) => {
-      if (err) return callback(err, "", 0);
-      const usable = allowPrivate ? addresses : addresses.filter((a) => !isPrivateAddress(a.address));
-      const first = usable[0];
-      if (first === undefined)
-        return callback(
-          Object.assign(new Error(`${hostname} resolves only to private or loopback addresses`), {
-            code: "EPRIVATE",
-          }),
-          "",
-          0,
-        );
-      if ((options as { all?: boolean }).all)
-        return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, usable);
-      callback(null, first.address, first.family);
-    });
+    // RFC 6761: `localhost` and names under it are loopback, whatever the system resolver says.
+    const local = /^(.+\.)?localhost\.?$/i.test(hostname);
+    const lookup = local
+      ? (_h: string, _o: object, cb: (e: null, a: LookupAddress[]) => void) =>
+          cb(null, [{ address: "127.0.0.1", family: 4 }])
+      : dnsLookup;
+    lookup(
+      hostname,
+      { ...options, all: true },
+      (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => {
+        if (err) return callback(err, "", 0);
+        const usable = allowPrivate ? addresses : addresses.filter((a) => !isPrivateAddress(a.address));
+        const first = usable[0];
+        if (first === undefined)
+          return callback(
+            Object.assign(new Error(`${hostname} resolves only to private or loopback addresses`), {
+              code: "EPRIVATE",
+            }),
+            "",
+            0,
+          );
+        if ((options as { all?: boolean }).all)
+          return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, usable);
+        callback(null, first.address, first.family);
+      },
+    );
   };
 }
 

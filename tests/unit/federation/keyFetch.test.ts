@@ -95,6 +95,16 @@ describe("httpsGetJson", () => {
     ).rejects.toThrow(/private or loopback/);
   });
 
+  it("resolves names under .localhost to loopback (RFC 6761), still refused without the test-only setting", async () => {
+    const local = { ...target(), host: "hs9.localhost" };
+    await expect(httpsGetJson(local, "/_matrix/key/v2/server", TEST_ONLY)).resolves.toMatchObject({
+      server_name: serverName,
+    });
+    await expect(
+      httpsGetJson(local, "/_matrix/key/v2/server", { ...TEST_ONLY, allowPrivateAddresses: false }),
+    ).rejects.toThrow(/private or loopback/);
+  });
+
   it("refuses a self-signed certificate unless the test-only setting allows it", async () => {
     await expect(
       httpsGetJson(target(), "/_matrix/key/v2/server", { ...TEST_ONLY, acceptSelfSigned: false }),
