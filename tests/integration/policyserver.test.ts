@@ -51,9 +51,21 @@ describe("policy server (MSC4284) over federation", () => {
       )
     ).chunk.map((e) => String(e.content.body));
 
+  /** The reply to a command (matched by in_reply_to), its body without backticks checked against `answer`. */
   const command = async (text: string, answer: RegExp) => {
-    await mod.sendText(mgmt, `!tyr ${text}`);
-    return mod.waitForNotice(mgmt, tyr.userId, answer, 30_000);
+    const id = await mod.sendText(mgmt, `!tyr ${text}`);
+    const reply = await mod.waitFor(
+      mgmt,
+      (e) =>
+        e.sender === tyr.userId &&
+        (e.content["m.relates_to"] as { "m.in_reply_to"?: { event_id?: string } } | undefined)?.[
+          "m.in_reply_to"
+        ]?.event_id === id,
+      30_000,
+      `the reply to "${text}"`,
+    );
+    expect(String(reply.content.body).replaceAll("`", "")).toMatch(answer);
+    return reply;
   };
   const confirm = (preview: { event_id: string }) =>
     mod.send(
@@ -121,6 +133,9 @@ describe("policy server (MSC4284) over federation", () => {
   }, 300_000);
 
   afterAll(async () => {
+    if (process.env.TYR_DEBUG_LOGS)
+      for (const l of bot?.logs ?? [])
+        if (/policy|warn|error/i.test(JSON.stringify(l))) console.log(JSON.stringify(l));
     await bot?.stop();
     await Promise.all([hs1?.stop(), hs2?.stop(), proxy?.stop()]);
     rmSync(root, { recursive: true, force: true });
@@ -150,9 +165,12 @@ describe("policy server (MSC4284) over federation", () => {
 
   it("a remote word-list hit never appears on either server; a clean message appears on both", async () => {
     const before = proxy.policyRequests();
+    // hs2 refuses its own user's event and relays Tyr's answer.
     const e = await refused(remote.sendText(room, "buy cryptoscam now"));
-    expect(e.status).toBe(403);
+    expect(e.body.errcode).toBe("M_FORBIDDEN");
     expect(proxy.policyRequests()).toBeGreaterThan(before); // hs2 asked Tyr through the proxy
+    // hs2 only accepts it with a policy signature that verifies against the key in m.room.policy
+    // (Synapse checks it over the redacted event): this is Tyr's signing checked by Synapse itself.
     await remote.sendText(room, "a clean remote message");
     for (const u of [mod, remote])
       await eventually(
@@ -182,7 +200,7 @@ describe("policy server (MSC4284) over federation", () => {
       "Tyr has the rule",
     );
     const e = await refused(banned.sendText(room, "after the ban"));
-    expect(e.status).toBe(403);
+    expect(e.body.errcode).toBe("M_FORBIDDEN");
     // Tyr cannot ban in this room: the user is still joined, only their events are refused.
     expect(await mod.membership(room, banned.userId)).toBe("join");
     expect(await bodies(mod)).not.toContain("after the ban");
@@ -192,17 +210,15 @@ describe("policy server (MSC4284) over federation", () => {
     const preview = await command(`policyserver disable ${room}`, /Remove the policy server/);
     await confirm(preview);
     await mod.waitForNotice(mgmt, tyr.userId, /has no policy server any more/);
-    await eventually(
-      () =>
-        remote
-          .sendText(room, "buy cryptoscam now")
-          .then(() => true)
-          .catch(() => false),
+    const sent = await eventually(
+      () => remote.sendText(room, "buy cryptoscam now").catch(() => undefined),
       30_000,
       "the message goes through once the policy server is removed",
     );
+    // It reaches hs1 (where Tyr's ordinary word-list protection may then redact it: that is the
+    // live pipeline, not the policy server).
     await eventually(
-      async () => (await bodies(mod)).includes("buy cryptoscam now"),
+      () => mod.api("GET", `/_matrix/client/v3/rooms/${enc(room)}/event/${enc(sent)}`).then(() => true),
       30_000,
       "delivered to hs1",
     );
