@@ -16,13 +16,13 @@ import type { Reporting, StatusLine } from "../services.ts";
 import { formatAgo } from "../commands/framework/duration.ts";
 import { formatDuration } from "../protections/settings.ts";
 import { ruleKey, type ActionRecord } from "../store/actionLog.ts";
-import { refusingProtection } from "../antispam/decide.ts";
+import { protectionJudge } from "./judge.ts";
 import type { SigningKey } from "../federation/ed25519.ts";
 import { ServerKeyCache } from "../federation/keyCache.ts";
 import { KEY_FETCH_DEFAULTS, networkKeyFetcher } from "../federation/keyFetch.ts";
 import { loadOrCreateSigningKey } from "../federation/keyStore.ts";
 import type { SignAnswer, SignRequestContext } from "../federation/policyServer.ts";
-import type { JudgeVerdict, PolicyEvent, Refusal } from "../federation/policyDecision.ts";
+import type { PolicyEvent, Refusal } from "../federation/policyDecision.ts";
 import {
   POLICY_STATE_TYPE,
   UNSTABLE_POLICY_STATE_TYPE,
@@ -33,8 +33,6 @@ import type { PolicyServerConfig } from "./config.ts";
 import { FEATURE, SignHandler } from "./handler.ts";
 import { PolicyServerStats } from "./stats.ts";
 
-/** The event ID the judge sees for an event that has none yet (room versions 3+ derive it later). */
-const UNSENT_EVENT_ID = "$policy-server-check";
 /** How long the set of servers whose keys may be fetched is reused before it is computed again. */
 const SERVER_SET_TTL_MS = 10_000;
 
@@ -116,7 +114,7 @@ export class PolicyServerFeature implements Feature, Reporting {
       serverName: this.serverName,
       key: this.key,
       matcher: deps.policy.matcher,
-      judge: (ev) => this.judge(ev),
+      judge: protectionJudge((raw, room, now) => this.serverJudge.judge(raw, room, now)),
       dryRun: bot.config.dryRun,
       roomVersion: (room) => this.roomVersion(room),
     };
@@ -181,21 +179,6 @@ export class PolicyServerFeature implements Feature, Reporting {
     const state = this.bot.state.peek(room);
     if (state === undefined) return;
     for (const m of state.all("m.room.member")) if (m.content.membership === "join") yield m.stateKey;
-  }
-
-  /** The protections enforced at the server, on messages (state and redactions pass, as for the homeserver). */
-  private judge(ev: PolicyEvent): JudgeVerdict {
-    if (ev.stateKey !== undefined || ev.type === "m.room.redaction") return { spam: false };
-    const eventId = typeof ev.pdu["event_id"] === "string" ? ev.pdu["event_id"] : UNSENT_EVENT_ID;
-    const raw = eventId === ev.pdu["event_id"] ? ev.pdu : { ...ev.pdu, event_id: eventId };
-    const result = this.serverJudge.judge(raw, ev.roomId, Date.now());
-    const name = refusingProtection(
-      { eventId, roomId: ev.roomId, sender: ev.sender, type: ev.type, isState: false },
-      result,
-    );
-    return name === undefined
-      ? { spam: false }
-      : { spam: true, protection: name, reason: "would redact it or remove its sender" };
   }
 
   /** Whether `room`'s policy state names Tyr with its current key. */
