@@ -206,6 +206,21 @@ describe("policy server (MSC4284) over federation", () => {
     expect(await bodies(mod)).not.toContain("after the ban");
   });
 
+  it("refusals are in the action log and `log`, and summarised once in the management room", async () => {
+    const refusals = () =>
+      bot.bot.actionLog.query({ limit: 100 }).filter((r) => r.kind === "refuse" && r.room === room);
+    await eventually(async () => refusals().length >= 2, 10_000, "refusals in the action log");
+    const reasons = refusals()
+      .map((r) => r.reason)
+      .join("\n");
+    expect(reasons).toMatch(
+      /m\.room\.message refused by the policy server \(asked by hs2\.localhost:\d+\): word-list/,
+    );
+    expect(reasons).toMatch(/is banned by/);
+    await command(`log ${remote.userId}`, /refuse/);
+    await mod.waitForNotice(mgmt, tyr.userId, /Policy server: refused to sign \d+ events?/, 30_000);
+  });
+
   it("disable removes the policy server: the same message goes through", async () => {
     const preview = await command(`policyserver disable ${room}`, /Remove the policy server/);
     await confirm(preview);
