@@ -55,6 +55,7 @@ function pdu(over: JsonObject = {}): JsonObject {
 const stats = new PolicyServerStats();
 const answers: SignAnswer[] = [];
 let ready = true;
+let dryRun = false;
 let listener: HttpListener;
 let base = "";
 let fetches = 0;
@@ -89,7 +90,7 @@ beforeAll(async () => {
       serverName: TYR,
       key: policyKey,
       matcher,
-      dryRun: false,
+      dryRun,
       roomVersion: (r) => (r === ROOM ? "11" : undefined),
     }),
     onAnswer: (_o, a) => answers.push(a),
@@ -151,6 +152,17 @@ describe("POST /_matrix/policy/v1/sign on the listener", () => {
     });
     expect(answers.at(-1)?.verdict).toMatchObject({ verdict: "refuse", refusal: { cause: "user-rule" } });
     expect((await sign(pdu({ room_id: "!other:hs.example" }))).status).toBe(404);
+  });
+
+  it("in dry-run signs a banned sender's event and reports what it would have refused", async () => {
+    dryRun = true;
+    try {
+      const r = await sign(pdu({ sender: "@spammer:hs.example" }));
+      expect(r.status).toBe(200);
+      expect(answers.at(-1)?.verdict).toMatchObject({ verdict: "sign", wouldRefuse: { cause: "user-rule" } });
+    } finally {
+      dryRun = false;
+    }
   });
 
   it("refuses unauthenticated, wrongly signed and misaddressed requests with 401", async () => {
