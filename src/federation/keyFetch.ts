@@ -163,7 +163,10 @@ export function httpsGetJson(
 }
 
 /** DNS and well-known lookups for discovery.ts, with well-known answers (and failures) cached. */
-export function networkLookups(opts: KeyFetchOptions): DiscoveryLookups {
+export function networkLookups(
+  opts: KeyFetchOptions,
+  get: (target: FederationTarget, path: string, opts: KeyFetchOptions) => Promise<unknown> = httpsGetJson,
+): DiscoveryLookups {
   const cacheMs = opts.wellKnownCacheMs ?? 3_600_000;
   const now = opts.now ?? Date.now;
   const wellKnown = new Map<string, { at: number; body: unknown }>();
@@ -173,7 +176,7 @@ export function networkLookups(opts: KeyFetchOptions): DiscoveryLookups {
       if (hit !== undefined && now() - hit.at < cacheMs) return hit.body;
       let body: unknown;
       try {
-        body = await httpsGetJson(
+        body = await get(
           { host: hostname, port: 443, hostHeader: hostname, tlsName: hostname },
           "/.well-known/matrix/server",
           opts,

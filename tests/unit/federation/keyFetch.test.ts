@@ -7,7 +7,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signingKeyFromSeed } from "../../../src/federation/ed25519.ts";
-import { httpsGetJson, isPrivateAddress, networkKeyFetcher } from "../../../src/federation/keyFetch.ts";
+import {
+  httpsGetJson,
+  isPrivateAddress,
+  networkKeyFetcher,
+  networkLookups,
+} from "../../../src/federation/keyFetch.ts";
 import { ServerKeyCache } from "../../../src/federation/keyCache.ts";
 import { signJson } from "../../../src/federation/signedJson.ts";
 import { selfSignedCert } from "../../harness/tls.ts";
@@ -138,5 +143,25 @@ describe("networkKeyFetcher with the key cache", () => {
     const r = await cache.verifyKey(serverName, key.keyId);
     expect(r).toEqual({ ok: false, reason: `${serverName} is not a server Tyr accepts requests from` });
     expect(cache.fetches).toBe(0);
+  });
+});
+
+describe("networkLookups", () => {
+  it("asks a host's well-known once per cache period, failures included", async () => {
+    let now = 1_000_000;
+    const asked: string[] = [];
+    const lookups = networkLookups({ ...TEST_ONLY, wellKnownCacheMs: 60_000, now: () => now }, async (t) => {
+      asked.push(t.host);
+      if (t.host === "down.example") throw new Error("unreachable");
+      return { "m.server": "matrix.example:443" };
+    });
+    for (let i = 0; i < 3; i++) {
+      expect(await lookups.fetchWellKnown("up.example")).toEqual({ "m.server": "matrix.example:443" });
+      expect(await lookups.fetchWellKnown("down.example")).toBeUndefined();
+    }
+    expect(asked).toEqual(["up.example", "down.example"]);
+    now += 60_000;
+    await lookups.fetchWellKnown("up.example");
+    expect(asked).toEqual(["up.example", "down.example", "up.example"]);
   });
 });
