@@ -58,6 +58,19 @@ describe("policyserver commands", () => {
     expect(other.replies.join("\n")).toMatch(/no member of `elsewhere\.example` is joined/);
   });
 
+  it("say which power Tyr lacks to send m.room.policy, and send nothing", async () => {
+    const h = handlerHarness({
+      commands: policyServerCommands,
+      services: withFeature([MGMT]),
+      powerLevels: { users: { "@mod:example.org": 100, "@tyr:example.org": 50 }, state_default: 100 },
+    });
+    await h.say(`!tyr policyserver enable ${MGMT}`);
+    expect(h.replies.join("\n")).toMatch(
+      /Tyr cannot send `m\.room\.policy` in .*: it needs power level 100 and has 50\. Raise Tyr's power level/,
+    );
+    expect(h.replies.join("\n")).not.toMatch(/React with ✅/);
+  });
+
   it("status shows per room the state, requests by server, refusals and the last error", async () => {
     const stats = new PolicyServerStats();
     const now = Date.now();
