@@ -30,7 +30,7 @@ const PREFIX = "/_tyr/antispam";
 const BOT = "@tyr:example.org";
 const ROOMS = Array.from({ length: 20 }, (_, i) => `!room${i}:example.org`);
 
-function configured(): ProtectionsConfig {
+export function configured(): ProtectionsConfig {
   const R = BUILTIN_PROTECTIONS;
   const ok = (r: { ok: true; config: ProtectionsConfig } | { ok: false; error: string }) => {
     if (!r.ok) throw new Error(r.error);

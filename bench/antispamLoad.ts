@@ -11,8 +11,8 @@ export interface LoadJob {
   rate: number;
   durationMs: number;
   headers: Record<string, string>;
-  /** Cycled through in order: [path, body]. */
-  requests: [string, string][];
+  /** Cycled through in order: [path, body, extra headers of this request (e.g. a signature)]. */
+  requests: [string, string, Record<string, string>?][];
 }
 
 export interface LoadResult {
@@ -38,11 +38,18 @@ async function load(job: LoadJob): Promise<LoadResult> {
   const start = performance.now();
   let done!: () => void;
   const finished = new Promise<void>((r) => (done = r));
-  const one = (path: string, body: string): void => {
+  const one = (path: string, body: string, extra?: Record<string, string>): void => {
     const t0 = performance.now();
     inFlight++;
     const req = request(
-      { host: "127.0.0.1", port: job.port, path, method: "POST", agent, headers: job.headers },
+      {
+        host: "127.0.0.1",
+        port: job.port,
+        path,
+        method: "POST",
+        agent,
+        headers: extra === undefined ? job.headers : { ...job.headers, ...extra },
+      },
       (res) => {
         res.resume();
         res.on("end", () => {
@@ -61,9 +68,9 @@ async function load(job: LoadJob): Promise<LoadResult> {
   const tick = (): void => {
     const due = Math.min(total, Math.floor(((performance.now() - start) * job.rate) / 1000));
     while (sent < due) {
-      const [path, body] = job.requests[sent % job.requests.length] as [string, string];
+      const [path, body, extra] = job.requests[sent % job.requests.length] as LoadJob["requests"][number];
       sent++;
-      one(path, body);
+      one(path, body, extra);
     }
     if (sent < total) setTimeout(tick, 1);
   };

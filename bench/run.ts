@@ -27,6 +27,8 @@ const TARGETS: Record<string, { atLeast?: number; atMost?: number; ratioAtLeast?
   "crypto.decrypt_per_s": { atLeast: 1_000 },
   "antispam.p99_ms": { atMost: 5 },
   "antispam.requests_per_s": { atLeast: 1_000 * 0.98 },
+  "policyserver.p99_ms": { atMost: 10 },
+  "policyserver.requests_per_s": { atLeast: 500 * 0.98 },
 };
 
 function verdict(r: BenchResult): string {

@@ -29,6 +29,8 @@ import { readCaFile, trustExtraCertificates } from "./matrix/tls.ts";
 import { HttpService } from "./http/service.ts";
 import { AntispamFeature, createAntispamHandler } from "./antispam/feature.ts";
 import { registerMetrics } from "./metrics/wire.ts";
+import { PolicyServerFeature } from "./policyserver/feature.ts";
+import { policyServerCommands } from "./commands/policyserver.ts";
 
 export async function startBot(loaded: LoadedConfig, log: Logger, signal?: AbortSignal): Promise<Tyr> {
   // Before the first request: the login itself must verify against the admin's CA.
@@ -131,6 +133,13 @@ export async function startBot(loaded: LoadedConfig, log: Logger, signal?: Abort
     bot.add(antispam);
     services.reporting.push(antispam);
   }
+  if (bot.config.policyServer.enabled) {
+    const policyServer = new PolicyServerFeature(bot, { policy, protections, http });
+    bot.add(policyServer);
+    services.policyServer = policyServer;
+    services.reporting.push(policyServer);
+  }
+  registry.register(...policyServerCommands);
   if (bot.config.metrics.enabled) {
     registerMetrics(bot, http, {
       policy,

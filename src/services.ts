@@ -1,4 +1,5 @@
 // The long-lived parts commands talk to, filled in by src/main.ts as each feature starts.
+import type { PolicyServerFeature } from "./policyserver/feature.ts";
 import type { Feature, Reporting } from "./feature.ts";
 import type { CryptoFeature } from "./matrix/crypto/feature.ts";
 import type { PolicyFeature } from "./policy/feature.ts";
@@ -20,4 +21,6 @@ export interface Services {
   acl?: AclFeature;
   /** End-to-end encryption: engine, verification, trust (absent when encryption is off). */
   crypto?: CryptoFeature;
+  /** Tyr as the MSC4284 policy server (absent unless policyServer.enabled). */
+  policyServer?: PolicyServerFeature;
 }

@@ -144,7 +144,7 @@ export interface CheckedEvent {
 }
 
 /** Consequences that mean "this event must not exist": its redaction, or removing its sender. */
-function refusingProtection(ev: CheckedEvent, result: PipelineResult): string | undefined {
+export function refusingProtection(ev: CheckedEvent, result: PipelineResult): string | undefined {
   for (const c of result.consequences) {
     if (c.cause.by !== "protection" || c.cause.dryRun === true) continue;
     if (c.kind === "redact" && c.event === ev.eventId) return c.cause.name;

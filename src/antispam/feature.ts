@@ -10,8 +10,7 @@ import { LogLimiter } from "../http/logLimiter.ts";
 import type { PolicyFeature } from "../policy/feature.ts";
 import { banReason } from "../policy/plan.ts";
 import type { ProtectionsFeature } from "../protections/feature.ts";
-import { ProtectionPipeline } from "../protections/pipeline.ts";
-import { enforcedAtServer } from "../protections/enforce.ts";
+import { ServerJudge } from "../protections/serverJudge.ts";
 import type { BatchMeta, TimelineEvent } from "../router.ts";
 import type { Reporting, StatusLine } from "../feature.ts";
 import { serverHost } from "../banlists/entities.ts";
@@ -34,8 +33,7 @@ export class AntispamFeature implements Feature, Reporting {
   private readonly http: HttpService;
   private readonly config: AntispamConfig;
   /** Protections enforced at the server keep their own state (see the header comment). */
-  private readonly serverPipeline: ProtectionPipeline;
-  private readonly seeded = new Set<string>();
+  private readonly serverJudge: ServerJudge;
   private readonly repeats = new LogLimiter({ burst: 1, windowMs: 60_000, maxKeys: 10_000 });
   private summaryTimer: NodeJS.Timeout | undefined;
 
@@ -54,12 +52,10 @@ export class AntispamFeature implements Feature, Reporting {
     this.protections = deps.protections;
     this.http = deps.http;
     this.config = bot.config.antispam;
-    this.serverPipeline = new ProtectionPipeline({
-      botUserId: bot.session.userId,
-      protections: deps.protections.protections,
-      config: deps.protections.config,
+    this.serverJudge = new ServerJudge(bot, deps.protections, {
+      isProtected: (room) => deps.policy.protectedRooms.has(room),
+      protectedRooms: () => deps.policy.protectedRooms,
     });
-    deps.protections.configListeners.push((c) => this.serverPipeline.setConfig(c));
     const ownServer = serverHost(bot.serverName);
     const matcher = deps.policy.matcher;
     const knowledge: Knowledge = {
@@ -80,10 +76,7 @@ export class AntispamFeature implements Feature, Reporting {
     this.handler.attach({
       ready: () => this.ready,
       knowledge: () => knowledge,
-      judgeEvent: (ev, now) =>
-        this.serverPipeline.handleRaw(ev.raw, ev.roomId, this.protections.roomContext(ev.roomId), now, (e) =>
-          enforcedAtServer(e.settings),
-        ),
+      judgeEvent: (ev, now) => this.serverJudge.judge(ev.raw, ev.roomId, now),
       onRefusal: (r) => setImmediate(() => this.recordRefusal(r)),
     });
   }
@@ -105,26 +98,15 @@ export class AntispamFeature implements Feature, Reporting {
   // ---- join times for the server pipeline (first-message and similar need them) ------------
 
   onTimeline(ev: TimelineEvent, meta: BatchMeta): void {
-    if (ev.type !== "m.room.member" || meta.initial || !this.policy.protectedRooms.has(ev.roomId)) return;
-    this.serverPipeline.handleRaw(ev.raw, ev.roomId, {}, Date.now(), () => false);
+    this.serverJudge.onTimeline(ev, meta);
   }
 
   onBatchEnd(): void {
-    for (const room of this.policy.protectedRooms) {
-      if (this.seeded.has(room)) continue;
-      const state = this.bot.state.peek(room);
-      if (state === undefined) continue;
-      const now = Date.now();
-      for (const m of state.all("m.room.member"))
-        if (m.content.membership === "join")
-          this.serverPipeline.noteJoin(room, m.stateKey, m.ts > 0 ? Math.min(m.ts, now) : now);
-      this.seeded.add(room);
-    }
+    this.serverJudge.onBatchEnd();
   }
 
   onLeave(roomId: string): void {
-    this.serverPipeline.forgetRoom(roomId);
-    this.seeded.delete(roomId);
+    this.serverJudge.onLeave(roomId);
   }
 
   // ---- refusals --------------------------------------------------------------------------

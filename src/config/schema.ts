@@ -5,6 +5,7 @@ import { urlSecurity } from "../matrix/tls.ts";
 import { httpSchema } from "../http/config.ts";
 import { metricsSchema } from "../metrics/config.ts";
 import { antispamSchema } from "../antispam/config.ts";
+import { policyServerSchema } from "../policyserver/config.ts";
 
 const ROOM_ID = /^![^\s:]+(:[^\s]+)?$/; // room v12 IDs carry no server part
 const ROOM_ALIAS = /^#[^\s:]+:[^\s]+$/;
@@ -146,6 +147,8 @@ export const configSchema = z
       antispam: antispamSchema,
       // ---- /metrics, /healthz, /readyz (src/metrics/) ----
       metrics: metricsSchema,
+      // ---- Tyr as the MSC4284 policy server of its rooms (src/policyserver/) ----
+      policyServer: policyServerSchema,
     },
     { error: "expected a mapping of configuration keys" },
   )

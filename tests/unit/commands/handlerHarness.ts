@@ -35,6 +35,8 @@ export function handlerHarness(opts: {
   services?: Partial<Services>;
   /** Other joined members of the management room: user ID → display name. */
   members?: Record<string, string>;
+  /** Merged into the management room's m.room.power_levels (e.g. to take a power from Tyr). */
+  powerLevels?: Record<string, unknown>;
 }): HandlerHarness {
   const botUserId = opts.botUserId ?? "@tyr:example.org";
   const { log, logs } = capturedLogger();
@@ -42,7 +44,7 @@ export function handlerHarness(opts: {
   const state = (type: string, stateKey: string, content: Record<string, unknown>) =>
     room.set(toStateEvent({ type, state_key: stateKey, sender: MOD, content, event_id: `$${type}` })!);
   state("m.room.create", "", { room_version: "10" });
-  state("m.room.power_levels", "", { users: { [MOD]: 100, [botUserId]: 100 } });
+  state("m.room.power_levels", "", { users: { [MOD]: 100, [botUserId]: 100 }, ...opts.powerLevels });
   state("m.room.member", MOD, { membership: "join" });
   for (const [user, displayname] of Object.entries(opts.members ?? {}))
     state("m.room.member", user, { membership: "join", displayname });
