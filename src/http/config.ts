@@ -15,9 +15,17 @@ const bindAddress = z
     error: "expected an IP address or host name to bind to, such as 127.0.0.1",
   });
 
+const path = z.string({ error: "expected a file path" }).min(1, { error: "expected a file path" });
+
+/** Serve HTTPS with this certificate (PEM, chain included) and its private key (PEM). */
+const tls = z.strictObject(
+  { certFile: path, keyFile: path },
+  { error: "expected a mapping with certFile and keyFile" },
+);
+
 const address = z.strictObject(
-  { bind: bindAddress.optional(), port: int(0, 65_535).optional() },
-  { error: "expected a mapping with bind and/or port" },
+  { bind: bindAddress.optional(), port: int(0, 65_535).optional(), tls: tls.optional() },
+  { error: "expected a mapping with bind, port and/or tls" },
 );
 
 export const HTTP_DEFAULTS = {
@@ -41,10 +49,11 @@ export const httpSchema = z
       headersTimeoutSeconds: int(1, 300).default(HTTP_DEFAULTS.headersTimeoutSeconds),
       keepAliveTimeoutSeconds: int(1, 600).default(HTTP_DEFAULTS.keepAliveTimeoutSeconds),
       maxConnections: int(1, 65_535).default(HTTP_DEFAULTS.maxConnections),
+      tls: tls.optional(),
       /** A feature's routes on an address of their own, e.g. `metrics: {port: 9090}`. */
       listeners: z
         .record(z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, { error: "expected a feature name" }), address, {
-          error: "expected a mapping of feature name to {bind, port}",
+          error: "expected a mapping of feature name to {bind, port, tls}",
         })
         .default({}),
     },
@@ -53,3 +62,5 @@ export const httpSchema = z
   .default({ ...HTTP_DEFAULTS, listeners: {} });
 
 export type HttpConfig = z.output<typeof httpSchema>;
+
+export type TlsFiles = z.output<typeof tls>;

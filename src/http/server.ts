@@ -4,6 +4,7 @@
 // rate-limited log line per refused request (never a header: they may carry a secret), and a
 // 500 for a handler that throws. No request can crash the process.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import type { Socket } from "node:net";
 import type { Logger } from "../logging.ts";
 import type { AuthResult } from "./auth.ts";
@@ -37,6 +38,8 @@ export interface ListenerOptions {
   readonly limits?: Partial<ListenerLimits>;
   readonly routes: readonly Route[];
   readonly log: Logger;
+  /** Serve HTTPS with this certificate and key (PEM). */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
 }
 
 /** A refusal decided before the handler ran: status, Matrix error, and the reason for the log. */
@@ -75,14 +78,18 @@ export class HttpListener {
     this.log = opts.log;
     this.addRoutes(opts.routes);
     const l = this.limits;
-    this.server = createServer({
+    const options = {
       requestTimeout: l.requestTimeoutMs,
       headersTimeout: Math.min(l.headersTimeoutMs, l.requestTimeoutMs),
       keepAliveTimeout: l.keepAliveTimeoutMs,
       // Node checks the two timeouts above only this often (default 30 s).
       connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(l.headersTimeoutMs / 2))),
       maxHeaderSize: 16_384,
-    });
+    };
+    // Same handling either way; with TLS the handshake comes first (its failures are clientErrors).
+    this.server = opts.tls
+      ? createTlsServer({ ...options, cert: opts.tls.cert, key: opts.tls.key })
+      : createServer(options);
     this.server.maxConnections = l.maxConnections;
     this.server.on("request", (req, res) => void this.handle(req, res));
     this.server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) =>

@@ -4,7 +4,8 @@
 // Nothing listens when no feature registered a route.
 import type { Feature } from "../feature.ts";
 import type { Logger } from "../logging.ts";
-import type { HttpConfig } from "./config.ts";
+import { readFileSync } from "node:fs";
+import type { HttpConfig, TlsFiles } from "./config.ts";
 import { HttpListener } from "./server.ts";
 import type { Route } from "./types.ts";
 
@@ -46,7 +47,13 @@ export class HttpService implements Feature {
         running.addRoutes(group.routes);
         continue;
       }
-      const listener = new HttpListener({ ...group, limits: limitsOf(this.config), log: this.log });
+      const { tls, ...where } = group;
+      const listener = new HttpListener({
+        ...where,
+        ...(tls ? { tls: readTls(tls, group.name) } : {}),
+        limits: limitsOf(this.config),
+        log: this.log,
+      });
       try {
         await listener.start();
       } catch (e) {
@@ -75,23 +82,49 @@ export function limitsOf(c: HttpConfig) {
   };
 }
 
-/** Routes grouped by address: a feature named in `listeners` gets its own server. Pure. */
-export function groupRoutes(
-  c: HttpConfig,
-  routes: readonly Route[],
-): { name: string; bind: string; port: number; routes: Route[] }[] {
-  const groups = new Map<string, { name: string; bind: string; port: number; routes: Route[] }>();
+export interface RouteGroup {
+  name: string;
+  bind: string;
+  port: number;
+  /** HTTPS with these files; plain HTTP when absent. */
+  tls?: TlsFiles;
+  routes: Route[];
+}
+
+/**
+ * Routes grouped by address: a feature named in `listeners` gets its own server, with its own
+ * `tls` (none unless given there); the others share `bind`/`port` and `http.tls`. Pure.
+ */
+export function groupRoutes(c: HttpConfig, routes: readonly Route[]): RouteGroup[] {
+  const groups = new Map<string, RouteGroup>();
   for (const r of routes) {
     const own = Object.hasOwn(c.listeners, r.feature) ? c.listeners[r.feature] : undefined;
     const bind = own?.bind ?? c.bind;
     const port = own?.port ?? c.port;
+    const tls = own !== undefined ? own.tls : c.tls;
     const key = `${bind}:${port}`;
     let g = groups.get(key);
     if (g === undefined) {
-      g = { name: own ? r.feature : "main", bind, port, routes: [] };
+      g = { name: own ? r.feature : "main", bind, port, ...(tls ? { tls } : {}), routes: [] };
       groups.set(key, g);
     }
     g.routes.push(r);
   }
   return [...groups.values()];
+}
+
+/** The certificate and key of an HTTPS listener, read at start; the error names the config key. */
+function readTls(files: TlsFiles, listener: string): { cert: Buffer; key: Buffer } {
+  const key = listener === "main" ? "http.tls" : `http.listeners.${listener}.tls`;
+  const read = (what: "certFile" | "keyFile") => {
+    try {
+      return readFileSync(files[what]);
+    } catch (e) {
+      throw new Error(
+        `${key}.${what}: cannot read ${JSON.stringify(files[what])} (${(e as NodeJS.ErrnoException).code ?? "error"})`,
+        { cause: e },
+      );
+    }
+  };
+  return { cert: read("certFile"), key: read("keyFile") };
 }

@@ -2,6 +2,11 @@
 // logging (rate-limited, never the secret) and a prompt stop.
 import { afterEach, describe, expect, it } from "vitest";
 import { request as httpRequest, Agent } from "node:http";
+import { request as httpsRequest } from "node:https";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { selfSignedCert } from "../../harness/tls.ts";
 import { connect } from "node:net";
 import { Writable } from "node:stream";
 import { pino } from "pino";
@@ -9,7 +14,7 @@ import { HttpListener } from "../../../src/http/server.ts";
 import { bearerSecret, none } from "../../../src/http/auth.ts";
 import type { ListenerLimits, Route } from "../../../src/http/types.ts";
 import { LogLimiter } from "../../../src/http/logLimiter.ts";
-import { groupRoutes } from "../../../src/http/service.ts";
+import { groupRoutes, HttpService } from "../../../src/http/service.ts";
 import { httpSchema } from "../../../src/http/config.ts";
 
 const SECRET = "s3cret-value-for-tests-only";
@@ -276,6 +281,21 @@ describe("listener placement", () => {
     ]);
   });
 
+  it("serves the shared address with http.tls, and a feature's own address only with its own tls", () => {
+    const files = { certFile: "/etc/tyr/cert.pem", keyFile: "/etc/tyr/key.pem" };
+    const c = httpSchema.parse({
+      tls: files,
+      listeners: { metrics: { port: 9100 }, policyserver: { port: 8448, tls: files } },
+    });
+    const r = (feature: string, path: string): Route => ({ ...echo, feature, path });
+    const groups = groupRoutes(c, [r("antispam", "/a"), r("metrics", "/m"), r("policyserver", "/p")]);
+    expect(groups.map((g) => [g.name, g.tls !== undefined])).toEqual([
+      ["main", true],
+      ["metrics", false],
+      ["policyserver", true],
+    ]);
+  });
+
   it("refuses two routes for the same method and path", () => {
     expect(
       () =>
@@ -349,6 +369,59 @@ describe("HttpService", () => {
     svc.register(echo);
     await expect(svc.start()).rejects.toThrow(
       /cannot listen on 127\.0\.0\.1:\d+ \(EADDRINUSE\): change http\.bind\/http\.port/,
+    );
+  });
+});
+
+describe("HTTPS", () => {
+  it("serves the same routes over TLS with the configured certificate, and refuses plain HTTP", async () => {
+    const { cert, key } = selfSignedCert(mkdtempSync(join(tmpdir(), "tyr-https-")), "127.0.0.1");
+    const c = capture();
+    const l = new HttpListener({
+      name: "main",
+      bind: "127.0.0.1",
+      port: 0,
+      routes: [echo],
+      log: c.log,
+      tls: { cert: readFileSync(cert), key: readFileSync(key) },
+    });
+    listeners.push(l);
+    const { port } = await l.start();
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = httpsRequest(
+        {
+          host: "127.0.0.1",
+          port,
+          path: "/echo",
+          method: "POST",
+          ca: readFileSync(cert),
+          headers: { ...json, ...auth },
+        },
+        (res) => {
+          let body = "";
+          res.on("data", (d: Buffer) => (body += d.toString()));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+        },
+      );
+      req.on("error", reject);
+      req.end(JSON.stringify({ a: 1 }));
+    });
+    expect(answer).toEqual({ status: 200, body: JSON.stringify({ got: { a: 1 } }) });
+    // A client speaking plain HTTP to the TLS port gets no HTTP answer.
+    await expect(fetch(`http://127.0.0.1:${port}/echo`, { method: "POST", body: "{}" })).rejects.toThrow();
+  });
+
+  it("stops the start with the config key when a certificate file is missing", async () => {
+    const service = new HttpService(
+      httpSchema.parse({
+        port: 0,
+        tls: { certFile: "/nonexistent/cert.pem", keyFile: "/nonexistent/key.pem" },
+      }),
+      capture().log,
+    );
+    service.register(echo);
+    await expect(service.start()).rejects.toThrow(
+      /^http\.tls\.certFile: cannot read "\/nonexistent\/cert\.pem" \(ENOENT\)/,
     );
   });
 });
