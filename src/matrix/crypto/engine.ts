@@ -66,6 +66,7 @@ import type {
   ReceiveSyncResult,
   VerificationHooks,
 } from "./engine-types.ts";
+import { CryptoEngineClosedError, MachineGuard } from "./machine-guard.ts";
 import { OutgoingLoop } from "./outgoing.ts";
 import type { RoomEventSender } from "./outgoing.ts";
 import { ReplayGuard } from "./replay.ts";
@@ -87,10 +88,12 @@ import { VerificationEvents } from "./verification-events.ts";
 export * from "./engine-types.ts";
 export { collectStrategy } from "./encryption.ts";
 export { isVerificationEvent } from "./verification-events.ts";
+export { CryptoEngineClosedError } from "./machine-guard.ts";
 
 export class CryptoEngine {
   readonly userId: string;
   readonly deviceId: string;
+  /** Guarded (machine-guard.ts): throws CryptoEngineClosedError once the engine has freed it. */
   readonly machine: OlmMachine;
   readonly store: CryptoStore;
   readonly logger: Logger;
@@ -99,6 +102,7 @@ export class CryptoEngine {
 
   private readonly loggedOnce = new Set<string>();
   private stopped = false;
+  private readonly guard: MachineGuard;
 
   private readonly replay: ReplayGuard;
   private readonly rooms: RoomTracker;
@@ -109,13 +113,15 @@ export class CryptoEngine {
 
   private constructor(
     opts: CryptoEngineOptions,
-    machine: OlmMachine,
+    rawMachine: OlmMachine,
     store: CryptoStore,
     replay: ReplayGuard,
   ) {
     this.replay = replay;
     this.userId = opts.userId;
     this.deviceId = store.deviceId;
+    this.guard = new MachineGuard(rawMachine);
+    const machine = this.guard.machine;
     this.machine = machine;
     this.store = store;
     this.logger = opts.logger ?? noopLogger;
@@ -205,7 +211,7 @@ export class CryptoEngine {
           cause: e,
         });
       }
-      if (clash !== undefined && clash !== machine.identityKeys.ed25519.toBase64()) {
+      if (clash !== undefined && clash !== engine.machine.identityKeys.ed25519.toBase64()) {
         await engine.abandon();
         throw new CryptoStoreError(
           "identity-mismatch",
@@ -224,13 +230,13 @@ export class CryptoEngine {
       // A new identity reaches the disk before its public keys reach the server.
       await store.save(true);
     }
-    machine.registerRoomKeyUpdatedCallback((infos) => engine.decryption.onRoomKeysUpdated(infos));
-    machine.registerRoomKeysWithheldCallback((infos) => engine.decryption.onRoomKeysWithheld(infos));
+    engine.machine.registerRoomKeyUpdatedCallback((infos) => engine.decryption.onRoomKeysUpdated(infos));
+    engine.machine.registerRoomKeysWithheldCallback((infos) => engine.decryption.onRoomKeysWithheld(infos));
     logger.info(
       {
         deviceId: engine.deviceId,
-        ed25519: machine.identityKeys.ed25519.toBase64(),
-        curve25519: machine.identityKeys.curve25519.toBase64(),
+        ed25519: engine.machine.identityKeys.ed25519.toBase64(),
+        curve25519: engine.machine.identityKeys.curve25519.toBase64(),
         newDevice: store.isNew,
       },
       "crypto: engine started",
@@ -256,7 +262,7 @@ export class CryptoEngine {
   private async abandon(): Promise<void> {
     this.stopped = true;
     this.replay.close();
-    this.machine.close();
+    await this.guard.free();
     await this.store.close();
   }
 
@@ -456,7 +462,10 @@ export class CryptoEngine {
     return this.store.save();
   }
 
-  /** Stop background work, save, and free the OlmMachine. The engine is unusable afterwards. */
+  /**
+   * Stop background work, save, and free the OlmMachine. The engine is unusable afterwards: calls
+   * already under way finish first, later ones throw CryptoEngineClosedError.
+   */
   async close(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
@@ -467,7 +476,7 @@ export class CryptoEngine {
       await this.persist();
     } finally {
       this.replay.close();
-      this.machine.close();
+      await this.guard.free();
       await this.store.close();
     }
   }
@@ -477,7 +486,7 @@ export class CryptoEngine {
   }
 
   private assertRunning(): void {
-    if (this.stopped) throw new Error("crypto engine is closed");
+    if (this.stopped) throw new CryptoEngineClosedError();
   }
 
   /** Log a message once per key (bounded), so recurring failures do not flood the log. */

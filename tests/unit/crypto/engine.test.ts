@@ -8,7 +8,7 @@ import path from "node:path";
 import { DeviceId, EncryptionSettings, OlmMachine, RoomId, UserId } from "@matrix-org/matrix-sdk-crypto-wasm";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 
-import { CryptoEngine } from "../../../src/matrix/crypto/engine.ts";
+import { CryptoEngine, CryptoEngineClosedError } from "../../../src/matrix/crypto/engine.ts";
 import type { DecryptedEvent, KeySharingPolicy } from "../../../src/matrix/crypto/engine.ts";
 import type { Logger, RequestFn } from "../../../src/matrix/crypto/types.ts";
 
@@ -388,5 +388,73 @@ describe("encrypt", () => {
     await expect(e.encrypt("!weird:example.org", "m.room.message", { body: "x" })).rejects.toThrow(
       /does not support/,
     );
+  });
+});
+
+/**
+ * Errors thrown outside any promise while `fn` runs (and a few turns after): crypto-wasm throws
+ * those when an async method runs on a freed OlmMachine, and they fail the whole test run.
+ */
+async function uncaughtDuring(fn: () => Promise<void>): Promise<unknown[]> {
+  const seen: unknown[] = [];
+  const onError = (e: unknown): void => void seen.push(e);
+  process.on("uncaughtException", onError);
+  try {
+    await fn();
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+  } finally {
+    process.off("uncaughtException", onError);
+  }
+  return seen;
+}
+
+/** How a call settled, or "pending" if it had not after a while. */
+async function outcome(call: () => Promise<unknown>): Promise<unknown> {
+  let p: Promise<unknown>;
+  try {
+    p = call().then(
+      () => "ok",
+      (e: unknown) => e,
+    );
+  } catch (e) {
+    return e;
+  }
+  return Promise.race([p, new Promise((r) => setTimeout(() => r("pending"), 2000))]);
+}
+
+describe("close", () => {
+  it("a call after close is an error its caller gets, not an uncaught wasm exception", async () => {
+    const e = await engine();
+    await e.close();
+    const results: unknown[] = [];
+    const uncaught = await uncaughtDuring(async () => {
+      // Not known in memory: asks the crypto store through the OlmMachine.
+      results.push(await outcome(() => e.isRoomEncrypted("!unknown:example.org")));
+      results.push(await outcome(() => e.machine.getRoomSettings(new RoomId(ROOM))));
+    });
+    expect(uncaught).toEqual([]);
+    expect(results).toEqual([expect.any(CryptoEngineClosedError), expect.any(CryptoEngineClosedError)]);
+  });
+
+  it("calls made while closing finish before the machine is freed; later ones are refused", async () => {
+    const e = await engine();
+    await e.receiveSync(encryptionState(ROOM, { algorithm: "m.megolm.v1.aes-sha2" }));
+    const results: Promise<unknown>[] = [];
+    const uncaught = await uncaughtDuring(async () => {
+      let closed = false;
+      const closing = e.close().then(() => (closed = true));
+      // A sender still at work during shutdown: one room check per turn of the event loop.
+      while (!closed) {
+        results.push(outcome(() => e.isRoomEncrypted("!unknown:example.org")));
+        await new Promise((r) => setImmediate(r));
+      }
+      await closing;
+      results.push(outcome(() => e.isRoomEncrypted("!unknown:example.org")));
+    });
+    expect(uncaught).toEqual([]);
+    const settled = await Promise.all(results);
+    // Each answered (not encrypted) or refused; none left hanging by a freed machine.
+    for (const r of settled) expect(r === "ok" || r instanceof CryptoEngineClosedError).toBe(true);
+    expect(settled.at(-1)).toBeInstanceOf(CryptoEngineClosedError);
   });
 });
