@@ -29,6 +29,8 @@ const TARGETS: Record<string, { atLeast?: number; atMost?: number; ratioAtLeast?
   "antispam.requests_per_s": { atLeast: 1_000 * 0.98 },
   "policyserver.p99_ms": { atMost: 10 },
   "policyserver.requests_per_s": { atLeast: 500 * 0.98 },
+  "scale.rss_mb": { atMost: 500 },
+  "scale.rule_to_decisions_ms": { atMost: 100 },
 };
 
 function verdict(r: BenchResult): string {
