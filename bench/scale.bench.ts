@@ -180,7 +180,9 @@ async function measure(dataPath: string): Promise<BenchResult[]> {
   if (!policy.loaded) throw new Error("policy feature did not load the lists");
   if (policy.protectedRooms.size !== ROOMS) throw new Error(`protected ${policy.protectedRooms.size} rooms`);
   gc();
-  const rssMb = process.memoryUsage().rss / 2 ** 20;
+  const mem = process.memoryUsage();
+  const rssMb = mem.rss / 2 ** 20;
+  const heapMb = (mem.heapUsed + mem.external) / 2 ** 20;
 
   // ---- one new literal user rule (a member in 3 rooms) → its bans decided ----
   let seq = 0;
@@ -236,7 +238,7 @@ async function measure(dataPath: string): Promise<BenchResult[]> {
       name: "scale.rss_mb",
       value: round(rssMb, 0),
       unit: "MB",
-      note: `after start-up${(globalThis as { gc?: unknown }).gc ? ", after gc" : " (no --expose-gc)"}, sync body dropped; whole process`,
+      note: `after start-up${(globalThis as { gc?: unknown }).gc ? ", after gc" : " (no --expose-gc)"}, sync body dropped; whole process (JS heap in use + external: ${round(heapMb, 0)} MB)`,
     },
     {
       name: "scale.rule_to_decisions_ms",
