@@ -187,8 +187,7 @@ async function measure(dataPath: string): Promise<BenchResult[]> {
   // ---- one new literal user rule (a member in 3 rooms) → its bans decided ----
   let seq = 0;
   /** Time to the last ban counted (`ms`) and until the reconciliation returned (`settledMs`). */
-  const newRule = async (entity: string): Promise<{ ms: number; settledMs: number; bans: number }> => {
-    const before = bot.executor.count("ban");
+  const sendRule = async (entity: string): Promise<void> => {
     const ev = stateEvent(
       "m.policy.rule.user",
       `bench-new:${seq++}`,
@@ -199,8 +198,12 @@ async function measure(dataPath: string): Promise<BenchResult[]> {
       next_batch: `s${seq + 1}`,
       rooms: { join: { [LISTS[0]!]: { timeline: { events: [ev] } } } },
     };
-    const t = performance.now();
     await bot.router.handle(batch, { initial: false, since: `s${seq}` });
+  };
+  const newRule = async (entity: string): Promise<{ ms: number; settledMs: number; bans: number }> => {
+    const before = bot.executor.count("ban");
+    const t = performance.now();
+    await sendRule(entity);
     await policy.settled();
     await bot.queue.idle();
     const settledMs = performance.now() - t;
@@ -223,6 +226,17 @@ async function measure(dataPath: string): Promise<BenchResult[]> {
   }
   const [server, onServer] = [...servers].sort((a, b) => b[1] - a[1])[9]!;
   const glob = await newRule(`@*:${server}`);
+
+  // ---- a user rule arriving right behind another big rule (reconciliations run one at a time) ----
+  const [server2] = [...servers].sort((a, b) => b[1] - a[1])[10]!;
+  const behind = sc.unlisted.find((u) => !u.endsWith(`:${server2}`) && !bot.executor.bansOf.has(u))!;
+  await sendRule(`@*:${server2}`);
+  const tBehind = performance.now();
+  await sendRule(behind);
+  while ((bot.executor.bansOf.get(behind) ?? 0) < ROOMS_PER_MEMBER)
+    await new Promise((r) => setTimeout(r, 1));
+  const behindMs = performance.now() - tBehind;
+  await policy.settled();
   const load1 = loadavg()[0]!;
 
   const load = `load ${load0.toFixed(1)}→${load1.toFixed(1)}`;
@@ -245,6 +259,12 @@ async function measure(dataPath: string): Promise<BenchResult[]> {
       value: round(median(ruleMs), 2),
       unit: "ms",
       note: `median of ${RULE_ROUNDS}: one new user rule → bans in its 3 rooms counted (max ${round(Math.max(...ruleMs), 1)} ms; reconciliation returned: median ${round(median(ruleSettledMs), 1)} ms)`,
+    },
+    {
+      name: "scale.rule_behind_batch_ms",
+      value: round(behindMs, 1),
+      unit: "ms",
+      note: `one new user rule handed to the router right after @*:${server2}: until its 3 bans are counted`,
     },
     {
       name: "scale.glob_rule_ms",

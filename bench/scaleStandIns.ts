@@ -37,8 +37,13 @@ export class CountingExecutor implements Executor {
   private readonly counts = new Map<string, number>();
   /** performance.now() of the last ban counted. */
   lastBanAt = 0;
+  /** Bans counted per user. */
+  readonly bansOf = new Map<string, number>();
   async execute(c: Consequence): Promise<string> {
-    if (c.kind === "ban") this.lastBanAt = performance.now();
+    if (c.kind === "ban") {
+      this.lastBanAt = performance.now();
+      this.bansOf.set(c.user, (this.bansOf.get(c.user) ?? 0) + 1);
+    }
     const n = (this.counts.get(c.kind) ?? 0) + 1;
     this.counts.set(c.kind, n);
     return `$bench-${c.kind}-${n}`;
