@@ -179,6 +179,9 @@ async function measure(dataPath: string): Promise<BenchResult[]> {
   sc.body = {} as SyncResponse; // dropped before measuring memory
   if (!policy.loaded) throw new Error("policy feature did not load the lists");
   if (policy.protectedRooms.size !== ROOMS) throw new Error(`protected ${policy.protectedRooms.size} rooms`);
+  const loadedRules = LISTS.reduce((n, l) => n + (policy.revision(l)?.size ?? 0), 0);
+  if (loadedRules !== sc.rules) throw new Error(`${loadedRules} of ${sc.rules} rules loaded`);
+  const joinTimes = protections.pipeline.stats().members ?? 0;
   gc();
   const mem = process.memoryUsage();
   const rssMb = mem.rss / 2 ** 20;
@@ -246,7 +249,7 @@ async function measure(dataPath: string): Promise<BenchResult[]> {
       name: "scale.startup_s",
       value: round(startupS, 2),
       unit: "s",
-      note: `${shape}; first sync → last of ${startupBans.toLocaleString("en")} bans counted (reconciliation returned at ${round(settledS, 2)} s); ${load}`,
+      note: `${shape}; first sync → last of ${startupBans.toLocaleString("en")} bans counted, ${joinTimes.toLocaleString("en")} join times kept by protections (reconciliation returned at ${round(settledS, 2)} s); ${load}`,
     },
     {
       name: "scale.rss_mb",
