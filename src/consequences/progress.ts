@@ -13,7 +13,10 @@ export class ProgressMessage {
   private messageId: string | undefined;
   private lastEdit = 0;
   private latest: Fragment | undefined;
-  private flushing: Promise<void> | undefined;
+  /** A throttled edit, due later: the final state cancels it (nothing waits for it). */
+  private timer: NodeJS.Timeout | undefined;
+  /** An edit being sent: the final state waits for it, so it lands last. */
+  private inFlight: Promise<void> | undefined;
 
   constructor(
     queue: ConsequenceQueue,
@@ -29,24 +32,34 @@ export class ProgressMessage {
   /** Shows the first state, then edits it; intermediate states inside the interval are skipped. */
   async update(f: Fragment | string): Promise<void> {
     this.latest = typeof f === "string" ? text(f) : f;
+    if (this.timer !== undefined || this.inFlight !== undefined) return;
     const wait = this.intervalMs - (Date.now() - this.lastEdit);
-    if (this.flushing) return;
     if (wait > 0) {
-      this.flushing = new Promise<void>((r) => setTimeout(r, wait))
-        .then(() => this.flush())
-        .finally(() => (this.flushing = undefined));
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        // A failed edit is the queue's to log; `finish` still sees it through `inFlight`.
+        this.send().catch(() => undefined);
+      }, wait);
       return;
     }
-    // Tracked like a delayed edit, so `finish` waits for it and the final state lands last.
-    this.flushing = this.flush().finally(() => (this.flushing = undefined));
-    await this.flushing;
+    await this.send();
   }
 
-  /** The final state, shown right away (after any edit in flight). */
+  /**
+   * The final state, shown right away: after an edit in flight, instead of a throttled one (a
+   * finished job must not wait out the throttle — the caller's next job waits behind it).
+   */
   async finish(f: Fragment | string): Promise<void> {
-    await this.flushing;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.inFlight;
     this.latest = typeof f === "string" ? text(f) : f;
     await this.flush();
+  }
+
+  private send(): Promise<void> {
+    this.inFlight = this.flush().finally(() => (this.inFlight = undefined));
+    return this.inFlight;
   }
 
   private async flush(): Promise<void> {
