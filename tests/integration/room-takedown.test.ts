@@ -103,6 +103,28 @@ describe("room takedown", () => {
     expect(logged).toMatchObject({ actor: mod.userId, outcome: "done", reason: "spam room" });
   });
 
+  it("--purge deletes the room from the server's database too", async () => {
+    const owner = await user("td-purged");
+    const room = await owner.createRoom({ preset: "public_chat", name: "Purge me" });
+    await mod.catchUp();
+    await command(`!tyr room takedown ${room} --purge --yes abuse`, /^Taking down .*and purging it/);
+    await eventually(
+      async () => {
+        await mod.catchUp();
+        await mod.sendText(mgmt, `!tyr room status ${room}`);
+        const s = await mod.waitForNotice(mgmt, tyr.userId, /blocked/);
+        return /is blocked on this server.*complete, 1 local member removed/s.test(String(s.content.body));
+      },
+      60_000,
+      "room status: purged",
+    );
+    const details = await fetch(`${synapse.url}/_synapse/admin/v1/rooms/${encodeURIComponent(room)}`, {
+      headers: { authorization: `Bearer ${tyr.accessToken}` },
+    });
+    expect(details.status).toBe(404); // purged: the server no longer knows the room
+    expect(await joinOutcome(owner, room)).toBe("403 This room has been blocked on this server");
+  });
+
   it("refuses a protected room and the management room; status of an untouched room", async () => {
     await mod.catchUp();
     await command(`!tyr room takedown ${protectedRoom} --yes`, /Not taking down .*protects .*--force/);
