@@ -8,7 +8,8 @@ import type { CommandContext } from "./context.ts";
 import type { Consequence } from "../consequences/types.ts";
 import { errorText } from "../consequences/queue.ts";
 import { RoomAdmin, type RoomDetails } from "../matrix/roomAdmin.ts";
-import { localMembers, takedownPreview, takedownRefusal, takedownStatus } from "./takedownPlan.ts";
+import { localMembers, takedownPreview, takedownStatus } from "./takedownPlan.ts";
+import { takedownRefusal } from "../policy/roomTakedowns.ts";
 
 const { command } = commandsFor<CommandContext>();
 

@@ -1,25 +1,7 @@
-// Pure parts of `room takedown` / `room status`: which rooms Tyr refuses to take down without a
-// flag, what the preview says, and how block and deletion progress read.
+// Pure parts of `room takedown` / `room status`: what the preview says, and how block and
+// deletion progress read (which rooms Tyr refuses: policy/roomTakedowns.ts).
 import { blocks, code, fmt, heading, join, text, type Fragment } from "../format/fragment.ts";
 import type { DeleteStatus, RoomDetails } from "../matrix/roomAdmin.ts";
-
-export interface TakedownGuard {
-  readonly managementRoomId: string;
-  readonly protectedRooms: ReadonlySet<string>;
-  readonly watchedLists: readonly string[];
-}
-
-/** Why Tyr will not take `roomId` down, or undefined. `force` lets a moderator take down a
- *  protected room or a watched list on purpose; the management room is never taken down (Tyr and
- *  the moderators would lose the place they talk in). */
-export function takedownRefusal(roomId: string, g: TakedownGuard, force: boolean): string | undefined {
-  if (roomId === g.managementRoomId) return "it is Tyr's management room";
-  if (force) return undefined;
-  if (g.protectedRooms.has(roomId)) return "it is a room Tyr protects (add --force to take it down anyway)";
-  if (g.watchedLists.includes(roomId))
-    return "it is a policy list Tyr watches (add --force to take it down anyway)";
-  return undefined;
-}
 
 /** Members of the room on `server` (user IDs end in `:server`). */
 export function localMembers(members: readonly string[], server: string): string[] {

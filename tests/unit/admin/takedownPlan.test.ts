@@ -1,10 +1,7 @@
 import { describe, expect, it } from "vitest";
-import {
-  localMembers,
-  takedownPreview,
-  takedownRefusal,
-  takedownStatus,
-} from "../../../src/commands/takedownPlan.ts";
+import type { Rule } from "../../../src/banlists/rule.ts";
+import { localMembers, takedownPreview, takedownStatus } from "../../../src/commands/takedownPlan.ts";
+import { planRoomTakedowns, takedownRefusal } from "../../../src/policy/roomTakedowns.ts";
 import { parseDeleteStatuses, parseRoomDetails, takedownRequestBody } from "../../../src/matrix/roomAdmin.ts";
 
 /** Plain text without the backticks around code. */
@@ -106,5 +103,48 @@ describe("takedown preview and status", () => {
   it("always asks Synapse to block", () => {
     expect(takedownRequestBody(false, "")).toEqual({ block: true, purge: false });
     expect(takedownRequestBody(true, "spam")).toEqual({ block: true, purge: true, message: "spam" });
+  });
+});
+
+describe("planRoomTakedowns", () => {
+  const rule = (entity: string, recommendation: "ban" | "takedown" | "exception" = "ban"): Rule => ({
+    list: "!list2:example.org",
+    kind: "room",
+    entity,
+    recommendation,
+    eventType: "m.policy.rule.room",
+    stateKey: entity,
+  });
+
+  it("takes down literal room IDs once, never aliases, globs or exceptions", () => {
+    const p = planRoomTakedowns(
+      [
+        rule("!spam:evil.org"),
+        rule("!spam:evil.org", "takedown"),
+        rule("!csam:evil.org", "takedown"),
+        rule("#alias:evil.org"),
+        rule("!*:evil.org"),
+        rule("!ok:evil.org", "exception"),
+        rule("!done:evil.org"),
+      ],
+      guard,
+      (room) => room === "!done:evil.org",
+    );
+    expect(p.takedowns.map((t) => t.room)).toEqual(["!spam:evil.org", "!csam:evil.org"]);
+    expect(p.refused).toEqual([]);
+  });
+
+  it("refuses protected rooms, watched lists and the management room", () => {
+    const p = planRoomTakedowns(
+      [rule("!lobby:example.org"), rule("!list:example.org"), rule("!mgmt:example.org")],
+      guard,
+      () => false,
+    );
+    expect(p.takedowns).toEqual([]);
+    expect(p.refused.map((r) => r.why)).toEqual([
+      expect.stringMatching(/protects/),
+      expect.stringMatching(/policy list/),
+      expect.stringMatching(/management room/),
+    ]);
   });
 });
