@@ -101,6 +101,18 @@ export class RoomAdmin {
     return { block: res.block === true, ...(by !== undefined ? { by } : {}) };
   }
 
+  /** Whether Synapse calls `me` a server admin (false on any error: 403, or no admin API). */
+  async isAdmin(me: string): Promise<boolean> {
+    try {
+      const res = (await this.client.doRequest("GET", `${ADMIN}/v1/users/${enc(me)}/admin`)) as {
+        admin?: unknown;
+      };
+      return res.admin === true;
+    } catch {
+      return false;
+    }
+  }
+
   /** Deletions of the room Synapse remembers (it forgets them some time after they finish). */
   async deleteStatus(roomId: string): Promise<DeleteStatus[]> {
     try {

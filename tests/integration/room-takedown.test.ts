@@ -33,6 +33,8 @@ describe("room takedown", () => {
   let tyr: TestUser;
   let mod: TestUser;
   let mgmt: string;
+  let maintainer: TestUser;
+  let list: string;
   let protectedRoom: string;
   let bot: RunningBot | undefined;
 
@@ -42,7 +44,17 @@ describe("room takedown", () => {
   };
 
   beforeAll(async () => {
-    [tyr, mod] = await Promise.all([user("tyr-takedown", true), user("mod-takedown")]);
+    [tyr, mod, maintainer] = await Promise.all([
+      user("tyr-takedown", true),
+      user("mod-takedown"),
+      user("maint-takedown"),
+    ]);
+    list = await maintainer.createRoom({
+      preset: "public_chat",
+      creation_content: { type: "m.policy" },
+      initial_state: [{ type: "org.matrix.mjolnir.shortcode", state_key: "", content: { shortcode: "td" } }],
+    });
+    await tyr.join(list);
     mgmt = await mod.createRoom({ invite: [tyr.userId] });
     protectedRoom = await mod.createRoom({
       preset: "public_chat",
@@ -50,7 +62,7 @@ describe("room takedown", () => {
       power_level_content_override: { users: { [tyr.userId]: 100 } },
     });
     await tyr.join(protectedRoom);
-    await watchAndProtect(tyr, { watchedLists: [], protectedRooms: [protectedRoom] });
+    await watchAndProtect(tyr, { watchedLists: [list], protectedRooms: [protectedRoom] });
     bot = await runBot(testConfig({ url: synapse.url, accessToken: tyr.accessToken, managementRoom: mgmt }));
   });
   afterAll(async () => {
@@ -131,6 +143,38 @@ describe("room takedown", () => {
     await command(`!tyr room takedown ${mgmt} --yes --force`, /Not taking down .*management room/);
     expect(await joinedRooms(mod)).toContain(protectedRoom);
     await command(`!tyr room status ${protectedRoom}`, /is not blocked on this server.*No deletion/s);
+  });
+
+  it("autotakedown: a room rule of the list takes the room down; never a protected room", async () => {
+    const [owner, member, latecomer] = await Promise.all([
+      user("td-ruled"),
+      user("td-ruled-member"),
+      user("td-ruled-late"),
+    ]);
+    const room = await owner.createRoom({ preset: "public_chat", name: "Listed room" });
+    await member.join(room);
+    await mod.catchUp();
+    await command("!tyr autotakedown td on", /autoTakedownRooms is on/);
+    await command("!tyr lists", /autoTakedownRooms on/);
+
+    const rule = (entity: string) => ({ entity, recommendation: "m.ban", reason: "spam room" });
+    await maintainer.setState(list, "m.policy.rule.room", "spam", rule(room));
+    await mod.waitForNotice(mgmt, tyr.userId, /took down 1 room.*a list bans/, 60_000);
+    await eventually(
+      async () => !(await joinedRooms(member)).includes(room) && !(await joinedRooms(owner)).includes(room),
+      60_000,
+      "the listed room's local members removed",
+    );
+    expect(await joinOutcome(latecomer, room)).toBe("403 This room has been blocked on this server");
+    const logged = bot!.bot.actionLog.query({ about: room }).find((r) => r.kind === "takedownRoom");
+    expect(logged).toMatchObject({ outcome: "done", reason: "spam room", list });
+
+    await maintainer.setState(list, "m.policy.rule.room", "protected", rule(protectedRoom));
+    await mod.waitForNotice(mgmt, tyr.userId, /does not take it down on its own: it is a room Tyr protects/);
+    expect(await joinedRooms(mod)).toContain(protectedRoom);
+
+    await command("!tyr autotakedown td off", /autoTakedownRooms is off/);
+    await command("!tyr autotakedown td", /autoTakedownRooms is off for/);
   });
 
   it("says clearly when Tyr is not a server admin", async () => {
