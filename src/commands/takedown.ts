@@ -10,7 +10,7 @@ import { errorText } from "../consequences/queue.ts";
 import { RoomAdmin, type RoomDetails } from "../matrix/roomAdmin.ts";
 import { localMembers, takedownPreview, takedownStatus } from "./takedownPlan.ts";
 import { takedownRefusal } from "../policy/roomTakedowns.ts";
-import { resolveList } from "./lists.ts";
+import { LIST_SETTING_ARGS, toggleListSetting } from "./listSetting.ts";
 
 const { command } = commandsFor<CommandContext>();
 
@@ -146,25 +146,20 @@ const autotakedown = command({
   summary: "Whether a watched list's room rules take rooms down on Tyr's homeserver",
   description:
     "With it on, every room the list bans by room ID (m.policy.rule.room, ban or takedown) is taken down as by room takedown, without asking: blocked, local members removed, history kept. Each room once; removing the rule does not unblock it. A protected room, a watched list or the management room is never taken down this way (Tyr says so). Tyr must be a server admin. Without on/off, shows the setting.",
-  args: [
-    { name: "list", type: t.word({ placeholder: "list" }), description: "shortcode, room ID or alias" },
-    { name: "setting", type: t.choice(["on", "off"] as const), optional: true },
-  ],
+  args: LIST_SETTING_ARGS,
   examples: ["autotakedown spam on", "autotakedown spam"],
-  run: async (ctx, a) => {
-    const p = ctx.services.policy;
-    if (!p) throw new Error("policy lists are not available");
-    const list = await resolveList(ctx, a.list);
-    const name = code(p.displayList(list));
-    if (a.setting === undefined)
-      return fmt`autoTakedownRooms is ${p.settingsOf(list).autoTakedownRooms ? "on" : "off"} for ${name}.`;
-    if (a.setting === "on" && !(await new RoomAdmin(ctx.bot.client).isAdmin(ctx.bot.session.userId)))
-      return fmt`Not turning autoTakedownRooms on: ${code(ctx.bot.session.userId)} is not a server admin of ${code(ctx.bot.serverName)}. Make Tyr's account a server admin first.`;
-    await p.setAutoTakedownRooms(list, a.setting === "on");
-    return a.setting === "on"
-      ? fmt`autoTakedownRooms is on for ${name}: rooms it bans by room ID are being taken down on ${code(ctx.bot.serverName)}.`
-      : fmt`autoTakedownRooms is off for ${name}: Tyr takes down no more rooms for it (rooms already blocked stay blocked).`;
-  },
+  run: (ctx, a) =>
+    toggleListSetting(ctx, a, {
+      key: "autoTakedownRooms",
+      cannot: async (ctx) =>
+        (await new RoomAdmin(ctx.bot.client).isAdmin(ctx.bot.session.userId))
+          ? undefined
+          : fmt`${code(ctx.bot.session.userId)} is not a server admin of ${code(ctx.bot.serverName)}. Make Tyr's account a server admin first.`,
+      switched: (ctx, name, on) =>
+        on
+          ? fmt`autoTakedownRooms is on for ${name}: rooms it bans by room ID are being taken down on ${code(ctx.bot.serverName)}.`
+          : fmt`autoTakedownRooms is off for ${name}: Tyr takes down no more rooms for it (rooms already blocked stay blocked).`,
+    }),
 });
 
 export const takedownCommands = [takedown, status, autotakedown];

@@ -167,15 +167,8 @@ export class PolicyFeature implements Feature, Reporting {
     return this.watchedLists.filter((l) => this.settingsOf(l).autoTakedownRooms);
   }
 
-  async setAutoSuspend(list: string, on: boolean): Promise<void> {
-    await this.setListSetting(list, { autoSuspend: on });
-  }
-
-  async setAutoTakedownRooms(list: string, on: boolean): Promise<void> {
-    await this.setListSetting(list, { autoTakedownRooms: on });
-  }
-
-  private async setListSetting(list: string, change: Partial<ListSettings>): Promise<void> {
+  /** Changes some of a watched list's settings (stored in account data) and reconciles. */
+  async setListSetting(list: string, change: Partial<ListSettings>): Promise<void> {
     const content = withListSettings(this.listSettingsRaw, list, { ...this.settingsOf(list), ...change });
     await this.bot.client.setAccountData(LIST_SETTINGS_KEY, content);
     this.applyListSettings(content);
