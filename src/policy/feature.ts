@@ -119,6 +119,14 @@ export class PolicyFeature implements Feature, Reporting {
         value: `${this.stats.bans} bans · ${this.stats.unbans} unbans · ${this.stats.redactions} redactions`,
       },
       { label: "Auto-suspend", value: this.autoSuspendStatus() },
+      {
+        label: "Room takedown by rules",
+        value: this.autoTakedownLists().length
+          ? `on for ${this.autoTakedownLists()
+              .map((l) => this.displayList(l))
+              .join(", ")}`
+          : "off (no list has it)",
+      },
     ];
   }
 

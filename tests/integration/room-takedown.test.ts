@@ -156,6 +156,7 @@ describe("room takedown", () => {
     await mod.catchUp();
     await command("!tyr autotakedown td on", /autoTakedownRooms is on/);
     await command("!tyr lists", /autoTakedownRooms on/);
+    await command("!tyr status", /Room takedown by rules.*on for/);
 
     const rule = (entity: string) => ({ entity, recommendation: "m.ban", reason: "spam room" });
     await maintainer.setState(list, "m.policy.rule.room", "spam", rule(room));
