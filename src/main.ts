@@ -22,6 +22,7 @@ import { protectionsCommands } from "./commands/protections.ts";
 import { moderationCommands } from "./commands/moderation.ts";
 import { sinceCommands } from "./commands/since.ts";
 import { adminCommands } from "./commands/admin.ts";
+import { takedownCommands } from "./commands/takedown.ts";
 import { BanPropagation } from "./commands/propagation.ts";
 import { infoCommands } from "./commands/info.ts";
 import { cryptoCommands } from "./commands/crypto.ts";
@@ -98,7 +99,13 @@ export async function startBot(loaded: LoadedConfig, log: Logger, signal?: Abort
   const registry = new CommandRegistry<CommandContext>();
   registry.register(helpCommand(registry), ...coreCommands, ...roomCommands, ...listCommands);
   registry.register(...aclCommands);
-  registry.register(...moderationCommands, ...sinceCommands, ...adminCommands, ...infoCommands);
+  registry.register(
+    ...moderationCommands,
+    ...sinceCommands,
+    ...adminCommands,
+    ...takedownCommands,
+    ...infoCommands,
+  );
   registry.register(...cryptoCommands);
   const commands = new CommandHandler(bot, services, registry);
   bot.add(commands);

@@ -9,7 +9,7 @@ import { refusal, serverOf } from "../consequences/guard.ts";
 import type { AccountRestrictionKind, Consequence } from "../consequences/types.ts";
 import type { Result } from "../consequences/queue.ts";
 import { AccountModeration, type Restriction } from "../matrix/accountModeration.ts";
-import { resolveList } from "./lists.ts";
+import { LIST_SETTING_ARGS, toggleListSetting } from "./listSetting.ts";
 
 const { command } = commandsFor<CommandContext>();
 
@@ -202,28 +202,20 @@ const autosuspend = command({
   summary: "Whether a watched list's bans also suspend the local accounts they hit",
   description:
     "With autoSuspend on, an account of Tyr's own homeserver that the list bans (ban, takedown or hashed rule) is suspended too, and unsuspended when no such rule is left — unless a moderator suspended it by hand, which only the unsuspend command lifts. Tyr must be a server admin. Without on/off, shows the setting.",
-  args: [
-    { name: "list", type: t.word({ placeholder: "list" }), description: "shortcode, room ID or alias" },
-    { name: "setting", type: t.choice(["on", "off"] as const), optional: true },
-  ],
+  args: LIST_SETTING_ARGS,
   examples: ["autosuspend spam on", "autosuspend spam"],
-  run: async (ctx, a) => {
-    const p = ctx.services.policy;
-    if (!p) throw new Error("policy lists are not available");
-    const list = await resolveList(ctx, a.list);
-    const name = code(p.displayList(list));
-    if (a.setting === undefined)
-      return fmt`autoSuspend is ${p.settingsOf(list).autoSuspend ? "on" : "off"} for ${name}.`;
-    if (a.setting === "on") {
-      const admin = await new AccountModeration(ctx.bot.client).canSuspend(ctx.bot.session.userId);
-      if (!admin)
-        return fmt`Not turning autoSuspend on: ${code(ctx.bot.session.userId)} cannot suspend accounts on ${code(ctx.bot.serverName)} (it is not a server admin, or the server offers no suspension API). Make Tyr's account a server admin first.`;
-    }
-    await p.setAutoSuspend(list, a.setting === "on");
-    return a.setting === "on"
-      ? fmt`autoSuspend is on for ${name}: local accounts it bans are being suspended; they are unsuspended when the rule goes.`
-      : fmt`autoSuspend is off for ${name}: accounts it suspended are being unsuspended (suspensions made by hand stay).`;
-  },
+  run: (ctx, a) =>
+    toggleListSetting(ctx, a, {
+      key: "autoSuspend",
+      cannot: async (ctx) =>
+        (await new AccountModeration(ctx.bot.client).canSuspend(ctx.bot.session.userId))
+          ? undefined
+          : fmt`${code(ctx.bot.session.userId)} cannot suspend accounts on ${code(ctx.bot.serverName)} (it is not a server admin, or the server offers no suspension API). Make Tyr's account a server admin first.`,
+      switched: (_ctx, name, on) =>
+        on
+          ? fmt`autoSuspend is on for ${name}: local accounts it bans are being suspended; they are unsuspended when the rule goes.`
+          : fmt`autoSuspend is off for ${name}: accounts it suspended are being unsuspended (suspensions made by hand stay).`,
+    }),
 });
 
 export const adminCommands = [

@@ -233,7 +233,7 @@ export const listCommands = [
         const counts = rev
           ? `${rev.count("user")} user, ${rev.count("room")} room, ${rev.count("server")} server rules`
           : "not loaded yet";
-        return fmt`${String(i + 1)}. ${listLabel(ctx, l)} — ${counts}${p.settingsOf(l).autoSuspend ? " · autoSuspend on" : ""}`;
+        return fmt`${String(i + 1)}. ${listLabel(ctx, l)} — ${counts}${p.settingsOf(l).autoSuspend ? " · autoSuspend on" : ""}${p.settingsOf(l).autoTakedownRooms ? " · autoTakedownRooms on" : ""}`;
       });
       return {
         header: heading(4, "Watched policy lists (first = highest priority)"),

@@ -3,6 +3,7 @@
 import type { TyrClient } from "../matrix/client.ts";
 import type { Messenger } from "../matrix/messenger.ts";
 import { AccountModeration } from "../matrix/accountModeration.ts";
+import { takedownPath, takedownRequestBody } from "../matrix/roomAdmin.ts";
 import type { Executor } from "./queue.ts";
 import type { Consequence } from "./types.ts";
 import { notice } from "../format/content.ts";
@@ -88,6 +89,15 @@ export class MatrixExecutor implements Executor {
           erase: c.erase,
         });
         return;
+      case "takedownRoom": {
+        const res = (await this.client.doRequest(
+          "DELETE",
+          takedownPath(c.room),
+          null,
+          takedownRequestBody(c.purge, c.reason),
+        )) as { delete_id?: unknown };
+        return typeof res.delete_id === "string" ? res.delete_id : "";
+      }
       case "suspend":
       case "unsuspend":
         return this.accounts.set("suspend", c.user, c.kind === "suspend");

@@ -56,6 +56,8 @@ export function dedupeKey(c: Consequence): string | undefined {
     case "lock":
     case "unlock":
       return `${c.kind}|${c.user}`;
+    case "takedownRoom":
+      return `takedownRoom|${c.room}`;
     case "setPowerLevel":
       // Two different levels asked for in a row are two changes, not one.
       return `setPowerLevel|${c.room}|${c.user}|${c.level}`;
@@ -94,6 +96,7 @@ const MODERATION_KINDS = new Set<Consequence["kind"]>([
   "unsuspend",
   "lock",
   "unlock",
+  "takedownRoom",
 ]);
 
 export class ConsequenceQueue {
@@ -286,6 +289,8 @@ export function summarise(c: Consequence): string {
     case "lock":
     case "unlock":
       return `${c.kind} ${c.user}`;
+    case "takedownRoom":
+      return `take down ${c.room}${c.purge ? " (purge)" : ""}`;
     case "warn":
       return `warning in ${c.room}`;
     case "setState":

@@ -95,6 +95,16 @@ export type Consequence =
       readonly reason: string;
       readonly cause: Cause;
     }
+  /** Takes a room down on Tyr's own homeserver (Synapse's delete-room API): blocks it so no
+   *  local user can join again, removes its local members, and with `purge` also deletes it from
+   *  the database. Executing it returns Synapse's delete_id. */
+  | {
+      readonly kind: "takedownRoom";
+      readonly room: string;
+      readonly purge: boolean;
+      readonly reason: string;
+      readonly cause: Cause;
+    }
   /** Any other state event Tyr writes, e.g. a policy rule into a ban list. */
   | {
       readonly kind: "setState";

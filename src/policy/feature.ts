@@ -21,7 +21,8 @@ import {
 } from "../banlists/policyList.ts";
 import type { Rule } from "../banlists/rule.ts";
 import { canActOn } from "../matrix/power.ts";
-import { planConsequences, planMemberBans, withoutOwnServerRules, type BanPlan } from "./plan.ts";
+import { banReason, planConsequences, planMemberBans, withoutOwnServerRules, type BanPlan } from "./plan.ts";
+import { planRoomTakedowns } from "./roomTakedowns.ts";
 import {
   DEFAULT_LIST_SETTINGS,
   LIST_SETTINGS_KEY,
@@ -118,6 +119,14 @@ export class PolicyFeature implements Feature, Reporting {
         value: `${this.stats.bans} bans · ${this.stats.unbans} unbans · ${this.stats.redactions} redactions`,
       },
       { label: "Auto-suspend", value: this.autoSuspendStatus() },
+      {
+        label: "Room takedown by rules",
+        value: this.autoTakedownLists().length
+          ? `on for ${this.autoTakedownLists()
+              .map((l) => this.displayList(l))
+              .join(", ")}`
+          : "off (no list has it)",
+      },
     ];
   }
 
@@ -161,11 +170,14 @@ export class PolicyFeature implements Feature, Reporting {
     return new Set(this.watchedLists.filter((l) => this.settingsOf(l).autoSuspend));
   }
 
-  async setAutoSuspend(list: string, on: boolean): Promise<void> {
-    const content = withListSettings(this.listSettingsRaw, list, {
-      ...this.settingsOf(list),
-      autoSuspend: on,
-    });
+  /** Watched lists whose room rules take rooms down on Tyr's homeserver. */
+  autoTakedownLists(): string[] {
+    return this.watchedLists.filter((l) => this.settingsOf(l).autoTakedownRooms);
+  }
+
+  /** Changes some of a watched list's settings (stored in account data) and reconciles. */
+  async setListSetting(list: string, change: Partial<ListSettings>): Promise<void> {
+    const content = withListSettings(this.listSettingsRaw, list, { ...this.settingsOf(list), ...change });
     await this.bot.client.setAccountData(LIST_SETTINGS_KEY, content);
     this.applyListSettings(content);
   }
@@ -536,7 +548,9 @@ export class PolicyFeature implements Feature, Reporting {
   }
 
   private async reconcile(): Promise<void> {
+    const roomRulesChanged = this.fullReconcileWanted || this.changedRules.some((r) => r.kind === "room");
     const candidates = this.candidates();
+    if (roomRulesChanged) await this.takeDownRuledRooms();
     if (candidates.size === 0) return;
     const me = this.bot.session.userId;
     const moderators = this.bot.moderators();
@@ -592,6 +606,50 @@ export class PolicyFeature implements Feature, Reporting {
     }
     if (consequences.length === 0) return;
     await this.execute(consequences, plan);
+  }
+
+  /** Takes down the rooms that lists with autoTakedownRooms ban (once per room; see the plan). */
+  private async takeDownRuledRooms(): Promise<void> {
+    const lists = this.autoTakedownLists();
+    if (lists.length === 0) return;
+    const rules = lists.flatMap((l) => [...(this.revisions.get(l)?.rules("room") ?? [])]);
+    const plan = planRoomTakedowns(
+      rules,
+      {
+        managementRoomId: this.bot.managementRoomId,
+        protectedRooms: this.protectedSet,
+        watchedLists: this.watchedLists,
+      },
+      (room) =>
+        this.bot.actionLog
+          .query({ about: room, limit: 200 })
+          .some((r) => r.kind === "takedownRoom" && r.room === room && r.outcome === "done"),
+    );
+    for (const { room, rule, why } of plan.refused)
+      this.notifyOnce(
+        `takedown:${room}`,
+        `A rule on ${this.displayList(rule.list)} bans the room ${room}, but Tyr does not take it down on its own: ${why}.`,
+      );
+    if (plan.takedowns.length === 0) return;
+    const results = await this.bot.queue.submitAll(
+      plan.takedowns.map(({ room, rule }): Consequence => ({
+        kind: "takedownRoom",
+        room,
+        purge: false,
+        reason: banReason(rule),
+        cause: { by: "policy", rule },
+      })),
+    );
+    const done = plan.takedowns.filter((_, i) => results[i]?.outcome === "done").map((t) => t.room);
+    const failed = results.filter((r) => r.outcome === "failed");
+    if (done.length > 0)
+      this.notify(
+        `Policy sync: took down ${done.length} room(s) a list bans on ${this.bot.serverName} (blocked, local members removed): ${done.join(", ")}. Progress: ${this.bot.config.commands.prefix} room status <room>.`,
+      );
+    if (failed.length > 0)
+      this.notify(
+        `Policy sync: ${failed.length} room takedown(s) failed, e.g. ${failed[0]!.error ?? "unknown error"}. Is Tyr a server admin? See ${this.bot.config.commands.prefix} log.`,
+      );
   }
 
   private async execute(consequences: Consequence[], plan: BanPlan): Promise<void> {

@@ -69,16 +69,19 @@ export function serialiseProtectedRooms(
 
 // ---- per-list settings ------------------------------------------------------------------------
 // Tyr's own per-list options, beside the Mjolnir keys (which have no room for them):
-//   org.matrix.tyr.list_settings { lists: { "!list:server": { autoSuspend: true } } }
+//   org.matrix.tyr.list_settings { lists: { "!list:server": { autoSuspend: true, autoTakedownRooms: true } } }
 
 export const LIST_SETTINGS_KEY = "org.matrix.tyr.list_settings";
 
 export interface ListSettings {
   /** Local accounts this list bans are also suspended on Tyr's homeserver. */
   readonly autoSuspend: boolean;
+  /** Rooms this list bans (literal room IDs) are taken down on Tyr's homeserver. */
+  readonly autoTakedownRooms: boolean;
 }
 
-export const DEFAULT_LIST_SETTINGS: ListSettings = { autoSuspend: false };
+export const DEFAULT_LIST_SETTINGS: ListSettings = { autoSuspend: false, autoTakedownRooms: false };
+const SETTING_NAMES = Object.keys(DEFAULT_LIST_SETTINGS) as (keyof ListSettings)[];
 
 export interface ParsedListSettings {
   /** Only lists with a valid entry; the rest use DEFAULT_LIST_SETTINGS. */
@@ -95,12 +98,20 @@ export function parseListSettings(content: unknown): ParsedListSettings {
     return out;
   }
   for (const [room, v] of Object.entries(lists)) {
-    const auto = (v as Record<string, unknown> | null)?.autoSuspend;
-    if (!room.startsWith("!") || typeof auto !== "boolean") {
+    const o = v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+    // Every setting is optional (absent = off), but a present one must be a boolean.
+    const valid =
+      o !== undefined &&
+      SETTING_NAMES.some((k) => k in o) &&
+      SETTING_NAMES.every((k) => o[k] === undefined || typeof o[k] === "boolean");
+    if (!room.startsWith("!") || !valid) {
       out.problems.push(`${LIST_SETTINGS_KEY}.lists[${JSON.stringify(room).slice(0, 80)}]: invalid, skipped`);
       continue;
     }
-    out.lists.set(room, { autoSuspend: auto });
+    out.lists.set(room, {
+      autoSuspend: o.autoSuspend === true,
+      autoTakedownRooms: o.autoTakedownRooms === true,
+    });
   }
   return out;
 }

@@ -45,16 +45,25 @@ describe("per-list settings", () => {
     const parsed = parseListSettings({
       lists: { "!a:x": { autoSuspend: true }, "!b:x": { autoSuspend: "yes" }, "#c:x": { autoSuspend: true } },
     });
-    expect([...parsed.lists]).toEqual([["!a:x", { autoSuspend: true }]]);
+    expect([...parsed.lists]).toEqual([["!a:x", { autoSuspend: true, autoTakedownRooms: false }]]);
     expect(parsed.problems).toHaveLength(2);
     expect(parseListSettings({ lists: [] }).problems).toHaveLength(1);
     expect(parseListSettings(undefined).lists.size).toBe(0);
     const next = withListSettings({ other: 1, lists: { "!a:x": { autoSuspend: true } } }, "!b:x", {
       autoSuspend: false,
+      autoTakedownRooms: true,
     });
     expect(next).toEqual({
       other: 1,
-      lists: { "!a:x": { autoSuspend: true }, "!b:x": { autoSuspend: false } },
+      lists: { "!a:x": { autoSuspend: true }, "!b:x": { autoSuspend: false, autoTakedownRooms: true } },
     });
+  });
+
+  it("reads autoTakedownRooms on its own (absent settings are off), and refuses a non-boolean", () => {
+    const parsed = parseListSettings({
+      lists: { "!a:x": { autoTakedownRooms: true }, "!b:x": { autoTakedownRooms: 1 }, "!c:x": {} },
+    });
+    expect([...parsed.lists]).toEqual([["!a:x", { autoSuspend: false, autoTakedownRooms: true }]]);
+    expect(parsed.problems).toHaveLength(2);
   });
 });
