@@ -259,6 +259,9 @@ export class PolicyFeature implements Feature, Reporting {
   }
 
   private async setWatched(refs: string[]): Promise<void> {
+    // Settings read before the first sync is handled are start-up: a list that cannot be joined
+    // then puts Tyr in safe mode (README: Safe mode); later it is only reported.
+    const atStartup = !this.ready;
     const ids: string[] = [];
     for (const ref of refs) {
       try {
@@ -281,10 +284,17 @@ export class PolicyFeature implements Feature, Reporting {
         try {
           await this.bot.client.joinRoom(list);
         } catch (e) {
-          this.notifyOnce(
-            `join:${list}`,
-            `Cannot join the watched list ${list}: ${errorText(e)}. Invite the bot or check the room ID.`,
-          );
+          if (atStartup)
+            this.bot.safeMode.add({
+              key: `join:${list}`,
+              what: `Tyr cannot join the watched list ${list} (${errorText(e)})`,
+              fix: `unwatch ${list} (or invite Tyr to it)`,
+            });
+          else
+            this.notifyOnce(
+              `join:${list}`,
+              `Cannot join the watched list ${list}: ${errorText(e)}. Invite the bot or check the room ID.`,
+            );
         }
       }
       if (this.ready) this.loadList(list);
@@ -294,6 +304,7 @@ export class PolicyFeature implements Feature, Reporting {
   }
 
   private async setProtected(refs: string[], fromCommand: boolean): Promise<void> {
+    const atStartup = !this.ready && !fromCommand;
     for (const ref of refs) {
       let id = ref;
       try {
@@ -308,7 +319,17 @@ export class PolicyFeature implements Feature, Reporting {
         try {
           await this.bot.client.joinRoom(id);
         } catch (e) {
-          this.notifyOnce(`join:${id}`, `Cannot join protected room ${id}: ${errorText(e)}. Invite the bot.`);
+          if (atStartup)
+            this.bot.safeMode.add({
+              key: `join:${id}`,
+              what: `Tyr cannot join the protected room ${id} (${errorText(e)})`,
+              fix: `rooms remove ${id} (or invite Tyr to it)`,
+            });
+          else
+            this.notifyOnce(
+              `join:${id}`,
+              `Cannot join protected room ${id}: ${errorText(e)}. Invite the bot.`,
+            );
         }
       }
       this.loadRoomMembers(id);
@@ -492,7 +513,8 @@ export class PolicyFeature implements Feature, Reporting {
 
   /** Reconciliations run one at a time; changes arriving meanwhile are picked up by the next. */
   private scheduleReconcile(): void {
-    if (!this.ready) return;
+    // In safe mode the queue would refuse every ban anyway; deciding them is wasted work.
+    if (!this.ready || this.bot.safeMode.active) return;
     if (!this.fullReconcileWanted && this.dirtyUsers.size === 0 && this.changedRules.length === 0) return;
     this.reconciling = this.reconciling
       .then(() => this.reconcile())
