@@ -20,7 +20,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { readStoredIdentity } from "./matrix/crypto/store.ts";
 import { CRYPTO_DIR } from "./matrix/crypto/feature.ts";
-import { SAFE_MODE_COMMANDS, SafeModeReasons } from "./safemode/reasons.ts";
+import { SAFE_MODE_COMMANDS, SafeModeReasons, allowedInSafeMode } from "./safemode/reasons.ts";
 
 export { VERSION } from "./version.ts";
 
@@ -79,7 +79,7 @@ export class Tyr implements ShellParts {
         actionLog: this.actionLog,
         // Safe mode: nothing is half-applied, so every effect but a notice is refused.
         guard: (c) =>
-          (this.safeMode.active && c.kind !== "notify"
+          (this.safeMode.active && !allowedInSafeMode(c, this.managementRoomId)
             ? "Tyr is in safe mode (see status); nothing is applied until it is fixed and restarted"
             : undefined) ??
           refusal(c, {

@@ -205,15 +205,23 @@ export class PolicyFeature implements Feature, Reporting {
       this.watchedRaw = content;
       const parsed = parseWatchedLists(content);
       for (const p of parsed.problems) this.bot.log.warn(p);
-      void this.setWatched(parsed.rooms);
+      this.settle(this.setWatched(parsed.rooms));
     } else if (type === LIST_SETTINGS_KEY) {
       this.applyListSettings(content);
     } else if (type === PROTECTED_ROOMS_KEY) {
       this.protectedRaw = content;
       const parsed = parseProtectedRooms(content);
       for (const p of parsed.problems) this.bot.log.warn(p);
-      void this.setProtected(parsed.rooms, false);
+      this.settle(this.setProtected(parsed.rooms, false));
     }
+  }
+
+  /** Settings read before the first batch ended: the first reconciliation waits for them. */
+  private startupSettings: Promise<unknown>[] = [];
+
+  private settle(p: Promise<void>): void {
+    if (!this.ready) this.startupSettings.push(p);
+    p.catch((e: unknown) => this.bot.log.error({ err: e }, "applying settings from account data failed"));
   }
 
   /** Adds a list at the lowest priority (or moves it to `position`), joins it, persists. */
@@ -516,8 +524,12 @@ export class PolicyFeature implements Feature, Reporting {
     // In safe mode the queue would refuse every ban anyway; deciding them is wasted work.
     if (!this.ready || this.bot.safeMode.active) return;
     if (!this.fullReconcileWanted && this.dirtyUsers.size === 0 && this.changedRules.length === 0) return;
+    // The lists and rooms read at start-up are joined first: a failure there means safe mode,
+    // which must be known before the first ban, not after it (nothing half-applied).
+    const startup = Promise.allSettled(this.startupSettings);
     this.reconciling = this.reconciling
-      .then(() => this.reconcile())
+      .then(() => startup)
+      .then(() => (this.bot.safeMode.active ? undefined : this.reconcile()))
       .catch((e) => this.bot.log.error({ err: e }, "reconciliation failed"));
   }
 

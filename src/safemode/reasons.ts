@@ -2,6 +2,7 @@
 // join, broken protection settings), Tyr still starts, so moderators can repair it from the
 // management room, but it applies no moderation until restarted with the settings fixed.
 // This module is the pure part: which failures were recorded, and what a command may do meanwhile.
+import type { Consequence } from "../consequences/types.ts";
 
 /** The commands that diagnose or repair Tyr's settings: the only ones safe mode answers. */
 export const SAFE_MODE_COMMANDS: readonly string[] = [
@@ -63,4 +64,13 @@ export class SafeModeReasons {
     const parts = this.list().map((r) => `${r.what} (fix it with: ${r.fix})`);
     return `${parts.join("; ")}; after fixing, send restart`;
   }
+}
+
+/**
+ * Whether the consequence queue may execute `c` in safe mode: only Tyr talking in the management
+ * room (notices, command replies, reactions, tidying its own messages there); no moderation at all.
+ */
+export function allowedInSafeMode(c: Consequence, managementRoomId: string): boolean {
+  if (c.kind === "notify") return true;
+  return (c.kind === "send" || c.kind === "redact") && c.room === managementRoomId;
 }

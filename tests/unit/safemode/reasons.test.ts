@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { SAFE_MODE_COMMANDS, SafeModeReasons } from "../../../src/safemode/reasons.ts";
+import { SAFE_MODE_COMMANDS, SafeModeReasons, allowedInSafeMode } from "../../../src/safemode/reasons.ts";
 
 describe("SafeModeReasons", () => {
   it("is off with no reason, and lets every command run", () => {
@@ -33,5 +33,24 @@ describe("SafeModeReasons", () => {
     );
     expect(r).toContain("fix it with: protections reset");
     expect(r).toContain("send restart");
+  });
+});
+
+describe("allowedInSafeMode", () => {
+  const cause = { by: "system", what: "test" } as const;
+  it("lets Tyr talk in the management room and nothing else", () => {
+    expect(allowedInSafeMode({ kind: "notify", text: "x", cause }, "!m:x")).toBe(true);
+    const send = { kind: "send", eventType: "m.room.message", content: {}, cause } as const;
+    expect(allowedInSafeMode({ ...send, room: "!m:x" }, "!m:x")).toBe(true);
+    expect(allowedInSafeMode({ ...send, room: "!other:x" }, "!m:x")).toBe(false);
+    expect(allowedInSafeMode({ kind: "redact", room: "!m:x", event: "$e", reason: "", cause }, "!m:x")).toBe(
+      true,
+    );
+    expect(allowedInSafeMode({ kind: "redact", room: "!r:x", event: "$e", reason: "", cause }, "!m:x")).toBe(
+      false,
+    );
+    expect(allowedInSafeMode({ kind: "ban", room: "!m:x", user: "@u:x", reason: "", cause }, "!m:x")).toBe(
+      false,
+    );
   });
 });

@@ -1,0 +1,137 @@
+// Safe mode against a real Synapse: Tyr's own settings are broken before it starts (protection
+// settings it cannot use, a watched list it cannot join); Tyr starts anyway, says what failed,
+// applies nothing (a user a watched list bans stays in the protected room), answers only the repair
+// commands, and is back to normal once the setting is fixed and `restart` was sent.
+import { describe, expect, it } from "vitest";
+import { inject } from "vitest";
+import { Synapse } from "../harness/synapse.ts";
+import { TestUser, eventually } from "../harness/user.ts";
+import { runBot, testConfig, watchAndProtect } from "../harness/bot.ts";
+import { TYR_PROTECTIONS_KEY } from "../../src/protections/config.ts";
+
+const synapse = Synapse.attach(inject("synapse"));
+const enc = encodeURIComponent;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const user = async (name: string) => new TestUser(synapse.url, await synapse.register(name));
+
+/** Tyr with a management room, a protected room a listed spammer sits in, and a list banning them. */
+async function setup(tag: string) {
+  const [tyr, mod, maint, spammer] = (await Promise.all(
+    ["tyr", "mod", "maint", "spammer"].map((n) => user(`${n}-${tag}`)),
+  )) as [TestUser, TestUser, TestUser, TestUser];
+  const mgmt = await mod.createRoom({ invite: [tyr.userId] });
+  await tyr.join(mgmt);
+  const room = await mod.createRoom({
+    preset: "public_chat",
+    invite: [tyr.userId],
+    power_level_content_override: { users: { [tyr.userId]: 100 } },
+  });
+  await tyr.join(room);
+  await spammer.join(room);
+  const list = await maint.createRoom({ preset: "public_chat", creation_content: { type: "m.policy" } });
+  await maint.setState(list, "m.policy.rule.user", "rule-1", {
+    entity: spammer.userId,
+    recommendation: "m.ban",
+    reason: "spam",
+  });
+  const config = testConfig({ url: synapse.url, accessToken: tyr.accessToken, managementRoom: mgmt });
+  const command = async (text: string, answer: RegExp) => {
+    await mod.sendText(mgmt, text);
+    return mod.waitForNotice(mgmt, tyr.userId, answer);
+  };
+  return { tyr: tyr, mod: mod, maint: maint, spammer: spammer, mgmt, room, list, config, command };
+}
+
+describe("safe mode", () => {
+  it("broken protection settings: safe mode, only repair commands, protections reset + restart → normal", async () => {
+    const s = await setup("prot");
+    await watchAndProtect(s.tyr, { watchedLists: [s.list], protectedRooms: [s.room] });
+    await s.tyr.api(
+      "PUT",
+      `/_matrix/client/v3/user/${enc(s.tyr.userId)}/account_data/${TYR_PROTECTIONS_KEY}`,
+      {
+        protections: { "media-filter": { settings: { blocked: ["bogus"] } } },
+      },
+    );
+    await s.mod.catchUp();
+    let bot = await runBot(s.config);
+    try {
+      await s.mod.waitForNotice(
+        s.mgmt,
+        s.tyr.userId,
+        /Tyr is in safe mode: the protection settings .* are broken/,
+      );
+      await s.command("!tyr protections enable flooding", /not available: Tyr is in safe mode because/);
+      const status = await s.command("!tyr status", /Tyr status/);
+      expect(status.content.body).toMatch(/Safe mode\W+ON: .*fix it with: protections reset/);
+      // Nothing applied: the list bans the spammer, but in safe mode Tyr does not act on it.
+      await sleep(2_000);
+      expect(await s.mod.membership(s.room, s.spammer.userId)).toBe("join");
+
+      const preview = await s.command(
+        "!tyr protections reset",
+        /About to clear all of Tyr's protection settings/,
+      );
+      await s.mod.send(
+        s.mgmt,
+        { "m.relates_to": { rel_type: "m.annotation", event_id: preview.event_id, key: "✅" } },
+        "m.reaction",
+      );
+      await s.mod.waitForNotice(s.mgmt, s.tyr.userId, /protection settings are cleared/);
+      const stored = await s.tyr.api(
+        "GET",
+        `/_matrix/client/v3/user/${enc(s.tyr.userId)}/account_data/${TYR_PROTECTIONS_KEY}`,
+      );
+      expect(stored).toEqual({});
+
+      await s.command("!tyr restart", /Restarting/);
+      await bot.done;
+      expect(bot.bot.restartRequested).toBe(true);
+      bot = await runBot(s.config);
+      expect(bot.bot.safeMode.active).toBe(false);
+      await eventually(
+        async () => (await s.mod.membership(s.room, s.spammer.userId)) === "ban",
+        30_000,
+        "the ban",
+      );
+      await s.mod.catchUp();
+      const after = await s.command("!tyr status", /Tyr status/);
+      expect(after.content.body).not.toMatch(/Safe mode/);
+    } finally {
+      await bot.stop();
+    }
+  }, 60_000);
+
+  it("an unjoinable watched list: safe mode, unwatch fixes it", async () => {
+    const s = await setup("list");
+    const closed = await s.maint.createRoom({
+      preset: "private_chat",
+      creation_content: { type: "m.policy" },
+    });
+    await watchAndProtect(s.tyr, { watchedLists: [s.list, closed], protectedRooms: [s.room] });
+    await s.mod.catchUp();
+    let bot = await runBot(s.config);
+    try {
+      await s.mod.waitForNotice(
+        s.mgmt,
+        s.tyr.userId,
+        new RegExp(`safe mode: Tyr cannot join the watched list ${closed.replace(/[.$]/g, "\\$&")}`),
+      );
+      await s.command("!tyr ban spam @x:example.org", /not available: Tyr is in safe mode because/);
+      await s.command("!tyr lists", /./);
+      expect(await s.mod.membership(s.room, s.spammer.userId)).toBe("join");
+      await s.command(`!tyr unwatch ${closed}`, /Stopped watching/);
+      await s.command("!tyr restart", /Restarting/);
+      await bot.done;
+      bot = await runBot(s.config);
+      expect(bot.bot.safeMode.active).toBe(false);
+      await eventually(
+        async () => (await s.mod.membership(s.room, s.spammer.userId)) === "ban",
+        30_000,
+        "the ban",
+      );
+    } finally {
+      await bot.stop();
+    }
+  }, 60_000);
+});
