@@ -305,7 +305,7 @@ export class PolicyFeature implements Feature, Reporting {
             );
         }
       }
-      if (this.ready) this.loadList(list);
+      if (this.ready) this.loadList(list, atStartup);
     }
     // Priorities changed: every decision may have changed.
     if (this.ready) this.requestFullReconcile();
@@ -416,7 +416,7 @@ export class PolicyFeature implements Feature, Reporting {
   onBatchEnd(meta: BatchMeta): void {
     if (!this.ready) {
       // First batch of this run: the state cache now has every room's full state.
-      for (const list of this.watchedLists) this.loadList(list);
+      for (const list of this.watchedLists) this.loadList(list, true);
       for (const room of this.protectedSet) this.loadRoomMembers(room);
       this.ready = true;
       this.fullReconcileWanted = true;
@@ -425,13 +425,23 @@ export class PolicyFeature implements Feature, Reporting {
     this.scheduleReconcile();
   }
 
-  private loadList(list: string): void {
+  private loadList(list: string, atStartup = false): void {
     const room = this.bot.state.peek(list);
     if (!room?.createEvent) return;
     const events: unknown[] = [];
     for (const type of room.types()) {
       if (policyType(type) === null) continue;
       for (const ev of room.all(type)) events.push(rawOf(ev));
+    }
+    const max = this.bot.config.safeMode.maxRulesPerList;
+    if (atStartup && events.length > max) {
+      // Not loaded at all (no half of a list in effect): Tyr waits in safe mode.
+      this.bot.safeMode.add({
+        key: `size:${list}`,
+        what: `the watched list ${list} has ${events.length} policy events, more than safeMode.maxRulesPerList (${max})`,
+        fix: `unwatch ${list} (or raise safeMode.maxRulesPerList in the config)`,
+      });
+      return;
     }
     const previous = this.revisions.get(list);
     const result = fromState(list, events);

@@ -134,4 +134,60 @@ describe("safe mode", () => {
       await bot.stop();
     }
   }, 60_000);
+
+  it("a list too large to load: safe mode, nothing from it applied, unwatch + restart → normal", async () => {
+    const s = await setup("size");
+    await s.maint.setState(s.list, "m.policy.rule.user", "rule-2", {
+      entity: "@other:example.org",
+      recommendation: "m.ban",
+      reason: "spam",
+    });
+    // Already joined (a restart): the list's state arrives whole in the first sync.
+    await s.tyr.join(s.list);
+    await watchAndProtect(s.tyr, { watchedLists: [s.list], protectedRooms: [s.room] });
+    await s.mod.catchUp();
+    const config = { ...s.config, config: { ...s.config.config, safeMode: { maxRulesPerList: 1 } } };
+    let bot = await runBot(config);
+    try {
+      await s.mod.waitForNotice(
+        s.mgmt,
+        s.tyr.userId,
+        /safe mode: the watched list .* has 2 policy events, more than safeMode\.maxRulesPerList \(1\)/,
+      );
+      await sleep(1_000);
+      expect(await s.mod.membership(s.room, s.spammer.userId)).toBe("join");
+      await s.command(`!tyr unwatch ${s.list}`, /Stopped watching/);
+      await s.command("!tyr restart", /Restarting/);
+      await bot.done;
+      bot = await runBot(config);
+      expect(bot.bot.safeMode.active).toBe(false);
+    } finally {
+      await bot.stop();
+    }
+  }, 60_000);
+
+  it("an unjoinable protected room: safe mode, rooms remove fixes it", async () => {
+    const s = await setup("room");
+    const closed = await s.mod.createRoom({ preset: "private_chat" });
+    await watchAndProtect(s.tyr, { watchedLists: [s.list], protectedRooms: [s.room, closed] });
+    await s.mod.catchUp();
+    let bot = await runBot(s.config);
+    try {
+      await s.mod.waitForNotice(s.mgmt, s.tyr.userId, /safe mode: Tyr cannot join the protected room/);
+      await s.command("!tyr rooms", /not available: Tyr is in safe mode because/);
+      expect(await s.mod.membership(s.room, s.spammer.userId)).toBe("join");
+      await s.command(`!tyr rooms remove ${closed}`, /No longer protecting/);
+      await s.command("!tyr restart", /Restarting/);
+      await bot.done;
+      bot = await runBot(s.config);
+      expect(bot.bot.safeMode.active).toBe(false);
+      await eventually(
+        async () => (await s.mod.membership(s.room, s.spammer.userId)) === "ban",
+        30_000,
+        "the ban",
+      );
+    } finally {
+      await bot.stop();
+    }
+  }, 60_000);
 });
