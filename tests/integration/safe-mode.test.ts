@@ -8,6 +8,11 @@ import { Synapse } from "../harness/synapse.ts";
 import { TestUser, eventually } from "../harness/user.ts";
 import { runBot, testConfig, watchAndProtect } from "../harness/bot.ts";
 import { TYR_PROTECTIONS_KEY } from "../../src/protections/config.ts";
+import { spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PROJECT_ROOT } from "../harness/synapse.ts";
 
 const synapse = Synapse.attach(inject("synapse"));
 const enc = encodeURIComponent;
@@ -189,5 +194,44 @@ describe("safe mode", () => {
     } finally {
       await bot.stop();
     }
+  }, 60_000);
+
+  it("tyr run: restart starts Tyr again in the same process", async () => {
+    const s = await setup("cli");
+    const dir = mkdtempSync(join(tmpdir(), "tyr-safe-cli-"));
+    const f = join(dir, "config.yaml");
+    const body = {
+      homeserverUrl: synapse.url,
+      accessToken: s.tyr.accessToken,
+      managementRoom: s.mgmt,
+      dataPath: join(dir, "data"),
+      logFormat: "json",
+    };
+    writeFileSync(
+      f,
+      Object.entries(body)
+        .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
+        .join("\n"),
+    );
+    const p = spawn(process.execPath, [join(PROJECT_ROOT, "src/cli.ts"), "run", "--config", f], {
+      cwd: PROJECT_ROOT,
+    });
+    let out = "";
+    p.stdout.on("data", (d) => (out += d));
+    p.stderr.on("data", (d) => (out += d));
+    const exited = new Promise<number | null>((r) => p.on("exit", (code) => r(code)));
+    const ups = () => out.split('"msg":"syncing: Tyr is up"').length - 1;
+    try {
+      await eventually(async () => ups() === 1, 30_000, "the first start");
+      await s.mod.catchUp();
+      await s.command("!tyr restart", /Restarting/);
+      await eventually(async () => ups() === 2, 30_000, "the second start");
+      expect(out).toContain('"msg":"restarting on request"');
+      await s.mod.catchUp();
+      await s.command("!tyr status", /Tyr status/);
+    } finally {
+      p.kill("SIGTERM");
+    }
+    expect(await exited).toBe(0);
   }, 60_000);
 });
