@@ -219,6 +219,15 @@ export class PolicyFeature implements Feature, Reporting {
   /** Settings read before the first batch ended: the first reconciliation waits for them. */
   private startupSettings: Promise<unknown>[] = [];
 
+  /**
+   * Resolves once the lists and rooms read at start-up were joined (or failed to). A failure there
+   * means safe mode, which must be known before the first ban or ACL, not after (nothing
+   * half-applied): every reconciliation waits for this.
+   */
+  async startupSettled(): Promise<void> {
+    await Promise.allSettled(this.startupSettings);
+  }
+
   private settle(p: Promise<void>): void {
     if (!this.ready) this.startupSettings.push(p);
     p.catch((e: unknown) => this.bot.log.error({ err: e }, "applying settings from account data failed"));
@@ -534,11 +543,8 @@ export class PolicyFeature implements Feature, Reporting {
     // In safe mode the queue would refuse every ban anyway; deciding them is wasted work.
     if (!this.ready || this.bot.safeMode.active) return;
     if (!this.fullReconcileWanted && this.dirtyUsers.size === 0 && this.changedRules.length === 0) return;
-    // The lists and rooms read at start-up are joined first: a failure there means safe mode,
-    // which must be known before the first ban, not after it (nothing half-applied).
-    const startup = Promise.allSettled(this.startupSettings);
     this.reconciling = this.reconciling
-      .then(() => startup)
+      .then(() => this.startupSettled())
       .then(() => (this.bot.safeMode.active ? undefined : this.reconcile()))
       .catch((e) => this.bot.log.error({ err: e }, "reconciliation failed"));
   }
