@@ -20,6 +20,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { readStoredIdentity } from "./matrix/crypto/store.ts";
 import { CRYPTO_DIR } from "./matrix/crypto/feature.ts";
+import { SAFE_MODE_COMMANDS, SafeModeReasons, allowedInSafeMode } from "./safemode/reasons.ts";
 
 export { VERSION } from "./version.ts";
 
@@ -47,6 +48,10 @@ export class Tyr implements ShellParts {
   /** Work that must run around every sync batch (the crypto engine). */
   readonly syncHooks: SyncHook[] = [];
   private stopping = false;
+  /** Start-up failures caused by Tyr's own settings; while any is recorded, Tyr acts on nothing. */
+  readonly safeMode = new SafeModeReasons();
+  /** Set by the `restart` command: whoever runs the bot starts it again after `run()` returns. */
+  restartRequested = false;
 
   private constructor(opts: {
     loaded: LoadedConfig;
@@ -72,7 +77,11 @@ export class Tyr implements ShellParts {
         dryRun: this.config.dryRun,
         log: this.log.child({ module: "queue" }),
         actionLog: this.actionLog,
+        // Safe mode: nothing is half-applied, so every effect but a notice is refused.
         guard: (c) =>
+          (this.safeMode.active && !allowedInSafeMode(c, this.managementRoomId)
+            ? "Tyr is in safe mode (see status); nothing is applied until it is fixed and restarted"
+            : undefined) ??
           refusal(c, {
             botUserId: this.session.userId,
             ownServer: this.serverName,
@@ -80,6 +89,14 @@ export class Tyr implements ShellParts {
           }),
       },
     );
+    this.safeMode.onAdd((r) => {
+      this.log.warn({ what: r.what, fix: r.fix }, "safe mode");
+      void this.queue.submit({
+        kind: "notify",
+        text: `⚠️ Tyr is in safe mode: ${r.what}. Until this is fixed, Tyr applies no moderation and answers only ${SAFE_MODE_COMMANDS.join(", ")}. Fix it with: ${r.fix}, then send restart.`,
+        cause: { by: "system", what: "safe mode" },
+      });
+    });
     const tokens = new SyncTokenStore(this.config.dataPath, this.session.userId);
     this.resumed = tokens.load() !== undefined;
     this.sync = new SyncLoop(this.client, {
@@ -180,6 +197,12 @@ export class Tyr implements ShellParts {
   }
 
   private stopGraceMs = 10_000;
+
+  /** Stops, asking whoever runs the bot (the CLI, a test) to start it again from scratch. */
+  requestRestart(): void {
+    this.restartRequested = true;
+    void this.stop();
+  }
 
   /** Stops syncing; `run()` then lets queued effects finish (bounded) and stops the features. */
   async stop(graceMs = 10_000): Promise<void> {

@@ -43,9 +43,15 @@ program
     process.once("SIGINT", () => onSignal("SIGINT"));
     process.once("SIGTERM", () => onSignal("SIGTERM"));
     try {
-      bot = await startBot(loaded, log, abort.signal);
-      const cancel = whenSyncing(bot, () => log.info("syncing: Tyr is up"));
-      await bot.run().finally(cancel);
+      // `restart` (the way out of safe mode) stops the bot; it then starts again in this process.
+      // The config file is read again, so a restart also picks up a fixed config.
+      for (let current = loaded; ; current = loadOrExit(opts.config)) {
+        bot = await startBot(current, log, abort.signal);
+        const cancel = whenSyncing(bot, () => log.info("syncing: Tyr is up"));
+        await bot.run().finally(cancel);
+        if (!bot.restartRequested || abort.signal.aborted) break;
+        log.info("restarting on request");
+      }
       log.info("stopped");
       log.flush?.();
       exitWhenDrained();

@@ -10,6 +10,7 @@ import type { SyncResponse } from "./matrix/syncTypes.ts";
 import type { Router, Subscriber } from "./router.ts";
 import type { ActionLog } from "./store/actionLog.ts";
 import type { ConsequenceQueue } from "./consequences/queue.ts";
+import type { SafeModeReasons } from "./safemode/reasons.ts";
 
 /** What a feature may use of the running bot. */
 export interface BotParts {
@@ -28,6 +29,10 @@ export interface BotParts {
   /** Current members (join) of the management room. */
   moderators(): Set<string>;
   lastSyncAt(): number | undefined;
+  /** Start-up failures caused by Tyr's own settings (README: Safe mode). */
+  readonly safeMode: SafeModeReasons;
+  /** Stops the bot and has it started again (the `restart` command). */
+  requestRestart(): void;
 }
 
 /** What the shell offers a feature that works around every sync batch (the crypto engine). */

@@ -264,7 +264,11 @@ export class AclFeature implements Feature, Reporting {
         "server ACL wave",
       );
       this.firstDirtyAt = undefined;
-      void this.enqueue(() => this.reconcile({ force: false, cause: SYSTEM_CAUSE }));
+      void this.enqueue(async () => {
+        // Safe mode (README): no ACL while Tyr's start-up settings are broken.
+        await this.policy.startupSettled();
+        if (!this.bot.safeMode.active) await this.reconcile({ force: false, cause: SYSTEM_CAUSE });
+      });
     }, delay);
     this.timer.unref?.();
   }

@@ -14,6 +14,15 @@ export const coreCommands = [
     summary: "What Tyr is doing: version, uptime, rooms, lists, queue, sync",
     run: (ctx) => statusReport(ctx),
   }),
+  command({
+    name: "restart",
+    group: "General",
+    summary: "Stop and start Tyr again (start-up re-read from scratch, e.g. to leave safe mode)",
+    run: async (ctx) => {
+      await ctx.reply(fmt`Restarting: Tyr starts again and re-reads its settings.`);
+      ctx.bot.requestRestart();
+    },
+  }),
 ];
 
 export function statusReport(ctx: CommandContext): Fragment {
@@ -31,6 +40,7 @@ export function statusReport(ctx: CommandContext): Fragment {
       `${b.queue.depth} waiting · ${q.done} done · ${q.failed} failed · ${q.skipped} refused${b.config.dryRun ? " · DRY RUN (nothing is executed)" : ""}`,
     ],
   ];
+  if (b.safeMode.active) pairs.push(["Safe mode", `ON: ${b.safeMode.summary()}`]);
   for (const r of ctx.services.reporting)
     for (const line of r.statusLines()) pairs.push([line.label, line.value]);
   return blocks(heading(4, "Tyr status"), keyValue(pairs));

@@ -88,6 +88,14 @@ export class CommandHandler implements Feature {
       await this.react(ev.eventId, REACTION_FAILED);
       return;
     }
+    const command = outcome.invocation.command;
+    if (!this.bot.safeMode.allows(command)) {
+      await this.send([
+        notice(fmt`${this.bot.safeMode.refusal(command)}.`, { relatesTo: threadReply(ev.eventId) }),
+      ]);
+      await this.react(ev.eventId, REACTION_FAILED);
+      return;
+    }
     // Commands run beside the sync loop so a long job never delays the next sync.
     const job = this.execute(outcome, ev, deliveredAt).finally(() => this.running.delete(job));
     this.running.add(job);

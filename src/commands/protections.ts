@@ -8,6 +8,7 @@ import {
   findProtection,
   removeListItem,
   resetProtection,
+  TYR_PROTECTIONS_KEY,
   setDryRun,
   setEnabled,
   setSetting,
@@ -39,6 +40,8 @@ export interface ProtectionsControl {
   readonly config: ProtectionsConfig;
   edit(fn: (config: ProtectionsConfig) => EditResult): Promise<EditResult>;
   whenLoaded(): Promise<void>;
+  /** Clears Tyr's protection settings in account data (`protections reset` with no name). */
+  clearAll(): Promise<void>;
   isProtected(roomId: string): boolean;
 }
 
@@ -347,23 +350,39 @@ export function protectionsCommands(control: ProtectionsControl): Command<Comman
     command({
       name: "protections reset",
       group: GROUP,
-      summary: "Settings back to defaults (with --room: drop that room's override)",
-      args: [nameArg],
+      summary:
+        "Settings back to defaults (with --room: drop that room's override; with no name: clear all of Tyr's protection settings)",
+      args: [{ ...nameArg, optional: true }],
       flags: roomFlag,
-      examples: ["protections reset flooding", "protections reset flooding --room !abc:example.org"],
-      run: (ctx, a) =>
-        change(
+      examples: [
+        "protections reset flooding",
+        "protections reset flooding --room !abc:example.org",
+        "protections reset",
+      ],
+      confirm: (_ctx, a) =>
+        a.protection === undefined
+          ? fmt`About to clear all of Tyr's protection settings (account data ${code(TYR_PROTECTIONS_KEY)}): every protection goes back to its defaults.`
+          : null,
+      run: async (ctx, a) => {
+        const name = a.protection;
+        if (name === undefined) {
+          if (a.room !== undefined) return problem("--room needs a protection name");
+          await control.clearAll();
+          return fmt`Tyr's protection settings are cleared: every protection is back to its defaults.`;
+        }
+        return change(
           ctx,
           control,
           a.room,
-          (c, room) => resetProtection(c, control.protections, a.protection, room),
+          (c, room) => resetProtection(c, control.protections, name, room),
           (room) => {
-            const p = findProtection(control.protections, a.protection) as AnyProtection;
+            const p = findProtection(control.protections, name) as AnyProtection;
             return room === undefined
               ? fmt`${code(p.name)}: every setting is back to its default (on/off, dry-run and room overrides unchanged).`
               : fmt`${code(p.name)}: the override for ${code(room)} is gone; the room follows the global settings.`;
           },
-        ),
+        );
+      },
     }),
   ];
 }

@@ -142,6 +142,14 @@ export const configSchema = z
           lateDecryptionMaxAgeSeconds: 600,
           resetIdentity: false,
         }),
+      // ---- Safe mode (src/safemode/): start-up limits that are Tyr's own settings ----
+      safeMode: z
+        .strictObject(
+          // A watched list with more policy events than this is not loaded at start-up: safe mode.
+          { maxRulesPerList: int(1, 100_000_000).default(1_000_000) },
+          { error: "expected a mapping" },
+        )
+        .default({ maxRulesPerList: 1_000_000 }),
       // ---- Tyr's HTTP listener (src/http/) and the homeserver antispam backend (src/antispam/) ----
       http: httpSchema,
       antispam: antispamSchema,

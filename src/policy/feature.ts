@@ -217,15 +217,32 @@ export class PolicyFeature implements Feature, Reporting {
       this.watchedRaw = content;
       const parsed = parseWatchedLists(content);
       for (const p of parsed.problems) this.bot.log.warn(p);
-      void this.setWatched(parsed.rooms);
+      this.settle(this.setWatched(parsed.rooms));
     } else if (type === LIST_SETTINGS_KEY) {
       this.applyListSettings(content);
     } else if (type === PROTECTED_ROOMS_KEY) {
       this.protectedRaw = content;
       const parsed = parseProtectedRooms(content);
       for (const p of parsed.problems) this.bot.log.warn(p);
-      void this.setProtected(parsed.rooms, false);
+      this.settle(this.setProtected(parsed.rooms, false));
     }
+  }
+
+  /** Settings read before the first batch ended: the first reconciliation waits for them. */
+  private startupSettings: Promise<unknown>[] = [];
+
+  /**
+   * Resolves once the lists and rooms read at start-up were joined (or failed to). A failure there
+   * means safe mode, which must be known before the first ban or ACL, not after (nothing
+   * half-applied): every reconciliation waits for this.
+   */
+  async startupSettled(): Promise<void> {
+    await Promise.allSettled(this.startupSettings);
+  }
+
+  private settle(p: Promise<void>): void {
+    if (!this.ready) this.startupSettings.push(p);
+    p.catch((e: unknown) => this.bot.log.error({ err: e }, "applying settings from account data failed"));
   }
 
   /** Adds a list at the lowest priority (or moves it to `position`), joins it, persists. */
@@ -271,6 +288,9 @@ export class PolicyFeature implements Feature, Reporting {
   }
 
   private async setWatched(refs: string[]): Promise<void> {
+    // Settings read before the first sync is handled are start-up: a list that cannot be joined
+    // then puts Tyr in safe mode (README: Safe mode); later it is only reported.
+    const atStartup = !this.ready;
     const ids: string[] = [];
     for (const ref of refs) {
       try {
@@ -293,19 +313,27 @@ export class PolicyFeature implements Feature, Reporting {
         try {
           await this.bot.client.joinRoom(list);
         } catch (e) {
-          this.notifyOnce(
-            `join:${list}`,
-            `Cannot join the watched list ${list}: ${errorText(e)}. Invite the bot or check the room ID.`,
-          );
+          if (atStartup)
+            this.bot.safeMode.add({
+              key: `join:${list}`,
+              what: `Tyr cannot join the watched list ${list} (${errorText(e)})`,
+              fix: `unwatch ${list} (or invite Tyr to it)`,
+            });
+          else
+            this.notifyOnce(
+              `join:${list}`,
+              `Cannot join the watched list ${list}: ${errorText(e)}. Invite the bot or check the room ID.`,
+            );
         }
       }
-      if (this.ready) this.loadList(list);
+      if (this.ready) this.loadList(list, atStartup);
     }
     // Priorities changed: every decision may have changed.
     if (this.ready) this.requestFullReconcile();
   }
 
   private async setProtected(refs: string[], fromCommand: boolean): Promise<void> {
+    const atStartup = !this.ready && !fromCommand;
     for (const ref of refs) {
       let id = ref;
       try {
@@ -320,7 +348,17 @@ export class PolicyFeature implements Feature, Reporting {
         try {
           await this.bot.client.joinRoom(id);
         } catch (e) {
-          this.notifyOnce(`join:${id}`, `Cannot join protected room ${id}: ${errorText(e)}. Invite the bot.`);
+          if (atStartup)
+            this.bot.safeMode.add({
+              key: `join:${id}`,
+              what: `Tyr cannot join the protected room ${id} (${errorText(e)})`,
+              fix: `rooms remove ${id} (or invite Tyr to it)`,
+            });
+          else
+            this.notifyOnce(
+              `join:${id}`,
+              `Cannot join protected room ${id}: ${errorText(e)}. Invite the bot.`,
+            );
         }
       }
       this.loadRoomMembers(id);
@@ -399,7 +437,7 @@ export class PolicyFeature implements Feature, Reporting {
   onBatchEnd(meta: BatchMeta): void {
     if (!this.ready) {
       // First batch of this run: the state cache now has every room's full state.
-      for (const list of this.watchedLists) this.loadList(list);
+      for (const list of this.watchedLists) this.loadList(list, true);
       for (const room of this.protectedSet) this.loadRoomMembers(room);
       this.ready = true;
       this.fullReconcileWanted = true;
@@ -408,13 +446,23 @@ export class PolicyFeature implements Feature, Reporting {
     this.scheduleReconcile();
   }
 
-  private loadList(list: string): void {
+  private loadList(list: string, atStartup = false): void {
     const room = this.bot.state.peek(list);
     if (!room?.createEvent) return;
     const events: unknown[] = [];
     for (const type of room.types()) {
       if (policyType(type) === null) continue;
       for (const ev of room.all(type)) events.push(rawOf(ev));
+    }
+    const max = this.bot.config.safeMode.maxRulesPerList;
+    if (atStartup && events.length > max) {
+      // Not loaded at all (no half of a list in effect): Tyr waits in safe mode.
+      this.bot.safeMode.add({
+        key: `size:${list}`,
+        what: `the watched list ${list} has ${events.length} policy events, more than safeMode.maxRulesPerList (${max})`,
+        fix: `unwatch ${list} (or raise safeMode.maxRulesPerList in the config)`,
+      });
+      return;
     }
     const previous = this.revisions.get(list);
     const result = fromState(list, events);
@@ -504,10 +552,12 @@ export class PolicyFeature implements Feature, Reporting {
 
   /** Reconciliations run one at a time; changes arriving meanwhile are picked up by the next. */
   private scheduleReconcile(): void {
-    if (!this.ready) return;
+    // In safe mode the queue would refuse every ban anyway; deciding them is wasted work.
+    if (!this.ready || this.bot.safeMode.active) return;
     if (!this.fullReconcileWanted && this.dirtyUsers.size === 0 && this.changedRules.length === 0) return;
     this.reconciling = this.reconciling
-      .then(() => this.reconcile())
+      .then(() => this.startupSettled())
+      .then(() => (this.bot.safeMode.active ? undefined : this.reconcile()))
       .catch((e) => this.bot.log.error({ err: e }, "reconciliation failed"));
   }
 

@@ -445,12 +445,21 @@ export class ProtectionsFeature implements Feature, Reporting {
   private ensureLoaded(): void {
     if (this.loaded) return;
     this.loaded = true;
-    this.reload("startup");
+    const problems = this.reload("startup");
+    // Broken settings at start-up: protections with half their settings defaulted could act in
+    // ways nobody chose, so Tyr waits in safe mode (README: Safe mode). Later edits only warn.
+    if (problems.length > 0)
+      this.bot.safeMode.add({
+        key: "protections",
+        what: `the protection settings in Tyr's account data (${TYR_PROTECTIONS_KEY}) are broken: ${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ""}`,
+        fix: "protections reset",
+      });
     for (const w of this.loadedWaiters) w();
     this.loadedWaiters = [];
   }
 
-  private reload(why: string): void {
+  /** Puts the stored settings into effect; returns the problems found in them. */
+  private reload(why: string): readonly string[] {
     const tyr = this.raw.get(TYR_PROTECTIONS_KEY);
     const parsed = parsePersisted(tyr, this.raw.get(MJOLNIR_ENABLED_KEY), this.protections);
     const rawOptions = isObj(tyr) && isObj(tyr.options) ? tyr.options : {};
@@ -474,6 +483,7 @@ export class ProtectionsFeature implements Feature, Reporting {
       );
     }
     this.reportedProblems = problems;
+    return parsed.problems;
   }
 
   private apply(config: ProtectionsConfig): void {
@@ -517,19 +527,36 @@ export class ProtectionsFeature implements Feature, Reporting {
       [TYR_PROTECTIONS_KEY, { ...tyr, options: kept }],
       [MJOLNIR_ENABLED_KEY, s[MJOLNIR_ENABLED_KEY] as unknown as Obj],
     ];
-    for (const [type, content] of contents) {
-      const list = this.written.get(type) ?? [];
-      list.push(stableJson(content));
-      if (list.length > 20) list.shift();
-      this.written.set(type, list);
-      await this.bot.client.doRequest(
-        "PUT",
-        `/_matrix/client/v3/user/${encodeURIComponent(this.bot.session.userId)}/account_data/${encodeURIComponent(type)}`,
-        null,
-        content,
-      );
-      this.raw.set(type, content);
-    }
+    for (const [type, content] of contents) await this.writeAccountData(type, content);
+  }
+
+  /**
+   * `protections reset` with no name: Tyr's own protection settings are cleared (written as {}), so
+   * the defaults apply; the protections a Mjolnir migration switched on stay as they are.
+   */
+  clearAll(): Promise<void> {
+    const run = async (): Promise<void> => {
+      await this.whenLoaded();
+      await this.writeAccountData(TYR_PROTECTIONS_KEY, {});
+      this.reload("protections reset");
+    };
+    const p = this.editChain.then(run, run);
+    this.editChain = p.catch(() => undefined);
+    return p;
+  }
+
+  private async writeAccountData(type: string, content: Obj): Promise<void> {
+    const list = this.written.get(type) ?? [];
+    list.push(stableJson(content));
+    if (list.length > 20) list.shift();
+    this.written.set(type, list);
+    await this.bot.client.doRequest(
+      "PUT",
+      `/_matrix/client/v3/user/${encodeURIComponent(this.bot.session.userId)}/account_data/${encodeURIComponent(type)}`,
+      null,
+      content,
+    );
+    this.raw.set(type, content);
   }
 
   // ---- reporting ----

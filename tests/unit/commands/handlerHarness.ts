@@ -2,6 +2,7 @@
 // built here, a queue that records what would be sent, and the logs captured as JSON lines.
 // For handler behaviour that needs no homeserver: how failures are logged and answered, what
 // `status` shows, which messages count as addressed to Tyr.
+import { SafeModeReasons } from "../../../src/safemode/reasons.ts";
 import { CommandHandler } from "../../../src/commands/handler.ts";
 import type { CommandContext } from "../../../src/commands/context.ts";
 import { CommandRegistry, type Command } from "../../../src/commands/framework/index.ts";
@@ -26,6 +27,10 @@ export interface HandlerHarness {
   say(body: string, meta?: BatchMeta): Promise<void>;
   /** When the bot says its last sync completed; settable. */
   lastSyncAt: number | undefined;
+  /** The bot's safe-mode reasons (add one to put it in safe mode). */
+  readonly safeMode: SafeModeReasons;
+  /** How often `restart` asked the bot to restart. */
+  readonly restarts: number;
 }
 
 export function handlerHarness(opts: {
@@ -76,7 +81,11 @@ export function handlerHarness(opts: {
     { file: "test.yaml", env: {} },
   );
   const clock = { lastSyncAt: undefined as number | undefined };
+  const safeMode = new SafeModeReasons();
+  let restarts = 0;
   const bot = {
+    safeMode,
+    requestRestart: () => restarts++,
     config,
     log,
     session: { userId: botUserId, deviceId: "TYRDEVICE" },
@@ -97,6 +106,10 @@ export function handlerHarness(opts: {
     handler,
     logs,
     replies,
+    safeMode,
+    get restarts() {
+      return restarts;
+    },
     get lastSyncAt() {
       return clock.lastSyncAt;
     },

@@ -29,6 +29,12 @@ class FakeControl implements ProtectionsControl {
   whenLoaded() {
     return Promise.resolve();
   }
+  cleared = 0;
+  clearAll() {
+    this.cleared++;
+    this.config = defaultConfig();
+    return Promise.resolve();
+  }
   isProtected(roomId: string) {
     return this.protectedRooms.has(roomId);
   }
@@ -120,4 +126,23 @@ describe("protections commands", () => {
     expect(control.config.protections.flooding?.dryRun).toBe(true);
     expect(await run("protections show nosuch")).toMatch(/^✗ unknown protection "nosuch"; known: flooding, /);
   });
+
+  it("reset with no name asks first, then clears every setting", async () => {
+    const { control, run } = setup();
+    await run("protections enable flooding");
+    const parsed = registry(control).parse("protections reset");
+    expect(parsed.ok).toBe(true);
+    if (!parsed.ok) return;
+    const preview = await parsed.confirmation({} as CommandContext);
+    expect(preview?.text).toMatch(/About to clear all of Tyr's protection settings/);
+    expect(await run("protections reset --room !a:x")).toBe("✗ --room needs a protection name");
+    expect(control.cleared).toBe(0);
+    expect(await run("protections reset")).toMatch(/cleared: every protection is back to its defaults/);
+    expect(control.cleared).toBe(1);
+    expect(effectiveConfig(control.config, flooding).enabled).toBe(false);
+  });
 });
+
+function registry(control: FakeControl) {
+  return new CommandRegistry<CommandContext>().register(...protectionsCommands(control));
+}
