@@ -12,6 +12,7 @@ import { Messenger } from "../src/matrix/messenger.ts";
 import { RoomStateCache } from "../src/matrix/roomState.ts";
 import { Router } from "../src/router.ts";
 import { ActionLog } from "../src/store/actionLog.ts";
+import { SafeModeReasons } from "../src/safemode/reasons.ts";
 
 export const BENCH_BOT = "@tyr:bench.example";
 export const BENCH_MODERATOR = "@mod:bench.example";
@@ -95,6 +96,11 @@ export function benchBot(opts: { dataPath: string; managementRoomId: string }): 
     serverName: "bench.example",
     moderators,
     lastSyncAt: () => undefined,
+    // Start-up failures would show here; the bench checks every list and room loaded instead.
+    safeMode: new SafeModeReasons(),
+    requestRestart: () => {
+      throw new Error("the scale bench never restarts");
+    },
     executor,
   };
 }
