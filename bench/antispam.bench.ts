@@ -4,7 +4,6 @@
 // requests/s (open loop, keep-alive, from a worker thread) with the module's callback mix. The
 // baseline is a do-nothing handler on the same listener (same auth, same JSON parsing), measured
 // in the same run, alternating rounds. Target: p99 ≤ 5 ms per callback at 1,000 requests/s.
-import { Worker } from "node:worker_threads";
 import { performance } from "node:perf_hooks";
 import { loadavg } from "node:os";
 import { pino } from "pino";
@@ -19,8 +18,9 @@ import { ProtectionPipeline } from "../src/protections/pipeline.ts";
 import { BUILTIN_PROTECTIONS } from "../src/protections/registry.ts";
 import { enforcedAtServer } from "../src/protections/enforce.ts";
 import { dataset, makeChecks, makeRules } from "./matcher.bench.ts";
-import type { LoadJob, LoadResult } from "./antispamLoad.ts";
+import type { LoadJob } from "./antispamLoad.ts";
 import type { BenchResult } from "./types.ts";
+import { median, pairedRounds } from "./pairedLoad.ts";
 
 const RATE = 1_000;
 const ROUND_MS = 5_000;
@@ -106,19 +106,6 @@ function requestMix(users: string[], rand: () => number): [string, string][] {
   return out;
 }
 
-function drive(job: LoadJob): Promise<LoadResult> {
-  return new Promise((resolve, reject) => {
-    const w = new Worker(new URL("./antispamLoad.ts", import.meta.url), { workerData: job });
-    w.once("message", (r: LoadResult) => {
-      resolve(r);
-      void w.terminate();
-    });
-    w.once("error", reject);
-  });
-}
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-
 export async function run(): Promise<BenchResult[]> {
   const d = dataset(0xa5);
   const rules: Rule[] = makeRules(d);
@@ -202,7 +189,7 @@ export async function run(): Promise<BenchResult[]> {
   const mix = requestMix(users, d.rand);
   const noop: [string, string][] = mix.map(([, body]) => ["/_bench/noop", body]);
   const headers = { "Content-Type": "application/json", Authorization: `Bearer ${SECRET}` };
-  const job = (requests: [string, string][], durationMs = ROUND_MS): LoadJob => ({
+  const job = (requests: LoadJob["requests"], durationMs = ROUND_MS): LoadJob => ({
     port,
     rate: RATE,
     durationMs,
@@ -210,27 +197,12 @@ export async function run(): Promise<BenchResult[]> {
     requests,
   });
 
-  // Warm-up (JIT, re2js caches, connections).
-  await drive(job(mix, 1_500));
-  await drive(job(noop, 1_500));
-  const a: LoadResult[] = [];
-  const b: LoadResult[] = [];
-  decisions = [];
-  // Start the measured rounds from a collected heap (building 100,000 rules left garbage).
-  (globalThis as { gc?: () => void }).gc?.();
-  for (let i = 0; i < ROUNDS; i++) {
-    b.push(await drive(job(noop)));
-    a.push(await drive(job(mix)));
-  }
+  const run = await pairedRounds({ job, mix, noop, rounds: ROUNDS, onMeasureStart: () => (decisions = []) });
   decisions.sort((x, y) => x - y);
   const decisionP99 = decisions[Math.floor(decisions.length * 0.99)] ?? NaN;
   await listener.stop();
 
-  const rps = (r: LoadResult) => r.completed / (r.elapsedMs / 1000);
-  const p99 = median(a.map((r) => r.p99));
-  const p99Base = median(b.map((r) => r.p99));
-  const reqs = median(a.map(rps));
-  const reqsBase = median(b.map(rps));
+  const { measured: a, p99, p99Base, requestsPerS: reqs, requestsPerSBase: reqsBase } = run;
   const refused = a.reduce((n, r) => n + (r.statuses[403] ?? 0), 0);
   const total = a.reduce((n, r) => n + r.completed, 0);
   const errors = a.reduce((n, r) => n + r.errors + (r.statuses[500] ?? 0), 0);

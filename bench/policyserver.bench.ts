@@ -6,7 +6,6 @@
 // request signed as Synapse signs it. The baseline is a do-nothing handler on the same listener
 // with the same X-Matrix auth and JSON parsing, measured in the same run, alternating rounds.
 // Target: p99 ≤ 10 ms per sign request at 500 requests/s.
-import { Worker } from "node:worker_threads";
 import { performance } from "node:perf_hooks";
 import { loadavg } from "node:os";
 import { pino } from "pino";
@@ -25,8 +24,9 @@ import { BUILTIN_PROTECTIONS } from "../src/protections/registry.ts";
 import { enforcedAtServer } from "../src/protections/enforce.ts";
 import { configured } from "./antispam.bench.ts";
 import { dataset, makeChecks, makeRules } from "./matcher.bench.ts";
-import type { LoadJob, LoadResult } from "./antispamLoad.ts";
+import type { LoadJob } from "./antispamLoad.ts";
 import type { BenchResult } from "./types.ts";
+import { median, pairedRounds } from "./pairedLoad.ts";
 
 const RATE = 500;
 const ROUND_MS = 5_000;
@@ -35,19 +35,6 @@ const TYR = "tyr.example.org";
 const BOT = "@tyr:example.org";
 const ROOMS = Array.from({ length: 20 }, (_, i) => `!room${i}:example.org`);
 const SERVERS = Array.from({ length: 20 }, (_, i) => `hs${i}.example.net`);
-
-function drive(job: LoadJob): Promise<LoadResult> {
-  return new Promise((resolve, reject) => {
-    const w = new Worker(new URL("./antispamLoad.ts", import.meta.url), { workerData: job });
-    w.once("message", (r: LoadResult) => {
-      resolve(r);
-      void w.terminate();
-    });
-    w.once("error", reject);
-  });
-}
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 export async function run(): Promise<BenchResult[]> {
   const d = dataset(0x14);
@@ -170,25 +157,12 @@ export async function run(): Promise<BenchResult[]> {
     requests,
   });
 
-  await drive(job(mix, 1_500));
-  await drive(job(noop, 1_500));
-  const a: LoadResult[] = [];
-  const b: LoadResult[] = [];
-  decisions = [];
-  (globalThis as { gc?: () => void }).gc?.();
-  for (let i = 0; i < ROUNDS; i++) {
-    b.push(await drive(job(noop)));
-    a.push(await drive(job(mix)));
-  }
+  const run = await pairedRounds({ job, mix, noop, rounds: ROUNDS, onMeasureStart: () => (decisions = []) });
   decisions.sort((x, y) => x - y);
   const decisionP99 = decisions[Math.floor(decisions.length * 0.99)] ?? NaN;
   await listener.stop();
 
-  const rps = (r: LoadResult) => r.completed / (r.elapsedMs / 1000);
-  const p99 = median(a.map((r) => r.p99));
-  const p99Base = median(b.map((r) => r.p99));
-  const reqs = median(a.map(rps));
-  const reqsBase = median(b.map(rps));
+  const { measured: a, p99, p99Base, requestsPerS: reqs, requestsPerSBase: reqsBase } = run;
   const total = a.reduce((n, r) => n + r.completed, 0);
   const signedOk = a.reduce((n, r) => n + (r.statuses[200] ?? 0), 0);
   const refused = a.reduce((n, r) => n + (r.statuses[400] ?? 0), 0);
