@@ -4,7 +4,6 @@
 // requests/s (open loop, keep-alive, from a worker thread) with the module's callback mix. The
 // baseline is a do-nothing handler on the same listener (same auth, same JSON parsing), measured
 // in the same run, alternating rounds. Target: p99 ≤ 5 ms per callback at 1,000 requests/s.
-import { performance } from "node:perf_hooks";
 import { loadavg } from "node:os";
 import { pino } from "pino";
 import { Matcher } from "../src/banlists/matcher.ts";
@@ -20,7 +19,7 @@ import { enforcedAtServer } from "../src/protections/enforce.ts";
 import { dataset, makeChecks, makeRules } from "./matcher.bench.ts";
 import type { LoadJob } from "./antispamLoad.ts";
 import type { BenchResult } from "./types.ts";
-import { median, pairedRounds } from "./pairedLoad.ts";
+import { median, p99Of, pairedRounds, timedRoutes } from "./pairedLoad.ts";
 
 const RATE = 1_000;
 const ROUND_MS = 5_000;
@@ -154,17 +153,8 @@ export async function run(): Promise<BenchResult[]> {
     onRefusal: () => {},
   });
   const auth = bearerSecret(SECRET);
-  // Time inside the handler (decision only, no HTTP), to tell Tyr's cost from the machine's.
-  let decisions: number[] = [];
-  const timed = handler.routes().map((r) => ({
-    ...r,
-    handler: (req: Parameters<typeof r.handler>[0]) => {
-      const t0 = performance.now();
-      const out = r.handler(req);
-      decisions.push(performance.now() - t0);
-      return out;
-    },
-  }));
+  const decisions: number[] = [];
+  const timed = timedRoutes(handler.routes(), decisions);
   const listener = new HttpListener({
     name: "bench",
     bind: "127.0.0.1",
@@ -197,9 +187,14 @@ export async function run(): Promise<BenchResult[]> {
     requests,
   });
 
-  const run = await pairedRounds({ job, mix, noop, rounds: ROUNDS, onMeasureStart: () => (decisions = []) });
-  decisions.sort((x, y) => x - y);
-  const decisionP99 = decisions[Math.floor(decisions.length * 0.99)] ?? NaN;
+  const run = await pairedRounds({
+    job,
+    mix,
+    noop,
+    rounds: ROUNDS,
+    onMeasureStart: () => (decisions.length = 0),
+  });
+  const decisionP99 = p99Of(decisions);
   await listener.stop();
 
   const { measured: a, p99, p99Base, requestsPerS: reqs, requestsPerSBase: reqsBase } = run;

@@ -4,6 +4,8 @@
 // rounds expose both to the same machine noise, so the ratio is meaningful on a busy machine.
 import { Worker } from "node:worker_threads";
 import type { LoadJob, LoadResult } from "./antispamLoad.ts";
+import { performance } from "node:perf_hooks";
+import type { Route } from "../src/http/types.ts";
 
 export function drive(job: LoadJob): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
@@ -58,4 +60,26 @@ export async function pairedRounds(opts: {
     requestsPerS: median(measured.map(rps)),
     requestsPerSBase: median(baseline.map(rps)),
   };
+}
+
+/**
+ * The routes with their handlers timed into `samples` (decision only, no HTTP), to tell Tyr's own
+ * cost from the machine's.
+ */
+export function timedRoutes(routes: readonly Route[], samples: number[]): Route[] {
+  return routes.map((r) => ({
+    ...r,
+    handler: (req: Parameters<typeof r.handler>[0]) => {
+      const t0 = performance.now();
+      const out = r.handler(req);
+      samples.push(performance.now() - t0);
+      return out;
+    },
+  }));
+}
+
+/** The 99th percentile of `samples` (sorts them). */
+export function p99Of(samples: number[]): number {
+  samples.sort((x, y) => x - y);
+  return samples[Math.floor(samples.length * 0.99)] ?? NaN;
 }

@@ -6,7 +6,6 @@
 // request signed as Synapse signs it. The baseline is a do-nothing handler on the same listener
 // with the same X-Matrix auth and JSON parsing, measured in the same run, alternating rounds.
 // Target: p99 ≤ 10 ms per sign request at 500 requests/s.
-import { performance } from "node:perf_hooks";
 import { loadavg } from "node:os";
 import { pino } from "pino";
 import { Matcher } from "../src/banlists/matcher.ts";
@@ -26,7 +25,7 @@ import { configured } from "./antispam.bench.ts";
 import { dataset, makeChecks, makeRules } from "./matcher.bench.ts";
 import type { LoadJob } from "./antispamLoad.ts";
 import type { BenchResult } from "./types.ts";
-import { median, pairedRounds } from "./pairedLoad.ts";
+import { median, p99Of, pairedRounds, timedRoutes } from "./pairedLoad.ts";
 
 const RATE = 500;
 const ROUND_MS = 5_000;
@@ -82,17 +81,8 @@ export async function run(): Promise<BenchResult[]> {
     ready: () => true,
     context: () => ctx,
   });
-  // Time inside the handler (decision and signing, no HTTP, no X-Matrix), to tell Tyr's cost from the machine's.
-  let decisions: number[] = [];
-  const timed = handler.routes().map((r) => ({
-    ...r,
-    handler: (req: Parameters<typeof r.handler>[0]) => {
-      const t0 = performance.now();
-      const out = r.handler(req);
-      decisions.push(performance.now() - t0);
-      return out;
-    },
-  }));
+  const decisions: number[] = [];
+  const timed = timedRoutes(handler.routes(), decisions);
   const listener = new HttpListener({
     name: "bench",
     bind: "127.0.0.1",
@@ -157,9 +147,14 @@ export async function run(): Promise<BenchResult[]> {
     requests,
   });
 
-  const run = await pairedRounds({ job, mix, noop, rounds: ROUNDS, onMeasureStart: () => (decisions = []) });
-  decisions.sort((x, y) => x - y);
-  const decisionP99 = decisions[Math.floor(decisions.length * 0.99)] ?? NaN;
+  const run = await pairedRounds({
+    job,
+    mix,
+    noop,
+    rounds: ROUNDS,
+    onMeasureStart: () => (decisions.length = 0),
+  });
+  const decisionP99 = p99Of(decisions);
   await listener.stop();
 
   const { measured: a, p99, p99Base, requestsPerS: reqs, requestsPerSBase: reqsBase } = run;
