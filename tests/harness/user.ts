@@ -179,6 +179,20 @@ export class TestUser {
     );
   }
 
+  /** Waits for `fromId`'s reply (`m.in_reply_to`) to the event `replyTo`. */
+  async waitForReply(roomId: string, fromId: string, replyTo: string, what: string, timeoutMs = 30_000) {
+    return this.waitFor(
+      roomId,
+      (e) =>
+        e.sender === fromId &&
+        (e.content["m.relates_to"] as { "m.in_reply_to"?: { event_id?: string } } | undefined)?.[
+          "m.in_reply_to"
+        ]?.event_id === replyTo,
+      timeoutMs,
+      what,
+    );
+  }
+
   /** Marks everything seen so far as old, so `waitFor` only considers what arrives next. */
   async catchUp(): Promise<void> {
     await this.sync(0);

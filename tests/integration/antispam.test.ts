@@ -63,16 +63,7 @@ describe("homeserver integration (synapse-http-antispam)", () => {
 
   async function command(text: string, match: RegExp): Promise<string> {
     const id = await mod.sendText(mgmt, `!tyr ${text}`);
-    const reply = await mod.waitFor(
-      mgmt,
-      (e) =>
-        e.sender === tyr.userId &&
-        (e.content["m.relates_to"] as { "m.in_reply_to"?: { event_id?: string } } | undefined)?.[
-          "m.in_reply_to"
-        ]?.event_id === id,
-      30_000,
-      `the reply to "${text}"`,
-    );
+    const reply = await mod.waitForReply(mgmt, tyr.userId, id, `the reply to "${text}"`);
     const body = String(reply.content.body).replaceAll("`", "");
     expect(body).toMatch(match);
     return body;

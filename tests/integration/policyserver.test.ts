@@ -54,16 +54,7 @@ describe("policy server (MSC4284) over federation", () => {
   /** The reply to a command (matched by in_reply_to), its body without backticks checked against `answer`. */
   const command = async (text: string, answer: RegExp) => {
     const id = await mod.sendText(mgmt, `!tyr ${text}`);
-    const reply = await mod.waitFor(
-      mgmt,
-      (e) =>
-        e.sender === tyr.userId &&
-        (e.content["m.relates_to"] as { "m.in_reply_to"?: { event_id?: string } } | undefined)?.[
-          "m.in_reply_to"
-        ]?.event_id === id,
-      30_000,
-      `the reply to "${text}"`,
-    );
+    const reply = await mod.waitForReply(mgmt, tyr.userId, id, `the reply to "${text}"`);
     expect(String(reply.content.body).replaceAll("`", "")).toMatch(answer);
     return reply;
   };
