@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { inject } from "vitest";
 import { Synapse } from "../harness/synapse.ts";
 import { TestUser, eventually } from "../harness/user.ts";
-import { runBot, testConfig, watchAndProtect } from "../harness/bot.ts";
+import { runBot, testConfig, watchAndProtect, type RunningBot } from "../harness/bot.ts";
 import { TYR_PROTECTIONS_KEY } from "../../src/protections/config.ts";
 import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -44,7 +44,17 @@ async function setup(tag: string) {
     await mod.sendText(mgmt, text);
     return mod.waitForNotice(mgmt, tyr.userId, answer);
   };
-  return { tyr: tyr, mod: mod, maint: maint, spammer: spammer, mgmt, room, list, config, command };
+  /** `restart` in chat, then Tyr started again as `tyr run` does: out of safe mode. */
+  const restart = async (bot: RunningBot, loaded = config): Promise<RunningBot> => {
+    await command("!tyr restart", /Restarting/);
+    await bot.done;
+    const again = await runBot(loaded);
+    expect(again.bot.safeMode.active).toBe(false);
+    return again;
+  };
+  const spammerBanned = () =>
+    eventually(async () => (await mod.membership(room, spammer.userId)) === "ban", 30_000, "the ban");
+  return { tyr, mod, maint, spammer, mgmt, room, list, config, command, restart, spammerBanned };
 }
 
 describe("safe mode", () => {
@@ -89,16 +99,10 @@ describe("safe mode", () => {
       );
       expect(stored).toEqual({});
 
-      await s.command("!tyr restart", /Restarting/);
-      await bot.done;
-      expect(bot.bot.restartRequested).toBe(true);
-      bot = await runBot(s.config);
-      expect(bot.bot.safeMode.active).toBe(false);
-      await eventually(
-        async () => (await s.mod.membership(s.room, s.spammer.userId)) === "ban",
-        30_000,
-        "the ban",
-      );
+      const before = bot;
+      bot = await s.restart(bot);
+      expect(before.bot.restartRequested).toBe(true);
+      await s.spammerBanned();
       await s.mod.catchUp();
       const after = await s.command("!tyr status", /Tyr status/);
       expect(after.content.body).not.toMatch(/Safe mode/);
@@ -126,15 +130,8 @@ describe("safe mode", () => {
       await s.command("!tyr lists", /./);
       expect(await s.mod.membership(s.room, s.spammer.userId)).toBe("join");
       await s.command(`!tyr unwatch ${closed}`, /Stopped watching/);
-      await s.command("!tyr restart", /Restarting/);
-      await bot.done;
-      bot = await runBot(s.config);
-      expect(bot.bot.safeMode.active).toBe(false);
-      await eventually(
-        async () => (await s.mod.membership(s.room, s.spammer.userId)) === "ban",
-        30_000,
-        "the ban",
-      );
+      bot = await s.restart(bot);
+      await s.spammerBanned();
     } finally {
       await bot.stop();
     }
@@ -162,10 +159,7 @@ describe("safe mode", () => {
       await sleep(1_000);
       expect(await s.mod.membership(s.room, s.spammer.userId)).toBe("join");
       await s.command(`!tyr unwatch ${s.list}`, /Stopped watching/);
-      await s.command("!tyr restart", /Restarting/);
-      await bot.done;
-      bot = await runBot(config);
-      expect(bot.bot.safeMode.active).toBe(false);
+      bot = await s.restart(bot, config);
     } finally {
       await bot.stop();
     }
@@ -182,15 +176,8 @@ describe("safe mode", () => {
       await s.command("!tyr rooms", /not available: Tyr is in safe mode because/);
       expect(await s.mod.membership(s.room, s.spammer.userId)).toBe("join");
       await s.command(`!tyr rooms remove ${closed}`, /No longer protecting/);
-      await s.command("!tyr restart", /Restarting/);
-      await bot.done;
-      bot = await runBot(s.config);
-      expect(bot.bot.safeMode.active).toBe(false);
-      await eventually(
-        async () => (await s.mod.membership(s.room, s.spammer.userId)) === "ban",
-        30_000,
-        "the ban",
-      );
+      bot = await s.restart(bot);
+      await s.spammerBanned();
     } finally {
       await bot.stop();
     }
