@@ -193,6 +193,7 @@ export class Tyr implements ShellParts {
       // Let queued effects finish (bounded) before features close (the crypto engine last).
       await Promise.race([this.queue.idle(), new Promise((r) => setTimeout(r, this.stopGraceMs).unref())]);
       for (const f of [...this.features].reverse()) await f.stop?.();
+      this.actionLog.close();
     }
   }
 

@@ -1,10 +1,14 @@
 // The action log: every consequence Tyr executed (or refused, or only simulated), with who or what
-// caused it. Append-only JSON lines on disk, bounded: when the file passes its limit, the newest
-// half is kept. Also the memory of "which bans did rule R cause", so unban can lift exactly those.
-import { appendFileSync, existsSync, readFileSync } from "node:fs";
+// caused it. Kept in SQLite (node:sqlite, no native addon) so months of actions stay searchable
+// (the dashboard, `log`); indexes for the searches in actionQuery.ts. Bounded: past `maxRecords`
+// the oldest half goes, except what is still in force. Also the memory of "which bans did rule R
+// cause", so unban can lift exactly those. The JSON-lines file of earlier versions is imported on
+// first start (and kept, renamed, beside the database).
+import { existsSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
+import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { Cause, Consequence } from "../consequences/types.ts";
-import { writeFileAtomic } from "./files.ts";
+import { buildCount, buildSearch, causeOfActor, type ActionSearch } from "./actionQuery.ts";
 
 export type Outcome = "done" | "failed" | "skipped" | "dry-run";
 
@@ -21,6 +25,8 @@ export interface ActionRecord {
   ruleKey?: string;
   outcome: Outcome;
   detail?: string;
+  /** Where a moderator's action was asked for, when not in chat ("dashboard"). */
+  via?: string;
 }
 
 export function actorOf(cause: Cause): string {
@@ -48,6 +54,7 @@ export function toRecord(c: Consequence, outcome: Outcome, detail?: string, ts =
   if (c.kind === "redact") rec.target = c.event;
   if (c.kind === "setState") rec.target = c.target ?? `${c.eventType} ${c.stateKey}`;
   if ("reason" in c && c.reason) rec.reason = c.reason;
+  if (c.cause.by === "moderator" && c.cause.via !== undefined) rec.via = c.cause.via;
   if (c.cause.by === "policy") {
     rec.list = c.cause.rule.list;
     rec.ruleKey = ruleKey(c.cause.rule);
@@ -56,25 +63,161 @@ export function toRecord(c: Consequence, outcome: Outcome, detail?: string, ts =
   return rec;
 }
 
+/** One stored record: its row id orders the log (newer is larger) and pages searches. */
+export type StoredRecord = ActionRecord & { readonly id: number };
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS actions (
+  id INTEGER PRIMARY KEY,
+  ts INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  room TEXT,
+  target TEXT,
+  reason TEXT,
+  actor TEXT NOT NULL,
+  cause TEXT NOT NULL,
+  via TEXT,
+  list TEXT,
+  rule_key TEXT,
+  outcome TEXT NOT NULL,
+  detail TEXT
+);
+CREATE INDEX IF NOT EXISTS actions_ts ON actions (ts);
+CREATE INDEX IF NOT EXISTS actions_target ON actions (target COLLATE NOCASE);
+CREATE INDEX IF NOT EXISTS actions_room ON actions (room);
+CREATE INDEX IF NOT EXISTS actions_actor ON actions (actor COLLATE NOCASE);
+CREATE INDEX IF NOT EXISTS actions_cause ON actions (cause);
+CREATE INDEX IF NOT EXISTS actions_kind ON actions (kind);
+CREATE VIRTUAL TABLE IF NOT EXISTS actions_fts USING fts5 (
+  target, room, actor, list, reason, detail, content = 'actions', content_rowid = 'id', tokenize = 'trigram'
+);
+CREATE TRIGGER IF NOT EXISTS actions_fts_insert AFTER INSERT ON actions BEGIN
+  INSERT INTO actions_fts (rowid, target, room, actor, list, reason, detail)
+  VALUES (new.id, new.target, new.room, new.actor, new.list, new.reason, new.detail);
+END;
+CREATE TRIGGER IF NOT EXISTS actions_fts_delete AFTER DELETE ON actions BEGIN
+  INSERT INTO actions_fts (actions_fts, rowid, target, room, actor, list, reason, detail)
+  VALUES ('delete', old.id, old.target, old.room, old.actor, old.list, old.reason, old.detail);
+END;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+`;
+
+type Row = Record<string, string | number | null>;
+
+const OUTCOMES: ReadonlySet<string> = new Set<Outcome>(["done", "failed", "skipped", "dry-run"]);
+
+/** A database row as a record: NULL columns are absent fields, as in the records Tyr writes. */
+function fromRow(r: Row): StoredRecord {
+  const rec: Record<string, unknown> = {
+    id: Number(r.id),
+    ts: Number(r.ts),
+    kind: r.kind,
+    actor: r.actor,
+    outcome: r.outcome,
+  };
+  for (const [col, field] of [
+    ["room", "room"],
+    ["target", "target"],
+    ["reason", "reason"],
+    ["via", "via"],
+    ["list", "list"],
+    ["rule_key", "ruleKey"],
+    ["detail", "detail"],
+  ] as const)
+    if (r[col] !== null && r[col] !== undefined) rec[field] = String(r[col]);
+  return rec as unknown as StoredRecord;
+}
+
+/** Bounds for the search page size and the match count, so no request can ask for everything. */
+export const MAX_PAGE = 500;
+export const COUNT_CAP = 10_000;
+
 export class ActionLog {
-  private readonly path: string;
-  private records: ActionRecord[] = [];
+  private readonly db: DatabaseSync;
   private readonly maxRecords: number;
+  private count: number;
+  private readonly insert: StatementSync;
+  private readonly redacted: StatementSync;
   /** user → room → rule key: bans Tyr made for policy rules that are still in force. Kept
    *  incrementally so rule removal and reconciliation never rescan the log. */
   private readonly policyBans = new Map<string, Map<string, string>>();
+  /** "user\0room" → id of the record of a policy ban in force (kept when the log is trimmed). */
+  private readonly policyBanIds = new Map<string, number>();
   /** user → the record of the suspension Tyr made that is still in force: who (a rule or a
    *  moderator), why and when. Auto-suspension lifts only those a rule made. */
-  private readonly suspensions = new Map<string, ActionRecord>();
+  private readonly suspensions = new Map<string, StoredRecord>();
 
   constructor(dataPath: string, opts: { maxRecords?: number } = {}) {
-    this.path = join(dataPath, "action-log.jsonl");
-    this.maxRecords = opts.maxRecords ?? 50_000;
-    this.records = existsSync(this.path) ? parseLines(readFileSync(this.path, "utf8")) : [];
-    for (const r of this.records) this.index(r);
+    this.maxRecords = opts.maxRecords ?? 1_000_000;
+    this.db = new DatabaseSync(join(dataPath, "action-log.sqlite"));
+    // WAL: readers (the dashboard) never wait for the writer; NORMAL sync is crash-safe in WAL.
+    this.db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
+    this.db.exec(SCHEMA);
+    this.insert = this.db.prepare(
+      `INSERT INTO actions (ts, kind, room, target, reason, actor, cause, via, list, rule_key, outcome, detail)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.redacted = this.db.prepare(
+      "SELECT 1 FROM actions WHERE target = ? AND kind = 'redact' AND outcome = 'done' LIMIT 1",
+    );
+    this.importJsonLines(join(dataPath, "action-log.jsonl"));
+    this.count = Number((this.db.prepare("SELECT count(*) AS n FROM actions").get() as Row).n);
+    const inForce = this.db.prepare(
+      `SELECT * FROM actions WHERE outcome = 'done' AND target IS NOT NULL
+         AND kind IN ('ban', 'unban', 'suspend', 'unsuspend') ORDER BY id`,
+    );
+    for (const r of inForce.iterate() as Iterable<Row>) this.index(fromRow(r));
   }
 
-  private index(r: ActionRecord): void {
+  /**
+   * The JSON-lines log of earlier versions, imported once: every record in one transaction with
+   * a marker, then the file is renamed (a crash between the two imports nothing twice).
+   */
+  private importJsonLines(path: string): void {
+    if (!existsSync(path)) return;
+    const done = this.db.prepare("SELECT value FROM meta WHERE key = 'imported_jsonl'").get();
+    if (done === undefined) {
+      const records = parseLines(readFileSync(path, "utf8"));
+      this.transaction(() => {
+        for (const r of records) this.write(r);
+        this.db
+          .prepare("INSERT INTO meta (key, value) VALUES ('imported_jsonl', ?)")
+          .run(String(records.length));
+      });
+    }
+    renameSync(path, `${path}.imported`);
+  }
+
+  private transaction(body: () => void): void {
+    this.db.exec("BEGIN");
+    try {
+      body();
+      this.db.exec("COMMIT");
+    } catch (e) {
+      this.db.exec("ROLLBACK");
+      throw e;
+    }
+  }
+
+  private write(rec: ActionRecord): number {
+    const res = this.insert.run(
+      rec.ts,
+      rec.kind,
+      rec.room ?? null,
+      rec.target ?? null,
+      rec.reason ?? null,
+      rec.actor,
+      causeOfActor(rec.actor),
+      rec.via ?? null,
+      rec.list ?? null,
+      rec.ruleKey ?? null,
+      rec.outcome,
+      rec.detail ?? null,
+    );
+    return Number(res.lastInsertRowid);
+  }
+
+  private index(r: StoredRecord): void {
     if (r.outcome !== "done" || !r.target) return;
     if (r.kind === "suspend") this.suspensions.set(r.target, r);
     else if (r.kind === "unsuspend") this.suspensions.delete(r.target);
@@ -83,49 +226,78 @@ export class ActionLog {
       let rooms = this.policyBans.get(r.target);
       if (!rooms) this.policyBans.set(r.target, (rooms = new Map()));
       rooms.set(r.room, r.ruleKey);
+      this.policyBanIds.set(`${r.target}\0${r.room}`, r.id);
     } else if (r.kind === "unban" || (r.kind === "ban" && !r.ruleKey)) {
       // A moderator's own ban (or any unban) takes the ban out of policy hands.
       const rooms = this.policyBans.get(r.target);
       rooms?.delete(r.room);
       if (rooms?.size === 0) this.policyBans.delete(r.target);
+      this.policyBanIds.delete(`${r.target}\0${r.room}`);
     }
   }
 
   append(rec: ActionRecord): void {
-    this.records.push(rec);
-    this.index(rec);
-    appendFileSync(this.path, `${JSON.stringify(rec)}\n`);
-    if (this.records.length > this.maxRecords) {
-      // Keep the newest half, plus every ban still in force for a policy rule: dropping those
-      // would make a later rule removal forget to lift them.
-      const cut = this.records.length - Math.floor(this.maxRecords / 2);
-      const active = (r: ActionRecord) =>
-        (r.kind === "suspend" && r.target !== undefined && this.suspensions.get(r.target) === r) ||
-        (r.kind === "ban" &&
-          r.ruleKey !== undefined &&
-          r.target !== undefined &&
-          r.room !== undefined &&
-          this.policyBans.get(r.target)?.get(r.room) === r.ruleKey);
-      this.records = [...this.records.slice(0, cut).filter(active), ...this.records.slice(cut)];
-      writeFileAtomic(this.path, this.records.map((r) => JSON.stringify(r)).join("\n") + "\n");
-    }
+    const id = this.write(rec);
+    this.count++;
+    this.index({ ...rec, id });
+    if (this.count > this.maxRecords) this.trim();
   }
 
-  /** Newest first. `about` matches a room, a target or an actor (case-insensitive substring). */
-  query(opts: { about?: string; limit?: number } = {}): ActionRecord[] {
-    const limit = opts.limit ?? 20;
-    const about = opts.about?.toLowerCase();
-    const out: ActionRecord[] = [];
-    for (let i = this.records.length - 1; i >= 0 && out.length < limit; i--) {
-      const r = this.records[i]!;
-      if (
-        !about ||
-        [r.room, r.target, r.actor, r.list].some((f) => f !== undefined && f.toLowerCase().includes(about))
-      ) {
-        out.push(r);
-      }
-    }
-    return out;
+  /** Keeps the newest half, plus every ban and suspension still in force: dropping those would
+   *  make a later rule removal forget to lift them. */
+  private trim(): void {
+    const keepFrom = this.db
+      .prepare("SELECT id FROM actions ORDER BY id DESC LIMIT 1 OFFSET ?")
+      .get(Math.floor(this.maxRecords / 2) - 1) as Row | undefined;
+    if (keepFrom === undefined) return;
+    const active = [...this.policyBanIds.values(), ...[...this.suspensions.values()].map((r) => r.id)];
+    this.transaction(() => {
+      this.db.exec("CREATE TEMP TABLE IF NOT EXISTS keep (id INTEGER PRIMARY KEY)");
+      this.db.exec("DELETE FROM keep");
+      const add = this.db.prepare("INSERT OR IGNORE INTO keep (id) VALUES (?)");
+      for (const id of active) add.run(id);
+      this.db
+        .prepare("DELETE FROM actions WHERE id < ? AND id NOT IN (SELECT id FROM keep)")
+        .run(Number(keepFrom.id));
+    });
+    this.count = Number((this.db.prepare("SELECT count(*) AS n FROM actions").get() as Row).n);
+  }
+
+  /** Newest first. `about` matches a room, a target, an actor or a list (case-insensitive substring). */
+  query(opts: { about?: string; limit?: number } = {}): StoredRecord[] {
+    return this.search({
+      limit: opts.limit ?? 20,
+      ...(opts.about !== undefined ? { about: opts.about } : {}),
+    });
+  }
+
+  /** One page of a search (see actionQuery.ts), newest first; page on with `before: last.id`. */
+  search(s: ActionSearch): StoredRecord[] {
+    const q = buildSearch({ ...s, limit: Math.min(MAX_PAGE, s.limit) });
+    return (this.db.prepare(q.sql).all(...q.params) as Row[]).map(fromRow);
+  }
+
+  /** How many actions a search matches, counted up to `COUNT_CAP`. */
+  countMatches(s: Omit<ActionSearch, "limit" | "before">): number {
+    const q = buildCount(s, COUNT_CAP);
+    return Number((this.db.prepare(q.sql).get(...q.params) as Row).n);
+  }
+
+  /** Actions since `since` per time bucket and cause, for charts. */
+  histogram(since: number, bucketMs: number): { bucket: number; cause: string; n: number }[] {
+    const rows = this.db
+      .prepare(
+        "SELECT (ts - ?) / ? AS bucket, cause, count(*) AS n FROM actions WHERE ts >= ? GROUP BY bucket, cause",
+      )
+      .all(since, bucketMs, since) as Row[];
+    return rows.map((r) => ({ bucket: Number(r.bucket), cause: String(r.cause), n: Number(r.n) }));
+  }
+
+  /** The distinct values of a column for filter menus (kinds, outcomes). */
+  kinds(): string[] {
+    return (this.db.prepare("SELECT DISTINCT kind FROM actions ORDER BY kind").all() as Row[]).map((r) =>
+      String(r.kind),
+    );
   }
 
   /** Every (user, room) Tyr banned because of rule `key` and hasn't unbanned since. */
@@ -165,21 +337,15 @@ export class ActionLog {
 
   /** Was this event already redacted by Tyr? (never redact the same event twice) */
   wasRedacted(eventId: string): boolean {
-    return this.redactedIds().has(eventId);
-  }
-
-  private redactedCache: { size: number; ids: Set<string> } | undefined;
-  private redactedIds(): Set<string> {
-    if (this.redactedCache?.size === this.records.length) return this.redactedCache.ids;
-    const ids = new Set<string>();
-    for (const r of this.records)
-      if (r.kind === "redact" && r.outcome === "done" && r.target) ids.add(r.target);
-    this.redactedCache = { size: this.records.length, ids };
-    return ids;
+    return this.redacted.get(eventId) !== undefined;
   }
 
   get size(): number {
-    return this.records.length;
+    return this.count;
+  }
+
+  close(): void {
+    if (this.db.isOpen) this.db.close();
   }
 }
 
@@ -191,7 +357,15 @@ function parseLines(text: string): ActionRecord[] {
     if (!line) continue;
     try {
       const r = JSON.parse(line) as ActionRecord;
-      if (r && typeof r === "object" && typeof r.kind === "string" && typeof r.ts === "number") out.push(r);
+      if (
+        r &&
+        typeof r === "object" &&
+        typeof r.kind === "string" &&
+        typeof r.ts === "number" &&
+        typeof r.actor === "string" &&
+        OUTCOMES.has(r.outcome)
+      )
+        out.push(r);
     } catch {
       // A torn last line after a crash is expected; everything before it is kept.
     }

@@ -1,0 +1,119 @@
+// Searches over the action log, as SQL. Pure: a search description in, SQL text and its
+// parameters out (values are always bound, never spliced into the text). The schema lives in
+// actionLog.ts; the indexes there are chosen for exactly these shapes: one equality filter plus
+// "newest first", keyset pagination by id, and free text through an FTS5 trigram index.
+
+export type CauseKind = "policy" | "protection" | "moderator" | "system";
+export const CAUSE_KINDS: readonly CauseKind[] = ["policy", "protection", "moderator", "system"];
+
+export interface ActionSearch {
+  /** The action's target (user, server, event…), case-insensitive, exact. */
+  readonly entity?: string;
+  /** The room, exact. */
+  readonly room?: string;
+  /** Who or what acted ("@mod:example.org", "policy !list", "protection flooding"), case-insensitive. */
+  readonly actor?: string;
+  readonly cause?: CauseKind;
+  readonly kind?: string;
+  readonly outcome?: string;
+  /** Only actions at or after this time (ms since the epoch). */
+  readonly since?: number;
+  /** Only actions before this time (ms since the epoch). */
+  readonly until?: number;
+  /** Substring anywhere: target, room, actor, list, reason, detail (case-insensitive). */
+  readonly text?: string;
+  /** Substring in target, room, actor or list (what `log <about>` searches). */
+  readonly about?: string;
+  /** Keyset pagination: only actions older than this record id. */
+  readonly before?: number;
+  readonly limit: number;
+}
+
+export interface Sql {
+  readonly sql: string;
+  readonly params: (string | number)[];
+}
+
+/** Columns the free-text index covers, in its order. */
+export const FTS_COLUMNS = ["target", "room", "actor", "list", "reason", "detail"] as const;
+const ABOUT_COLUMNS = ["target", "room", "actor", "list"] as const;
+
+/** Trigram FTS answers substrings of at least three characters; shorter ones fall back to LIKE. */
+const MIN_TRIGRAM = 3;
+
+/** A free-text needle as one FTS5 phrase (double quotes doubled), optionally column-restricted. */
+export function ftsPhrase(needle: string, columns?: readonly string[]): string {
+  const phrase = `"${needle.replace(/"/g, '""')}"`;
+  return columns ? `{${columns.join(" ")}} : ${phrase}` : phrase;
+}
+
+/** `%needle%` for LIKE, with the pattern characters escaped (ESCAPE '\'). */
+export function likePattern(needle: string): string {
+  return `%${needle.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+/** Who caused an action, from the actor text `actorOf` writes. */
+export function causeOfActor(actor: string): CauseKind {
+  if (actor.startsWith("policy ")) return "policy";
+  if (actor.startsWith("protection ")) return "protection";
+  if (actor.startsWith("@")) return "moderator";
+  return "system";
+}
+
+/** The SELECT for one page of a search, newest first. */
+export function buildSearch(s: ActionSearch): Sql {
+  const where: string[] = [];
+  const params: (string | number)[] = [];
+  let from = "actions a";
+  const needles: { needle: string; columns: readonly string[] | undefined }[] = [];
+  if (s.text !== undefined && s.text.length > 0) needles.push({ needle: s.text, columns: undefined });
+  if (s.about !== undefined && s.about.length > 0) needles.push({ needle: s.about, columns: ABOUT_COLUMNS });
+  const fts = needles.filter((n) => [...n.needle].length >= MIN_TRIGRAM);
+  if (fts.length > 0) {
+    // FTS5 drives the query: it walks matching rowids newest first and stops at the limit.
+    from = "actions_fts f JOIN actions a ON a.id = f.rowid";
+    where.push("actions_fts MATCH ?");
+    params.push(fts.map((n) => ftsPhrase(n.needle, n.columns)).join(" AND "));
+  }
+  for (const n of needles.filter((x) => !fts.includes(x))) {
+    const cols = n.columns ?? FTS_COLUMNS;
+    where.push(`(${cols.map((c) => `a.${c} LIKE ? ESCAPE '\\'`).join(" OR ")})`);
+    for (let i = 0; i < cols.length; i++) params.push(likePattern(n.needle));
+  }
+  const eq = (column: string, value: string | undefined, nocase = false) => {
+    if (value === undefined || value.length === 0) return;
+    where.push(nocase ? `a.${column} = ? COLLATE NOCASE` : `a.${column} = ?`);
+    params.push(value);
+  };
+  eq("target", s.entity, true);
+  eq("room", s.room);
+  eq("actor", s.actor, true);
+  eq("cause", s.cause);
+  eq("kind", s.kind);
+  eq("outcome", s.outcome);
+  if (s.since !== undefined) {
+    where.push("a.ts >= ?");
+    params.push(s.since);
+  }
+  if (s.until !== undefined) {
+    where.push("a.ts < ?");
+    params.push(s.until);
+  }
+  if (s.before !== undefined) {
+    where.push("a.id < ?");
+    params.push(s.before);
+  }
+  const order = fts.length > 0 ? "f.rowid DESC" : "a.id DESC";
+  const sql =
+    `SELECT a.* FROM ${from}` +
+    (where.length > 0 ? ` WHERE ${where.join(" AND ")}` : "") +
+    ` ORDER BY ${order} LIMIT ?`;
+  return { sql, params: [...params, Math.max(1, Math.floor(s.limit))] };
+}
+
+/** How many actions match (at most `cap`, so a broad search stays cheap). */
+export function buildCount(s: Omit<ActionSearch, "limit" | "before">, cap: number): Sql {
+  const page = buildSearch({ ...s, limit: cap });
+  const inner = page.sql.replace(/^SELECT a\.\* /, "SELECT 1 ").replace(/ ORDER BY [^ ]+ DESC LIMIT \?$/, "");
+  return { sql: `SELECT count(*) AS n FROM (${inner} LIMIT ?)`, params: page.params };
+}
