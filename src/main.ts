@@ -32,6 +32,7 @@ import { AntispamFeature, createAntispamHandler } from "./antispam/feature.ts";
 import { registerMetrics } from "./metrics/wire.ts";
 import { PolicyServerFeature } from "./policyserver/feature.ts";
 import { policyServerCommands } from "./commands/policyserver.ts";
+import { DashboardFeature } from "./dashboard/feature.ts";
 
 export async function startBot(loaded: LoadedConfig, log: Logger, signal?: AbortSignal): Promise<Tyr> {
   // Before the first request: the login itself must verify against the admin's CA.
@@ -154,6 +155,17 @@ export async function startBot(loaded: LoadedConfig, log: Logger, signal?: Abort
       ...(antispamHandler !== undefined ? { antispam: antispamHandler.stats } : {}),
       ...(metricsBearer !== undefined ? { token: metricsBearer } : {}),
     });
+  }
+  if (bot.config.dashboard.enabled) {
+    const dashboard = new DashboardFeature(bot, {
+      http,
+      commands,
+      policy,
+      protections,
+      encryption: services.crypto !== undefined,
+    });
+    bot.add(dashboard);
+    registry.register(dashboard.command());
   }
   // Added last: routes registered by features go live when it starts, and it stops first.
   bot.add(http);

@@ -33,6 +33,15 @@ import { errorText } from "../consequences/queue.ts";
 import { ProgressMessage } from "../consequences/progress.ts";
 import { formatDuration } from "./framework/duration.ts";
 
+/** What a command run from the dashboard answered (see `CommandHandler.runForDashboard`). */
+export interface DashboardRun {
+  readonly ok: boolean;
+  /** The reply, as it would have been shown in chat (HTML built by src/format, escaped). */
+  readonly replies: Fragment[];
+  /** Set when the command asks for confirmation first; nothing was done. */
+  readonly preview?: Fragment;
+}
+
 /** Decides whether a sender's device may command the bot (the E2EE trust policy plugs in here). */
 export type TrustGate = (ev: TimelineEvent) => Promise<string | undefined>;
 
@@ -371,6 +380,91 @@ export class CommandHandler implements Feature {
       progress: () => this.progress(ev),
       act: (cs: readonly Consequence[], onProgress) => this.bot.queue.submitAll(cs, onProgress),
     };
+  }
+
+  /**
+   * Runs a command for the web dashboard (src/dashboard/): the same parse, safe-mode check,
+   * confirmation and run as in chat, with effects caused "via dashboard" by `sender` (who the
+   * dashboard already checked may command Tyr). A `change` is announced in the management room
+   * and its reply is posted there under the announcement, as a chat command's would be; every
+   * reply also comes back for the browser. A command that wants confirmation returns its preview
+   * and does nothing unless `confirmed`.
+   */
+  async runForDashboard(
+    sender: string,
+    input: string,
+    opts: { change: boolean; confirmed?: boolean },
+  ): Promise<DashboardRun> {
+    const parsed = this.registry.parse(input, { prefix: this.bot.config.commands.prefix });
+    if (!parsed.ok) return { ok: false, replies: [text(parsed.error)] };
+    const command = parsed.invocation.command;
+    if (!this.bot.safeMode.allows(command))
+      return { ok: false, replies: [text(`${this.bot.safeMode.refusal(command)}.`)] };
+    const replies: Fragment[] = [];
+    let threadRoot: string | undefined;
+    const reply = async (r: Reply): Promise<string[]> => {
+      const pages = paginate(r);
+      for (const p of pages) replies.push({ text: p.body, html: p.formatted_body ?? p.body });
+      return threadRoot !== undefined ? this.send(paginate(r, { relatesTo: threadReply(threadRoot) })) : [];
+    };
+    const collect: Progress = {
+      update: async () => {},
+      finish: async (f) => void (await reply(typeof f === "string" ? text(f) : f)),
+    };
+    const ctx: CommandContext = {
+      bot: this.bot,
+      services: this.services,
+      registry: this.registry,
+      sender,
+      roomId: this.bot.managementRoomId,
+      eventId: "",
+      sentAt: Date.now(),
+      deliveredAt: Date.now(),
+      cause: { by: "moderator", user: sender, command, via: "dashboard" },
+      reply,
+      progress: () => collect,
+      act: (cs, onProgress) => this.bot.queue.submitAll(cs, onProgress),
+    };
+    try {
+      const preview = opts.confirmed ? null : await parsed.confirmation(ctx);
+      if (preview) return { ok: true, replies: [], preview };
+      if (opts.change) {
+        [threadRoot] = await this.send([notice(fmt`Via the dashboard, ${sender} ran: ${code(input)}`)]);
+        this.bot.log.info({ sender, command }, "command from the dashboard");
+      }
+      const r = await parsed.run(ctx);
+      if (r) await reply(r);
+      if (opts.change) this.recordDashboardChange(sender, input, "done");
+      return { ok: true, replies };
+    } catch (e) {
+      const { expected, reason } = classifyFailure(e);
+      if (expected) this.bot.log.info({ command, reason }, "dashboard command did not complete");
+      else this.bot.log.error({ err: e, command }, "dashboard command failed");
+      await reply(
+        fmt`${command} failed: ${reason}.${expected ? "" : " Check the log for details, or try again."}`,
+      );
+      if (opts.change) this.recordDashboardChange(sender, input, "failed", reason);
+      return { ok: false, replies };
+    }
+  }
+
+  /** Every change made in the dashboard is in the action log, "via dashboard by" its moderator
+   *  (its effects are there too, each with its own cause). */
+  private recordDashboardChange(
+    sender: string,
+    input: string,
+    outcome: "done" | "failed",
+    detail?: string,
+  ): void {
+    this.bot.actionLog.append({
+      ts: Date.now(),
+      kind: "command",
+      actor: sender,
+      via: "dashboard",
+      reason: input.slice(0, 1_000),
+      outcome,
+      ...(detail !== undefined ? { detail: detail.slice(0, 500) } : {}),
+    });
   }
 
   private progress(ev: TimelineEvent): Progress {

@@ -6,6 +6,7 @@ import { httpSchema } from "../http/config.ts";
 import { metricsSchema } from "../metrics/config.ts";
 import { antispamSchema } from "../antispam/config.ts";
 import { policyServerSchema } from "../policyserver/config.ts";
+import { dashboardSchema } from "../dashboard/config.ts";
 
 const ROOM_ID = /^![^\s:]+(:[^\s]+)?$/; // room v12 IDs carry no server part
 const ROOM_ALIAS = /^#[^\s:]+:[^\s]+$/;
@@ -157,6 +158,8 @@ export const configSchema = z
       metrics: metricsSchema,
       // ---- Tyr as the MSC4284 policy server of its rooms (src/policyserver/) ----
       policyServer: policyServerSchema,
+      // ---- The web dashboard (src/dashboard/) ----
+      dashboard: dashboardSchema,
     },
     { error: "expected a mapping of configuration keys" },
   )

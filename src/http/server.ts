@@ -217,16 +217,21 @@ export class HttpListener {
     const declared = Number(req.headers["content-length"] ?? 0);
     if (Number.isFinite(declared) && declared > limit)
       return this.refuse(req, res, tooLarge(limit), path, route);
-    if (route.body === "json") {
+    if (route.body !== "none") {
       const type = String(req.headers["content-type"] ?? "")
         .split(";")[0]!
         .trim()
         .toLowerCase();
-      if (type !== "application/json")
+      const want = route.body === "json" ? "application/json" : "application/x-www-form-urlencoded";
+      if (type !== want)
         return this.refuse(
           req,
           res,
-          { status: 415, errcode: "M_NOT_JSON", error: "expected Content-Type: application/json" },
+          {
+            status: 415,
+            errcode: route.body === "json" ? "M_NOT_JSON" : "M_UNKNOWN",
+            error: `expected Content-Type: ${want}`,
+          },
           path,
           route,
         );
@@ -254,6 +259,8 @@ export class HttpListener {
           path,
           route,
         );
+    } else if (route.body === "form") {
+      body = new URLSearchParams(raw.toString("utf8"));
     } else if (raw.length > 0) {
       return this.refuse(
         req,

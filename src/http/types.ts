@@ -12,7 +12,7 @@ export interface HttpRequest {
   readonly path: string;
   readonly query: URLSearchParams;
   readonly headers: IncomingHttpHeaders;
-  /** Parsed JSON body (routes with `body: "json"`), else undefined. */
+  /** Parsed JSON body (routes with `body: "json"`), URLSearchParams (`body: "form"`), else undefined. */
   readonly body: unknown;
   /** From the route's auth (e.g. the requesting server); never a secret. */
   readonly principal?: string;
@@ -37,8 +37,10 @@ export interface Route {
   readonly path: string;
   readonly prefix?: boolean;
   readonly auth: Auth;
-  /** "json": the body must be a JSON document (415 otherwise); "none": any body is refused. */
-  readonly body: "json" | "none";
+  /** "json": the body must be a JSON document (415 otherwise); "form": an HTML form
+   *  (application/x-www-form-urlencoded, given to the handler as URLSearchParams); "none": any
+   *  body is refused. */
+  readonly body: "json" | "form" | "none";
   /** Overrides the listener's default body limit. */
   readonly maxBodyBytes?: number;
   readonly handler: Handler;

@@ -14,8 +14,9 @@ export type Outcome = "done" | "failed" | "skipped" | "dry-run";
 
 export interface ActionRecord {
   ts: number;
-  /** What was done; "refuse": the homeserver refused a request on Tyr's answer (src/antispam/). */
-  kind: Consequence["kind"] | "refuse";
+  /** What was done; "refuse": the homeserver refused a request on Tyr's answer (src/antispam/);
+   *  "command": a change a moderator made from the dashboard (the command is the reason). */
+  kind: Consequence["kind"] | "refuse" | "command";
   room?: string;
   target?: string;
   reason?: string;
@@ -287,8 +288,9 @@ export class ActionLog {
   histogram(since: number, bucketMs: number): { bucket: number; cause: string; n: number }[] {
     const rows = this.db
       .prepare(
-        "SELECT (ts - ?) / ? AS bucket, cause, count(*) AS n FROM actions WHERE ts >= ? GROUP BY bucket, cause",
+        "SELECT CAST((ts - ?) / ? AS INTEGER) AS bucket, cause, count(*) AS n FROM actions WHERE ts >= ? GROUP BY bucket, cause",
       )
+      // Bound JS numbers are REALs in SQLite: the CAST makes the division whole buckets.
       .all(since, bucketMs, since) as Row[];
     return rows.map((r) => ({ bucket: Number(r.bucket), cause: String(r.cause), n: Number(r.n) }));
   }

@@ -1,0 +1,130 @@
+// The web dashboard as a feature of the bot: its routes on Tyr's HTTP listener (under /dashboard,
+// feature "dashboard", so `http.listeners.dashboard` can move it), the `dashboard` command that
+// sends a moderator a one-time login link, and the watch on the management room that ends the
+// sessions of anyone who loses the power to command Tyr.
+import type { BotParts, Feature } from "../feature.ts";
+import type { StateEvent } from "../matrix/roomState.ts";
+import type { HttpService } from "../http/service.ts";
+import type { Route } from "../http/types.ts";
+import { none } from "../http/auth.ts";
+import type { CommandHandler } from "../commands/handler.ts";
+import type { CommandContext } from "../commands/context.ts";
+import { commandsFor, type Command } from "../commands/framework/index.ts";
+import { bold, fmt, link } from "../format/fragment.ts";
+import { canSendState, userLevel } from "../matrix/power.ts";
+import type { PolicyFeature } from "../policy/feature.ts";
+import type { ProtectionsFeature } from "../protections/feature.ts";
+import { listShortcode } from "../commands/lists.ts";
+import { DashboardApp } from "./app.ts";
+import { BASE } from "./layout.ts";
+import { networkOpenIdVerifier } from "./openid.ts";
+import { LOGIN_LINK_TTL_MS, LoginLinks, Sessions } from "./secrets.ts";
+
+export const FEATURE = "dashboard";
+
+export class DashboardFeature implements Feature {
+  readonly name = FEATURE;
+  readonly baseUrl: string;
+  private readonly bot: BotParts;
+  private readonly links = new LoginLinks();
+  readonly sessions: Sessions;
+  private readonly app: DashboardApp;
+
+  constructor(
+    bot: BotParts,
+    deps: {
+      http: HttpService;
+      commands: CommandHandler;
+      policy: PolicyFeature;
+      protections: ProtectionsFeature;
+      encryption: boolean;
+    },
+  ) {
+    this.bot = bot;
+    const c = bot.config.dashboard;
+    const own = bot.config.http.listeners[FEATURE];
+    this.baseUrl =
+      c.publicBaseUrl ?? `http://${own?.bind ?? bot.config.http.bind}:${own?.port ?? bot.config.http.port}`;
+    this.sessions = new Sessions(c.sessionHours * 3_600_000);
+    const { policy, protections } = deps;
+    this.app = new DashboardApp({
+      log: bot.log.child({ module: "dashboard" }),
+      sessions: this.sessions,
+      links: this.links,
+      openid: networkOpenIdVerifier({
+        ownServer: bot.serverName,
+        homeserverUrl: bot.config.homeserverUrl,
+        insecure: false,
+      }),
+      secure: this.baseUrl.startsWith("https://"),
+      homeserverOrigin: new URL(bot.config.homeserverUrl).origin,
+      actionLog: bot.actionLog,
+      encryption: deps.encryption,
+      mayUse: (user) => this.accessProblem(user),
+      run: (user, command, opts) => deps.commands.runForDashboard(user, command, opts),
+      lists: () =>
+        policy.lists.map((id) => {
+          const state = bot.state.peek(id);
+          const sc = listShortcode(bot.state, id);
+          return {
+            id,
+            label: sc ?? policy.displayList(id),
+            rules: policy.revision(id)?.size ?? 0,
+            writable: state !== undefined && canSendState(state, bot.session.userId, "m.policy.rule.user"),
+          };
+        }),
+      rules: function* () {
+        for (const l of policy.lists) yield* policy.revision(l)?.rules() ?? [];
+      },
+      protectionNames: () => protections.protections.map((p) => p.name),
+      protectedRooms: () => [...policy.protectedRooms],
+    });
+    const route = (method: "GET" | "POST"): Route => ({
+      feature: FEATURE,
+      method,
+      path: BASE,
+      prefix: true,
+      auth: none, // sessions, CSRF and login are the dashboard's own (app.ts): it answers with pages
+      body: method === "POST" ? "form" : "none",
+      handler: (req) => this.app.handle(req),
+    });
+    deps.http.register(route("GET"), route("POST"));
+  }
+
+  /** Why `user` may not use the dashboard, or undefined: the same rule as for chat commands. */
+  accessProblem(user: string): string | undefined {
+    const room = this.bot.state.peek(this.bot.managementRoomId);
+    if (!room || room.membership(user) !== "join") return "only members of the management room can use it";
+    const min = this.bot.config.commands.minPowerLevel;
+    if (userLevel(room, user) < min)
+      return `only members with power level ${min} or more in the management room can use it`;
+    return undefined;
+  }
+
+  onState(roomId: string, ev: StateEvent): void {
+    if (roomId !== this.bot.managementRoomId) return;
+    if (ev.type !== "m.room.power_levels" && ev.type !== "m.room.member") return;
+    for (const user of this.sessions.users()) {
+      const why = this.accessProblem(user);
+      if (why === undefined) continue;
+      const n = this.sessions.revokeAll(user);
+      this.bot.log.info({ user, sessions: n, why }, "dashboard sessions ended");
+    }
+  }
+
+  /** `dashboard`: a one-time login link for the moderator who asks, in a thread reply. */
+  command(): Command<CommandContext> {
+    const { command } = commandsFor<CommandContext>();
+    return command({
+      name: "dashboard",
+      group: "General",
+      summary: "A one-time link to log in to the web dashboard (valid 5 minutes, only for you)",
+      examples: ["dashboard"],
+      run: (ctx) => {
+        const token = this.links.issue(ctx.sender);
+        const url = `${this.baseUrl}${BASE}/login?token=${token}`;
+        return fmt`${bold("Dashboard login")} for ${ctx.sender}: ${link(url, "open the dashboard")}. The link works once, within ${String(LOGIN_LINK_TTL_MS / 60_000)} minutes, and logs in only ${ctx.sender}; do not forward it.`;
+      },
+    });
+  }
+}
