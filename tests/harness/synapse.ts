@@ -352,7 +352,9 @@ listeners:
     tls: false
     x_forwarded: false
     resources:
-      - names: [client]
+      # openid: /_matrix/federation/v1/openid/userinfo, which Tyr's dashboard asks to verify a
+      # moderator's OpenID token ("log in with Matrix").
+      - names: [client, openid]
         compress: false
 ${federationYaml}
 database:

@@ -75,6 +75,13 @@ describe("action log searches", () => {
     expect(log.countMatches({ cause: "moderator" })).toBe(151);
   });
 
+  it("counts actions per whole time bucket and cause, for the charts", () => {
+    const t0 = 1_700_000_000_000;
+    const rows = log.histogram(t0, 100_000);
+    expect(rows.every((r) => Number.isInteger(r.bucket))).toBe(true);
+    expect(rows.filter((r) => r.bucket === 0).reduce((a, r) => a + r.n, 0)).toBe(100);
+  });
+
   it("pages without gaps or repeats with the `before` cursor", () => {
     const seen: number[] = [];
     let before: number | undefined;
