@@ -434,8 +434,16 @@ export class CommandHandler implements Feature {
       }
       const r = await parsed.run(ctx);
       if (r) await reply(r);
-      if (opts.change) this.recordDashboardChange(sender, input, "done");
-      return { ok: true, replies };
+      // Commands answer a change they refuse (a value that does not validate) with "✗ why".
+      const refused = replies[0]?.text.startsWith("✗") === true;
+      if (opts.change)
+        this.recordDashboardChange(
+          sender,
+          input,
+          refused ? "failed" : "done",
+          refused ? replies[0]?.text : undefined,
+        );
+      return { ok: !refused, replies };
     } catch (e) {
       const { expected, reason } = classifyFailure(e);
       if (expected) this.bot.log.info({ command, reason }, "dashboard command did not complete");

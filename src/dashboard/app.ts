@@ -415,9 +415,7 @@ export class DashboardApp {
         text: h`${fragmentOf(r.preview)}<form method="post">${again.map(([k, val]) => h`<input type="hidden" name="${k}" value="${val}">`)}<input type="hidden" name="confirmed" value="yes"><button type="submit">Go ahead</button></form>`,
       };
     }
-    // Commands answer a refused change (a value that does not validate) with a reply starting "✗".
-    const refused = r.replies[0]?.text.startsWith("✗") ?? false;
-    return { text: fragmentOf(blocks(...r.replies)), error: !r.ok || refused };
+    return { text: fragmentOf(blocks(...r.replies)), error: !r.ok };
   }
 
   // ---- responses ------------------------------------------------------------------------------

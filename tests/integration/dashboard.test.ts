@@ -265,6 +265,10 @@ describe("dashboard in a browser", () => {
     await page.waitForLoadState();
     expect(await page.locator(".flash").first().getAttribute("class")).toBe("flash");
     expect((await command(mod, "protections show flooding")).replaceAll("`", "")).toMatch(/maxMessages = 7/);
+    // Both changes are in the action log, the refused one as failed.
+    await page.goto(`${base}/dashboard/log?kind=command&text=maxMessages`);
+    const outcomes = await page.locator("tbody td[data-label=Outcome]").allTextContents();
+    expect(outcomes.map((o) => o.split(" ")[0])).toEqual(["done", "failed"]);
   });
 
   it("charts today's actions on the overview", async () => {
