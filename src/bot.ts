@@ -192,6 +192,9 @@ export class Tyr implements ShellParts {
     } finally {
       // Let queued effects finish (bounded) before features close (the crypto engine last).
       await Promise.race([this.queue.idle(), new Promise((r) => setTimeout(r, this.stopGraceMs).unref())]);
+      // Past the grace, nothing may wait on the homeserver any longer (it may be going down too):
+      // features close on local work only.
+      this.client.transport.close();
       for (const f of [...this.features].reverse()) await f.stop?.();
     }
   }
@@ -211,5 +214,7 @@ export class Tyr implements ShellParts {
     this.stopGraceMs = graceMs;
     this.log.info("shutting down");
     this.sync.stop();
+    // A sync batch still being handled can hold `run()` on a request; the grace bounds it too.
+    setTimeout(() => this.client.transport.close(), graceMs).unref();
   }
 }
