@@ -18,7 +18,7 @@ import { MatrixExecutor } from "./consequences/execute.ts";
 import { refusal } from "./consequences/guard.ts";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { readStoredIdentity } from "./matrix/crypto/store.ts";
+import { readStoredIdentity } from "./matrix/crypto/store-files.ts";
 import { CRYPTO_DIR } from "./matrix/crypto/feature.ts";
 import { SAFE_MODE_COMMANDS, SafeModeReasons, allowedInSafeMode } from "./safemode/reasons.ts";
 
