@@ -21,6 +21,8 @@ export interface ActionRecord {
   ruleKey?: string;
   outcome: Outcome;
   detail?: string;
+  /** The abuse report this action answered (src/reports/), e.g. "event-12". */
+  report?: string;
 }
 
 export function actorOf(cause: Cause): string {
@@ -53,6 +55,7 @@ export function toRecord(c: Consequence, outcome: Outcome, detail?: string, ts =
     rec.ruleKey = ruleKey(c.cause.rule);
   }
   if (detail) rec.detail = detail;
+  if (c.cause.by === "moderator" && c.cause.report !== undefined) rec.report = c.cause.report;
   return rec;
 }
 
@@ -120,7 +123,9 @@ export class ActionLog {
       const r = this.records[i]!;
       if (
         !about ||
-        [r.room, r.target, r.actor, r.list].some((f) => f !== undefined && f.toLowerCase().includes(about))
+        [r.room, r.target, r.actor, r.list, r.report].some(
+          (f) => f !== undefined && f.toLowerCase().includes(about),
+        )
       ) {
         out.push(r);
       }
