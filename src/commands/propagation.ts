@@ -7,8 +7,9 @@ import type { BotParts, Feature } from "../feature.ts";
 import type { BatchMeta, TimelineEvent } from "../router.ts";
 import type { StateEvent } from "../matrix/roomState.ts";
 import type { Services } from "../services.ts";
-import { HOUSEKEEPING, type Consequence } from "../consequences/types.ts";
+
 import { errorText } from "../consequences/queue.ts";
+import { sendToManagementRoom } from "../consequences/housekeeping.ts";
 import { editContent, notice, reactionContent } from "../format/content.ts";
 import { code, fmt, type Fragment } from "../format/fragment.ts";
 import { annotationOf, reactionProblem } from "./reactionAccess.ts";
@@ -193,16 +194,7 @@ export class BanPropagation implements Feature {
   }
 
   /** Through the queue and the Messenger: encrypted whenever the management room is. */
-  private async send(eventType: string, content: Record<string, unknown>): Promise<string | undefined> {
-    const c: Consequence = {
-      kind: "send",
-      room: this.bot.managementRoomId,
-      eventType,
-      content,
-      cause: HOUSEKEEPING,
-    };
-    const r = await this.bot.queue.submit(c);
-    if (r.outcome !== "done") this.bot.log.warn({ error: r.error }, "could not send to the management room");
-    return r.detail;
+  private send(eventType: string, content: Record<string, unknown>): Promise<string | undefined> {
+    return sendToManagementRoom(this.bot, eventType, content);
   }
 }

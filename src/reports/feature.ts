@@ -12,7 +12,8 @@ import type { Services } from "../services.ts";
 import type { CommandContext } from "../commands/context.ts";
 import type { CommandRegistry } from "../commands/framework/index.ts";
 import { errorText } from "../consequences/queue.ts";
-import { HOUSEKEEPING, type Cause, type Consequence } from "../consequences/types.ts";
+import { sendToManagementRoom } from "../consequences/housekeeping.ts";
+import type { Cause } from "../consequences/types.ts";
 import { ProgressMessage } from "../consequences/progress.ts";
 import { readJsonFile, writeFileAtomic } from "../store/files.ts";
 import { blocks, code, fmt, join as joinFragments, text, type Fragment } from "../format/fragment.ts";
@@ -393,17 +394,8 @@ export class ReportsFeature implements Feature, Reporting, ReportDesk {
   }
 
   /** Housekeeping sends to the management room, through the queue and the Messenger. */
-  private async send(eventType: string, content: Record<string, unknown>): Promise<string | undefined> {
-    const c: Consequence = {
-      kind: "send",
-      room: this.bot.managementRoomId,
-      eventType,
-      content,
-      cause: HOUSEKEEPING,
-    };
-    const r = await this.bot.queue.submit(c, { front: true });
-    if (r.outcome !== "done") this.bot.log.warn({ error: r.error }, "could not send to the management room");
-    return r.detail;
+  private send(eventType: string, content: Record<string, unknown>): Promise<string | undefined> {
+    return sendToManagementRoom(this.bot, eventType, content, { front: true });
   }
 
   // ---- polling the homeserver --------------------------------------------------------------
