@@ -114,7 +114,8 @@ export class ActionLog {
     }
   }
 
-  /** Newest first. `about` matches a room, a target or an actor (case-insensitive substring). */
+  /** Newest first. `about` matches a room, a target or an actor (case-insensitive substring), or
+   *  exactly the report an action answered ("event-12"). */
   query(opts: { about?: string; limit?: number } = {}): ActionRecord[] {
     const limit = opts.limit ?? 20;
     const about = opts.about?.toLowerCase();
@@ -123,9 +124,8 @@ export class ActionLog {
       const r = this.records[i]!;
       if (
         !about ||
-        [r.room, r.target, r.actor, r.list, r.report].some(
-          (f) => f !== undefined && f.toLowerCase().includes(about),
-        )
+        r.report?.toLowerCase() === about ||
+        [r.room, r.target, r.actor, r.list].some((f) => f !== undefined && f.toLowerCase().includes(about))
       ) {
         out.push(r);
       }

@@ -187,6 +187,11 @@ describe("report triage by reaction", () => {
       .split("\n")
       .map((l) => JSON.parse(l) as { kind: string; report?: string; actor: string });
     expect(log).toContainEqual(expect.objectContaining({ kind: "setState", report: key, actor: mod.userId }));
+    const shown = await command(
+      `!tyr log ${key}`,
+      new RegExp(`setState .* by ${mod.userId} \\(for report \`${key}\`\\): done`),
+    );
+    expect(shown).not.toContain("policy"); // the policy's bans are the rule's doing, not the report's
   });
 
   it("🗑️ redacts the reported event and 🔇 mutes its sender; a second 🗑️ does not redact again", async () => {
