@@ -189,8 +189,10 @@ export class ReportsFeature implements Feature, Reporting, ReportDesk {
   ): Promise<TriageResult> {
     const entry = this.store.get(key);
     if (!entry) return { kind: "refused", why: `there is no report ${key}` };
+    const spared = new Set([...this.bot.moderators(), this.bot.session.userId]);
     let list = opts.list;
-    if (action === "ban" && list === undefined && actionsFor(entry.report).includes("ban")) {
+    let decision = decideTriage(entry, action, { spared, ...(list !== undefined ? { list } : {}) });
+    if (decision.kind === "needs-list") {
       const lists = this.listsToOffer();
       if (lists.length === 0)
         return {
@@ -199,9 +201,10 @@ export class ReportsFeature implements Feature, Reporting, ReportDesk {
         };
       if (lists.length > 1) return { kind: "choose-list", lists };
       list = lists[0]!.list;
+      decision = decideTriage(entry, action, { spared, list });
     }
-    const decision = decideTriage(entry, action, list !== undefined ? { list } : {});
     if (decision.kind === "refuse") return { kind: "refused", why: decision.why };
+    if (decision.kind === "needs-list") return { kind: "refused", why: "no list was chosen" };
     let outcome: TriageOutcome = "done";
     let summary: string;
     if (decision.kind === "dismiss") {

@@ -62,6 +62,8 @@ export function triageLine(r: Report): Fragment {
 export type TriageDecision =
   | { readonly kind: "command"; readonly text: string }
   | { readonly kind: "dismiss"; readonly state: "handled" | "bad" }
+  /** A ban, allowed, once a list is chosen. */
+  | { readonly kind: "needs-list" }
   | { readonly kind: "refuse"; readonly why: string };
 
 /** The reason Tyr gives with effects made for a report (never the reporter's own words). */
@@ -71,13 +73,14 @@ export function triageReason(r: Report): string {
 
 /**
  * What a triage action on a report does: the moderator command it stands for, a dismissal, or
- * why not. `list` is the policy list a ban goes into (the caller chose it). IDs are validated
+ * why not. `list` is the policy list a ban goes into (the caller chose it); `spared` are the users
+ * no triage acts on (Tyr, the moderators). IDs are validated
  * again here: they came from the homeserver and are about to become command text.
  */
 export function decideTriage(
   entry: { readonly report: Report; readonly actions: readonly Pick<TriageRecord, "action" | "outcome">[] },
   action: TriageAction,
-  opts: { list?: string } = {},
+  opts: { list?: string; spared?: ReadonlySet<string> } = {},
 ): TriageDecision {
   const r = entry.report;
   if (!actionsFor(r).includes(action))
@@ -100,10 +103,13 @@ export function decideTriage(
     };
   }
   if (!validUser) return { kind: "refuse", why: "the report names no valid user" };
+  // One click must not turn a report against a moderator (or Tyr) into a rule against them.
+  if (opts.spared?.has(user))
+    return { kind: "refuse", why: `${user} is Tyr or a moderator; act by hand if you must` };
   if (r.kind === "event" && !validRoom) return { kind: "refuse", why: "the report names no valid room" };
   switch (action) {
     case "ban":
-      if (opts.list === undefined) return { kind: "refuse", why: "no list was chosen" };
+      if (opts.list === undefined) return { kind: "needs-list" };
       return { kind: "command", text: `ban ${opts.list} ${user} ${reason}` };
     case "kick":
       return { kind: "command", text: `kick ${user}${where} ${reason}` };

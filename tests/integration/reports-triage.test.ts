@@ -282,4 +282,30 @@ describe("report triage by reaction", () => {
     expect(String(third.content.body)).toContain("(6 reports from them, 1 dismissed as bad)");
     await command("!tyr status", /room reports not offered by the homeserver/);
   });
+
+  it("shows an encrypted message as encrypted, and takes no one-click action against a moderator", async () => {
+    const sender = await spammerIn("encrypted-sender");
+    await mod.catchUp();
+    const secret = await sender.send(
+      rooms[0]!,
+      {
+        algorithm: "m.megolm.v1.aes-sha2",
+        ciphertext: "AwgAEnAC",
+        sender_key: "k",
+        session_id: "s",
+        device_id: "D",
+      },
+      "m.room.encrypted",
+    );
+    await reportEvent(rooms[0]!, secret, "they sent something awful");
+    const notice = await noticeOf(/Report event-\d+ by .*something awful/s);
+    expect(String(notice.content.body)).toContain("The message is encrypted: the homeserver cannot show it.");
+
+    const modMessage = await mod.sendText(rooms[0]!, "please stay on topic");
+    await reportEvent(rooms[0]!, modMessage, "the moderator is mean");
+    const against = await noticeOf(/Report event-\d+ by .*the moderator is mean/s);
+    await react(mod, against.event_id, "🚫");
+    await mod.waitForNotice(mgmt, tyr.userId, /🚫 on report .*not done, .* is Tyr or a moderator/);
+    for (const l of lists) expect(await rulesFor(l, mod.userId)).toEqual([]);
+  });
 });

@@ -82,11 +82,21 @@ describe("what an action does", () => {
     expect(decideTriage(open(ev), "bad")).toEqual({ kind: "dismiss", state: "bad" });
     expect(decideTriage(open(room), "ban")).toMatchObject({ kind: "refuse" });
     expect(decideTriage(open(user), "redact")).toMatchObject({ kind: "refuse" });
-    expect(decideTriage(open(ev), "ban")).toMatchObject({ kind: "refuse", why: "no list was chosen" });
+    expect(decideTriage(open(ev), "ban")).toEqual({ kind: "needs-list" });
+    // A refusal comes before asking for a list.
+    expect(decideTriage(open(ev), "ban", { spared: new Set(["@spammer:evil.org"]) })).toMatchObject({
+      kind: "refuse",
+    });
     const done = { report: ev, actions: [{ action: "redact" as const, outcome: "done" as const }] };
     expect(decideTriage(done, "redact")).toMatchObject({ kind: "refuse" });
     const failed = { report: ev, actions: [{ action: "redact" as const, outcome: "failed" as const }] };
     expect(decideTriage(failed, "redact")).toMatchObject({ kind: "command" });
     expect(TRIAGE_KEYS.mute).toBe("🔇");
+    // Never a one-click action against Tyr or a moderator (a report against them is still closable).
+    const spared = new Set(["@spammer:evil.org"]);
+    for (const a of ["ban", "kick", "mute"] as const)
+      expect(decideTriage(open(ev), a, { list: "!l:x", spared })).toMatchObject({ kind: "refuse" });
+    expect(decideTriage(open(ev), "redact", { spared })).toMatchObject({ kind: "command" });
+    expect(decideTriage(open(ev), "handled", { spared })).toMatchObject({ kind: "dismiss" });
   });
 });
