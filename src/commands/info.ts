@@ -39,7 +39,8 @@ export function describeRecord(r: ActionRecord, roomName: (id: string) => string
     ? fmt` — “${r.reason.length > 300 ? `${r.reason.slice(0, 300)}…` : r.reason}”`
     : text("");
   const detail = r.outcome !== "done" && r.detail ? fmt` (${r.detail.slice(0, 200)})` : text("");
-  return fmt`${italic(when(r.ts))} ${r.kind}${target}${room} by ${r.actor}: ${OUTCOME[r.outcome]}${detail}${reason}`;
+  const report = r.report !== undefined ? fmt` (for report ${code(r.report)})` : text("");
+  return fmt`${italic(when(r.ts))} ${r.kind}${target}${room} by ${r.actor}${report}: ${OUTCOME[r.outcome]}${detail}${reason}`;
 }
 
 /** What to search the log for: user and room links become their IDs, aliases their room IDs. */

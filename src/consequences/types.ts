@@ -5,7 +5,13 @@ import type { Rule } from "../banlists/rule.ts";
 export type Cause =
   | { readonly by: "policy"; readonly rule: Rule }
   | { readonly by: "protection"; readonly name: string; readonly dryRun?: boolean }
-  | { readonly by: "moderator"; readonly user: string; readonly command: string }
+  | {
+      readonly by: "moderator";
+      readonly user: string;
+      readonly command: string;
+      /** The abuse report this action answers (triage by reaction), e.g. "event-12". */
+      readonly report?: string;
+    }
   | { readonly by: "system"; readonly what: string };
 
 export type AccountRestrictionKind = "suspend" | "unsuspend" | "lock" | "unlock";

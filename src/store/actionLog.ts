@@ -21,6 +21,8 @@ export interface ActionRecord {
   ruleKey?: string;
   outcome: Outcome;
   detail?: string;
+  /** The abuse report this action answered (src/reports/), e.g. "event-12". */
+  report?: string;
 }
 
 export function actorOf(cause: Cause): string {
@@ -53,6 +55,7 @@ export function toRecord(c: Consequence, outcome: Outcome, detail?: string, ts =
     rec.ruleKey = ruleKey(c.cause.rule);
   }
   if (detail) rec.detail = detail;
+  if (c.cause.by === "moderator" && c.cause.report !== undefined) rec.report = c.cause.report;
   return rec;
 }
 
@@ -111,7 +114,8 @@ export class ActionLog {
     }
   }
 
-  /** Newest first. `about` matches a room, a target or an actor (case-insensitive substring). */
+  /** Newest first. `about` matches a room, a target or an actor (case-insensitive substring), or
+   *  exactly the report an action answered ("event-12"). */
   query(opts: { about?: string; limit?: number } = {}): ActionRecord[] {
     const limit = opts.limit ?? 20;
     const about = opts.about?.toLowerCase();
@@ -120,6 +124,7 @@ export class ActionLog {
       const r = this.records[i]!;
       if (
         !about ||
+        r.report?.toLowerCase() === about ||
         [r.room, r.target, r.actor, r.list].some((f) => f !== undefined && f.toLowerCase().includes(about))
       ) {
         out.push(r);
