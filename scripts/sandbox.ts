@@ -10,6 +10,7 @@ import { writeFileAtomic } from "../src/store/files.ts";
 import { loadConfigFile } from "../src/config/load.ts";
 import { createLogger } from "../src/logging.ts";
 import { startBot, whenSyncing } from "../src/main.ts";
+import { exitWhenDrained } from "../src/util/exitWhenDrained.ts";
 
 const DIR = resolve(process.env.TYR_SANDBOX_DIR ?? join(DEV_DIR, "sandbox"));
 const STATE = join(DIR, "sandbox.json");
@@ -165,7 +166,11 @@ async function main(): Promise<void> {
   const loaded = loadConfigFile(configFile);
   const log = createLogger({ level: loaded.config.logLevel, format: "pretty" });
   const bot = await startBot(loaded, log);
-  const shutdown = () => void bot.stop(STOP_GRACE_MS);
+  let signalledAt = 0;
+  const shutdown = () => {
+    signalledAt = Date.now();
+    void bot.stop(STOP_GRACE_MS);
+  };
   process.once("SIGINT", shutdown);
   process.once("SIGTERM", shutdown);
   const cancel = whenSyncing(bot, () =>
@@ -175,9 +180,13 @@ async function main(): Promise<void> {
     await bot.run();
   } finally {
     cancel();
+    // Timed, so that a slow stop says which of the two was slow.
+    const since = () => (signalledAt ? Date.now() - signalledAt : 0);
+    log.info({ afterMs: since() }, "Tyr stopped; stopping Synapse");
     await synapse.stop();
-    log.info("sandbox stopped");
+    log.info({ afterMs: since() }, "sandbox stopped");
   }
+  exitWhenDrained("sandbox");
 }
 
 await main();

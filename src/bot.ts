@@ -18,7 +18,7 @@ import { MatrixExecutor } from "./consequences/execute.ts";
 import { refusal } from "./consequences/guard.ts";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { readStoredIdentity } from "./matrix/crypto/store.ts";
+import { readStoredIdentity } from "./matrix/crypto/store-files.ts";
 import { CRYPTO_DIR } from "./matrix/crypto/feature.ts";
 import { SAFE_MODE_COMMANDS, SafeModeReasons, allowedInSafeMode } from "./safemode/reasons.ts";
 
@@ -192,6 +192,9 @@ export class Tyr implements ShellParts {
     } finally {
       // Let queued effects finish (bounded) before features close (the crypto engine last).
       await Promise.race([this.queue.idle(), new Promise((r) => setTimeout(r, this.stopGraceMs).unref())]);
+      // Past the grace, nothing may wait on the homeserver any longer (it may be going down too):
+      // features close on local work only.
+      this.client.transport.close();
       for (const f of [...this.features].reverse()) await f.stop?.();
       this.actionLog.close();
     }
@@ -212,5 +215,7 @@ export class Tyr implements ShellParts {
     this.stopGraceMs = graceMs;
     this.log.info("shutting down");
     this.sync.stop();
+    // A sync batch still being handled can hold `run()` on a request; the grace bounds it too.
+    setTimeout(() => this.client.transport.close(), graceMs).unref();
   }
 }

@@ -7,6 +7,7 @@ import { StartupError, VERSION } from "./bot.ts";
 import { LoginError } from "./matrix/login.ts";
 import { FatalSyncError } from "./matrix/sync.ts";
 import { startBot, whenSyncing } from "./main.ts";
+import { exitWhenDrained } from "./util/exitWhenDrained.ts";
 
 function fail(code: number, message: string): never {
   process.stderr.write(`tyr: ${message}\n`);
@@ -54,7 +55,7 @@ program
       }
       log.info("stopped");
       log.flush?.();
-      exitWhenDrained();
+      exitWhenDrained("tyr");
     } catch (e) {
       if (e instanceof StartupError || e instanceof LoginError || e instanceof FatalSyncError)
         fail(1, e.message);
@@ -62,18 +63,6 @@ program
       fail(1, `unexpected error: ${(e as Error).message ?? String(e)}`);
     }
   });
-
-/** After a clean stop: exit once nothing is left running, and say so if something lingers. */
-function exitWhenDrained(): void {
-  process.exitCode = 0;
-  // Everything Tyr opened is closed by now; a handle still alive is a leak worth reporting (the
-  // crypto store once kept the event loop spinning for minutes). Do not wait for it.
-  setTimeout(() => {
-    process.stderr.write(`tyr: still busy ${EXIT_GRACE_MS} ms after stopping; exiting anyway\n`);
-    process.exit(0);
-  }, EXIT_GRACE_MS).unref();
-}
-const EXIT_GRACE_MS = 2_000;
 
 const configCmd = program.command("config").description("configuration tools");
 configCmd

@@ -13,6 +13,7 @@ import { RecentEvents } from "./matrix/recentEvents.ts";
 import { PolicyFeature } from "./policy/feature.ts";
 import { AclFeature } from "./acl/feature.ts";
 import { ReportsFeature } from "./reports/feature.ts";
+import { reportsCommands } from "./commands/reports.ts";
 import { aclCommands } from "./commands/acl.ts";
 import type { Services } from "./services.ts";
 import { CryptoFeature } from "./matrix/crypto/feature.ts";
@@ -91,12 +92,6 @@ export async function startBot(loaded: LoadedConfig, log: Logger, signal?: Abort
   services.reporting.push(acl);
   services.features.push(acl);
 
-  if (bot.config.reports.enabled) {
-    const reports = new ReportsFeature(bot, policy, bot.config.reports.pollSeconds);
-    bot.add(reports);
-    services.reporting.push(reports);
-  }
-
   const registry = new CommandRegistry<CommandContext>();
   registry.register(helpCommand(registry), ...coreCommands, ...roomCommands, ...listCommands);
   registry.register(...aclCommands);
@@ -108,8 +103,16 @@ export async function startBot(loaded: LoadedConfig, log: Logger, signal?: Abort
     ...infoCommands,
   );
   registry.register(...cryptoCommands);
+  registry.register(...reportsCommands);
   const commands = new CommandHandler(bot, services, registry);
   bot.add(commands);
+
+  if (bot.config.reports.enabled) {
+    const reports = new ReportsFeature(bot, services, registry, bot.config.reports.pollSeconds);
+    bot.add(reports);
+    services.reports = reports;
+    services.reporting.push(reports);
+  }
 
   if (bot.config.banPropagation.enabled) bot.add(new BanPropagation(bot, services));
 

@@ -6,6 +6,7 @@ import type { PolicyFeature } from "./policy/feature.ts";
 import type { AclFeature } from "./acl/feature.ts";
 import type { RecentEvents } from "./matrix/recentEvents.ts";
 import type { ScheduledConsequences } from "./consequences/scheduled.ts";
+import type { ReportDesk } from "./reports/feature.ts";
 
 export interface Services {
   /** Every feature that reports status, in start order. */
@@ -21,6 +22,8 @@ export interface Services {
   acl?: AclFeature;
   /** End-to-end encryption: engine, verification, trust (absent when encryption is off). */
   crypto?: CryptoFeature;
+  /** Relayed abuse reports and their triage (absent unless reports.enabled). */
+  reports?: ReportDesk;
   /** Tyr as the MSC4284 policy server (absent unless policyServer.enabled). */
   policyServer?: PolicyServerFeature;
 }

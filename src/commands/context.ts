@@ -41,5 +41,5 @@ export interface CommandContext {
     onProgress?: (done: number, total: number, failed: number) => void,
   ): Promise<Result[]>;
   /** The cause for effects this command makes. */
-  readonly cause: { by: "moderator"; user: string; command: string; via?: string };
+  readonly cause: { by: "moderator"; user: string; command: string; via?: string; report?: string };
 }

@@ -40,7 +40,8 @@ export function describeRecord(r: ActionRecord, roomName: (id: string) => string
     : text("");
   const detail = r.outcome !== "done" && r.detail ? fmt` (${r.detail.slice(0, 200)})` : text("");
   const by = r.via !== undefined ? `via ${r.via} by ${r.actor}` : `by ${r.actor}`;
-  return fmt`${italic(when(r.ts))} ${r.kind}${target}${room} ${by}: ${OUTCOME[r.outcome]}${detail}${reason}`;
+  const report = r.report !== undefined ? fmt` (for report ${code(r.report)})` : text("");
+  return fmt`${italic(when(r.ts))} ${r.kind}${target}${room} ${by}${report}: ${OUTCOME[r.outcome]}${detail}${reason}`;
 }
 
 /** What to search the log for: user and room links become their IDs, aliases their room IDs. */

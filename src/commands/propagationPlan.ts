@@ -70,14 +70,18 @@ export function propagationPrompt(
 ): Prompt | undefined {
   const offered = lists.slice(0, LIST_KEYS.length);
   if (offered.length === 0) return undefined;
-  const keys = new Map<string, string>();
-  const options = offered.map((l, i) => {
-    keys.set(normaliseReactionKey(LIST_KEYS[i]!), l.list);
-    return fmt`${LIST_KEYS[i]!} ${code(l.label)}`;
-  });
+  const keys = listKeys(offered);
+  const options = offered.map((l, i) => fmt`${LIST_KEYS[i]!} ${code(l.label)}`);
   const where = offered.length === 1 ? code(offered[0]!.label) : text("a list");
   const body = fmt`${code(ban.by)} banned ${code(ban.target)} in ${code(roomLabel)}${ban.reason ? ` (${ban.reason})` : ""}. Add to ${where}? React ${join(options, " · ")} to ban them in every protected room and for everyone watching the list, or ${DISMISS_KEY} to keep it a ban in this room only. (Same as ${code(`${commandPrefix} ban ${offered[0]!.label} ${ban.target}${ban.reason ? ` ${ban.reason}` : ""}`)}.)`;
   return { body, keys, reactions: [...offered.map((_, i) => LIST_KEYS[i]!), DISMISS_KEY] };
+}
+
+/** Normalised keycap → list room ID, for the lists offered (in order, at most LIST_KEYS.length). */
+export function listKeys(offered: readonly ListChoice[]): Map<string, string> {
+  const keys = new Map<string, string>();
+  offered.slice(0, LIST_KEYS.length).forEach((l, i) => keys.set(normaliseReactionKey(LIST_KEYS[i]!), l.list));
+  return keys;
 }
 
 export type Choice = { readonly kind: "list"; readonly list: string } | { readonly kind: "dismiss" };

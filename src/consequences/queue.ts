@@ -40,6 +40,11 @@ interface Job {
   resolve: (r: Result) => void;
 }
 
+/** An effect made for an abuse report (a rule written by triage, say) is logged, linked to the report. */
+function answersReport(c: Consequence): boolean {
+  return c.cause.by === "moderator" && c.cause.report !== undefined;
+}
+
 /** Jobs with the same key are the same effect: a second submit joins the first. */
 export function dedupeKey(c: Consequence): string | undefined {
   switch (c.kind) {
@@ -205,7 +210,7 @@ export class ConsequenceQueue {
     const finish = (r: Result) => {
       if (job.key && this.byKey.get(job.key) === job) this.byKey.delete(job.key);
       const c = job.c;
-      if (MODERATION_KINDS.has(c.kind) && !isHousekeeping(c))
+      if ((MODERATION_KINDS.has(c.kind) || answersReport(c)) && !isHousekeeping(c))
         actionLog.append(toRecord(c, r.outcome, r.detail ?? r.error));
       this.stats[r.outcome === "dry-run" ? "dryRun" : r.outcome]++;
       for (const o of this.observers) {

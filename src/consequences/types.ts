@@ -11,6 +11,8 @@ export type Cause =
       readonly command: string;
       /** Asked for outside chat ("dashboard"); the action log says so. */
       readonly via?: string;
+      /** The abuse report this action answers (triage by reaction), e.g. "event-12". */
+      readonly report?: string;
     }
   | { readonly by: "system"; readonly what: string };
 

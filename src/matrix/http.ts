@@ -56,7 +56,29 @@ export function buildUrl(
   return url.toString();
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** Thrown by every request once the transport is closed: Tyr is stopping and abandons the request. */
+export class TransportClosedError extends Error {
+  constructor() {
+    super("Tyr is stopping: the request to the homeserver was abandoned");
+    this.name = "TransportClosedError";
+  }
+}
+
+/** Waits `ms`, or less when `signal` aborts first (then it rejects with the signal's reason). */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason as Error);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal.reason as Error);
+    };
+    const t = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
 
 export class HttpTransport {
   private readonly opts: Required<Omit<TransportOptions, "log">> & { log?: Logger };
@@ -64,6 +86,8 @@ export class HttpTransport {
   private pausedUntil = 0;
   /** Counters for `status` and tests. */
   readonly stats = { requests: 0, rateLimited: 0 };
+  /** Aborted by `close()`: cuts requests in flight and rate-limit waits alike. */
+  private readonly closing = new AbortController();
 
   constructor(opts: TransportOptions) {
     this.opts = {
@@ -91,6 +115,8 @@ export class HttpTransport {
       signal?: AbortSignal;
     } = {},
   ): Promise<unknown> {
+    const closing = this.closing.signal;
+    if (closing.aborted) throw closing.reason as Error;
     const url = buildUrl(this.opts.baseUrl, endpoint, init.qs);
     const headers: Record<string, string> = {};
     if (init.accessToken) headers.Authorization = `Bearer ${init.accessToken}`;
@@ -108,18 +134,21 @@ export class HttpTransport {
     for (let attempt = 0; ; attempt++) {
       if (!init.ignorePause) {
         const wait = this.pausedUntil - Date.now();
-        if (wait > 0) await sleep(wait);
+        if (wait > 0) await sleep(wait, closing);
       }
       this.stats.requests++;
-      const res = await fetch(url, {
-        method,
-        headers,
-        body: payload,
-        signal: init.signal
-          ? AbortSignal.any([init.signal, AbortSignal.timeout(init.timeoutMs ?? 60_000)])
-          : AbortSignal.timeout(init.timeoutMs ?? 60_000),
-      });
-      const parsed = await readBody(res, init.binary ?? false);
+      const signals = [closing, AbortSignal.timeout(init.timeoutMs ?? 60_000)];
+      if (init.signal) signals.push(init.signal);
+      let res: Response;
+      let parsed: unknown;
+      try {
+        res = await fetch(url, { method, headers, body: payload, signal: AbortSignal.any(signals) });
+        parsed = await readBody(res, init.binary ?? false);
+      } catch (e) {
+        // Whatever the fetch says about being aborted, a closed transport is the reason that matters.
+        if (closing.aborted) throw closing.reason as Error;
+        throw e;
+      }
       if (res.status === 429) {
         this.stats.rateLimited++;
         const delay =
@@ -133,7 +162,7 @@ export class HttpTransport {
           { method, endpoint: redactPath(endpoint), delayMs: delay, attempt },
           "rate limited; waiting",
         );
-        await sleep(delay);
+        await sleep(delay, closing);
         continue;
       }
       if (res.status < 200 || res.status >= 300) throw toMatrixError(res, parsed, undefined);
@@ -146,6 +175,15 @@ export class HttpTransport {
       }
       return parsed;
     }
+  }
+
+  /**
+   * Abandons every request: those in flight and those waiting out a 429 reject at once with a
+   * `TransportClosedError`, and so does every later one. A stopping bot calls this after its grace
+   * period, so that nothing waiting on the homeserver (which may be going down too) holds it up.
+   */
+  close(): void {
+    if (!this.closing.signal.aborted) this.closing.abort(new TransportClosedError());
   }
 }
 

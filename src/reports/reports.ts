@@ -1,23 +1,44 @@
-// Abuse reports users file with their homeserver (spec `POST /rooms/{roomId}/report/{eventId}`),
-// as Synapse's admin API lists them, turned into notices for the management room. Pure: the
-// responses are untrusted JSON in, validated reports and formatted notices out.
-import { blocks, bold, code, fmt, link, permalink, type Fragment } from "../format/fragment.ts";
+// Abuse reports users file with their homeserver, as Synapse's admin API lists them, turned into
+// notices for the management room. The spec has three kinds: event reports (`POST
+// /rooms/{roomId}/report/{eventId}`), room reports (`POST /rooms/{roomId}/report`, v1.13) and user
+// reports (`POST /users/{userId}/report`, v1.14). Pure: the responses are untrusted JSON in,
+// validated reports and formatted notices out.
+import { blocks, bold, code, fmt, join, link, permalink, type Fragment } from "../format/fragment.ts";
 import { truncateText } from "../format/truncate.ts";
 
-export interface EventReport {
-  /** Synapse's report ID: increasing, so it doubles as the relay cursor. */
+export type ReportKind = "event" | "room" | "user";
+export const REPORT_KINDS: readonly ReportKind[] = ["event", "room", "user"];
+
+export interface Report {
+  readonly kind: ReportKind;
+  /** Synapse's report ID within its kind: increasing, so it doubles as the relay cursor. */
   readonly id: number;
   readonly receivedTs: number;
-  readonly roomId: string;
-  readonly eventId: string;
   /** Who reported. */
   readonly reporter: string;
-  /** Who sent the reported event. */
-  readonly sender: string | undefined;
   readonly reason: string | undefined;
-  readonly score: number | undefined;
+  /** Event reports: the event's room; room reports: the reported room. */
+  readonly roomId?: string;
+  /** Event reports: the reported event. */
+  readonly eventId?: string;
+  /** Event reports: who sent the reported event (when Synapse knows). */
+  readonly sender?: string;
+  /** User reports: the reported user. */
+  readonly targetUser?: string;
+  readonly score?: number;
   /** The room's canonical alias or name, when Synapse knows one. */
-  readonly roomName: string | undefined;
+  readonly roomName?: string;
+}
+
+/** A report's ID across kinds ("event-12", "user-3", "room-5"): what moderators and the dashboard use. */
+export function reportKey(r: { readonly kind: ReportKind; readonly id: number }): string {
+  return `${r.kind}-${r.id}`;
+}
+
+/** The kind and number of a report key, or undefined when it is not one. */
+export function parseReportKey(s: string): { kind: ReportKind; id: number } | undefined {
+  const m = /^(event|room|user)-(\d{1,15})$/.exec(s.trim().toLowerCase());
+  return m ? { kind: m[1] as ReportKind, id: Number(m[2]) } : undefined;
 }
 
 /** Parts of the reported event worth showing (from the report's `event_json`). */
@@ -30,55 +51,82 @@ export interface ReportedEvent {
 
 const MAX_REASON_BYTES = 1_000;
 const MAX_BODY_BYTES = 1_500;
+/** Matrix IDs are at most 255 bytes; longer ones are not real and would bloat every notice. */
+const MAX_ID_LENGTH = 255;
 
 const str = (v: unknown): string | undefined => (typeof v === "string" && v.length > 0 ? v : undefined);
+const id = (v: unknown, sigil: string): string | undefined => {
+  const s = str(v);
+  return s?.startsWith(sigil) && s.length <= MAX_ID_LENGTH && !/\s/.test(s) ? s : undefined;
+};
 
-/** One report of an `event_reports` page, or undefined when it is not usable. */
-export function parseReport(v: unknown): EventReport | undefined {
+/** Where each kind is listed in Synapse's admin API, and under which key of the page. */
+export const ADMIN_LIST: Readonly<Record<ReportKind, { path: string; key: string }>> = {
+  event: { path: "/_synapse/admin/v1/event_reports", key: "event_reports" },
+  room: { path: "/_synapse/admin/v1/room_reports", key: "room_reports" },
+  user: { path: "/_synapse/admin/v1/user_reports", key: "user_reports" },
+};
+
+/** One report of an admin-API page, or undefined when it is not usable. */
+export function parseReport(v: unknown, kind: ReportKind = "event"): Report | undefined {
   if (typeof v !== "object" || v === null || Array.isArray(v)) return undefined;
   const r = v as Record<string, unknown>;
-  const id = r["id"];
-  const roomId = str(r["room_id"]);
-  const eventId = str(r["event_id"]);
-  const reporter = str(r["user_id"]);
-  if (
-    !Number.isSafeInteger(id) ||
-    (id as number) < 0 ||
-    !roomId?.startsWith("!") ||
-    !eventId?.startsWith("$")
-  )
-    return undefined;
-  if (!reporter?.startsWith("@")) return undefined;
+  const n = r["id"];
+  const reporter = id(r["user_id"], "@");
+  if (!Number.isSafeInteger(n) || (n as number) < 0 || reporter === undefined) return undefined;
   const ts = r["received_ts"];
-  const score = r["score"];
-  return {
-    id: id as number,
+  const base = {
+    kind,
+    id: n as number,
     receivedTs: typeof ts === "number" && Number.isFinite(ts) ? ts : 0,
-    roomId,
-    eventId,
     reporter,
-    sender: str(r["sender"]),
     reason: str(r["reason"]),
-    score: typeof score === "number" && Number.isFinite(score) ? score : undefined,
-    roomName: str(r["canonical_alias"]) ?? str(r["name"]),
   };
+  const roomName = str(r["canonical_alias"]) ?? str(r["name"]);
+  const named = roomName !== undefined ? { roomName } : {};
+  switch (kind) {
+    case "event": {
+      const roomId = id(r["room_id"], "!");
+      const eventId = id(r["event_id"], "$");
+      if (roomId === undefined || eventId === undefined) return undefined;
+      const sender = id(r["sender"], "@");
+      const score = r["score"];
+      return {
+        ...base,
+        roomId,
+        eventId,
+        ...(sender !== undefined ? { sender } : {}),
+        ...(typeof score === "number" && Number.isFinite(score) ? { score } : {}),
+        ...named,
+      };
+    }
+    case "room": {
+      const roomId = id(r["room_id"], "!");
+      return roomId === undefined ? undefined : { ...base, roomId, ...named };
+    }
+    case "user": {
+      const targetUser = id(r["target_user_id"], "@");
+      return targetUser === undefined ? undefined : { ...base, targetUser };
+    }
+  }
 }
 
 export interface ReportPage {
-  readonly reports: EventReport[];
+  readonly reports: Report[];
   /** Offset of the next (older) page, if there is one. */
   readonly next: number | undefined;
   /** Entries that were not usable reports. */
   readonly skipped: number;
 }
 
-/** A page of `GET /_synapse/admin/v1/event_reports` (newest first). */
-export function parseReportPage(body: unknown): ReportPage {
+/** A page of one of the admin API's report lists (newest first). */
+export function parseReportPage(body: unknown, kind: ReportKind = "event"): ReportPage {
   const b = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>;
-  const raw = Array.isArray(b["event_reports"]) ? (b["event_reports"] as unknown[]) : [];
-  const reports: EventReport[] = [];
+  const listed = b[ADMIN_LIST[kind].key];
+  const raw = Array.isArray(listed) ? (listed as unknown[]) : [];
+  const reports: Report[] = [];
   for (const v of raw) {
-    const r = parseReport(v);
+    const r = parseReport(v, kind);
     if (r) reports.push(r);
   }
   const next = b["next_token"];
@@ -105,21 +153,65 @@ export function parseReportedEvent(details: unknown): ReportedEvent | undefined 
 }
 
 /** Reports newer than the cursor, oldest first (the order to relay them in). */
-export function newReports(reports: readonly EventReport[], cursor: number): EventReport[] {
+export function newReports(reports: readonly Report[], cursor: number): Report[] {
   const seen = new Set<number>();
   return reports
     .filter((r) => r.id > cursor && !seen.has(r.id) && seen.add(r.id))
     .sort((a, b) => a.id - b.id);
 }
 
+/** The user a report is about: the reported event's sender, or the reported user. */
+export function reportedUser(r: Report): string | undefined {
+  return r.kind === "event" ? r.sender : r.kind === "user" ? r.targetUser : undefined;
+}
+
+/** What Tyr knows of the reporter's earlier reports. */
+export interface ReporterHistory {
+  /** Reports by this reporter Tyr has relayed, this one included. */
+  readonly total: number;
+  /** Of those, how many moderators dismissed as bad reports. */
+  readonly bad: number;
+}
+
+export interface ReportNoticeOptions {
+  readonly protectedRoom: boolean;
+  readonly prefix: string;
+  readonly history?: ReporterHistory;
+  /** The triage line (reactions this report takes), from triagePlan.ts. */
+  readonly triage?: Fragment;
+}
+
+function historyNote(h: ReporterHistory | undefined): string {
+  if (h === undefined) return "";
+  const first = h.total <= 1 ? "their first report" : `${h.total} reports from them`;
+  return ` (${first}${h.bad > 0 ? `, ${h.bad} dismissed as bad` : ""})`;
+}
+
 /** The management-room notice for one report. Reasons and bodies are the reporter's and sender's words: shown as text, bounded. */
 export function formatReport(
-  r: EventReport,
+  r: Report,
   event: ReportedEvent | undefined,
-  opts: { protectedRoom: boolean; prefix: string },
+  opts: ReportNoticeOptions,
 ): Fragment {
-  const room = r.roomName ?? r.roomId;
+  const key = reportKey(r);
+  const by = fmt`${bold(`Report ${key}`)} by ${code(r.reporter)}${historyNote(opts.history)}`;
+  const room = r.roomId !== undefined ? (r.roomName ?? r.roomId) : "";
   const where = opts.protectedRoom ? fmt`${code(room)} (protected)` : code(room);
+  const reason = fmt`Reason: ${r.reason !== undefined ? truncateText(r.reason, MAX_REASON_BYTES) : "(none given)"}${r.score !== undefined ? ` · score ${r.score}` : ""}`;
+  const p = opts.prefix;
+  if (r.kind === "user")
+    return blocks(
+      fmt`${by} about the user ${code(r.targetUser ?? "")}.`,
+      reason,
+      opts.triage ?? false,
+      fmt`Or: ${code(`${p} kick ${r.targetUser}`)}, ${code(`${p} ban <list> ${r.targetUser}`)}.`,
+    );
+  if (r.kind === "room")
+    return blocks(
+      fmt`${by} about the room ${where}${room !== r.roomId ? fmt` (${code(r.roomId ?? "")})` : ""}.`,
+      reason,
+      opts.triage ?? false,
+    );
   const about = r.sender
     ? fmt` about ${code(r.sender)}'s ${event?.type === "m.room.message" || !event ? "message" : code(event.type)}`
     : "";
@@ -130,14 +222,15 @@ export function formatReport(
       : event.body !== undefined
         ? fmt`Message: “${truncateText(event.body, MAX_BODY_BYTES)}”`
         : false;
-  const link_ = permalink(r.roomId, r.eventId);
-  const actions = r.sender
-    ? fmt`Act on it: ${code(`${opts.prefix} redact ${link_}`)}, ${code(`${opts.prefix} kick ${r.sender} --room ${r.roomId}`)}, or ${code(`${opts.prefix} ban <list> ${r.sender}`)}.`
-    : fmt`Act on it: ${code(`${opts.prefix} redact ${link_}`)}.`;
+  const link_ = permalink(r.roomId ?? "", r.eventId);
+  const commands = [code(`${p} redact ${link_}`)];
+  if (r.sender)
+    commands.push(code(`${p} kick ${r.sender} --room ${r.roomId}`), code(`${p} ban <list> ${r.sender}`));
   return blocks(
-    fmt`${bold(`Report #${r.id}`)} by ${code(r.reporter)}${about} in ${where}: ${link(link_, "the event")}`,
-    fmt`Reason: ${r.reason !== undefined ? truncateText(r.reason, MAX_REASON_BYTES) : "(none given)"}${r.score !== undefined ? ` · score ${r.score}` : ""}`,
+    fmt`${by}${about} in ${where}: ${link(link_, "the event")}`,
+    reason,
     content,
-    actions,
+    opts.triage ?? false,
+    fmt`Or: ${join(commands, ", ")}.`,
   );
 }

@@ -28,6 +28,8 @@ export interface ActionRecord {
   detail?: string;
   /** Where a moderator's action was asked for, when not in chat ("dashboard"). */
   via?: string;
+  /** The abuse report this action answered (src/reports/), e.g. "event-12". */
+  report?: string;
 }
 
 export function actorOf(cause: Cause): string {
@@ -61,6 +63,7 @@ export function toRecord(c: Consequence, outcome: Outcome, detail?: string, ts =
     rec.ruleKey = ruleKey(c.cause.rule);
   }
   if (detail) rec.detail = detail;
+  if (c.cause.by === "moderator" && c.cause.report !== undefined) rec.report = c.cause.report;
   return rec;
 }
 
@@ -81,7 +84,8 @@ CREATE TABLE IF NOT EXISTS actions (
   list TEXT,
   rule_key TEXT,
   outcome TEXT NOT NULL,
-  detail TEXT
+  detail TEXT,
+  report TEXT
 );
 CREATE INDEX IF NOT EXISTS actions_ts ON actions (ts);
 CREATE INDEX IF NOT EXISTS actions_target ON actions (target COLLATE NOCASE);
@@ -89,6 +93,7 @@ CREATE INDEX IF NOT EXISTS actions_room ON actions (room);
 CREATE INDEX IF NOT EXISTS actions_actor ON actions (actor COLLATE NOCASE);
 CREATE INDEX IF NOT EXISTS actions_cause ON actions (cause);
 CREATE INDEX IF NOT EXISTS actions_kind ON actions (kind);
+CREATE INDEX IF NOT EXISTS actions_report ON actions (report COLLATE NOCASE) WHERE report IS NOT NULL;
 CREATE VIRTUAL TABLE IF NOT EXISTS actions_fts USING fts5 (
   target, room, actor, list, reason, detail, content = 'actions', content_rowid = 'id', tokenize = 'trigram'
 );
@@ -124,6 +129,7 @@ function fromRow(r: Row): StoredRecord {
     ["list", "list"],
     ["rule_key", "ruleKey"],
     ["detail", "detail"],
+    ["report", "report"],
   ] as const)
     if (r[col] !== null && r[col] !== undefined) rec[field] = String(r[col]);
   return rec as unknown as StoredRecord;
@@ -155,8 +161,8 @@ export class ActionLog {
     this.db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
     this.db.exec(SCHEMA);
     this.insert = this.db.prepare(
-      `INSERT INTO actions (ts, kind, room, target, reason, actor, cause, via, list, rule_key, outcome, detail)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO actions (ts, kind, room, target, reason, actor, cause, via, list, rule_key, outcome, detail, report)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.redacted = this.db.prepare(
       "SELECT 1 FROM actions WHERE target = ? AND kind = 'redact' AND outcome = 'done' LIMIT 1",
@@ -214,6 +220,7 @@ export class ActionLog {
       rec.ruleKey ?? null,
       rec.outcome,
       rec.detail ?? null,
+      rec.report ?? null,
     );
     return Number(res.lastInsertRowid);
   }
@@ -264,7 +271,8 @@ export class ActionLog {
     this.count = Number((this.db.prepare("SELECT count(*) AS n FROM actions").get() as Row).n);
   }
 
-  /** Newest first. `about` matches a room, a target, an actor or a list (case-insensitive substring). */
+  /** Newest first. `about` matches a room, a target, an actor or a list (case-insensitive
+   *  substring), or exactly the report an action answered ("event-12"). */
   query(opts: { about?: string; limit?: number } = {}): StoredRecord[] {
     return this.search({
       limit: opts.limit ?? 20,

@@ -22,7 +22,8 @@ export interface ActionSearch {
   readonly until?: number;
   /** Substring anywhere: target, room, actor, list, reason, detail (case-insensitive). */
   readonly text?: string;
-  /** Substring in target, room, actor or list (what `log <about>` searches). */
+  /** Substring in target, room, actor or list, or exactly the report an action answered
+   *  (what `log <about>` searches). */
   readonly about?: string;
   /** Keyset pagination: only actions older than this record id. */
   readonly before?: number;
@@ -67,7 +68,23 @@ export function buildSearch(s: ActionSearch): Sql {
   let from = "actions a";
   const needles: { needle: string; columns: readonly string[] | undefined }[] = [];
   if (s.text !== undefined && s.text.length > 0) needles.push({ needle: s.text, columns: undefined });
-  if (s.about !== undefined && s.about.length > 0) needles.push({ needle: s.about, columns: ABOUT_COLUMNS });
+  if (s.about !== undefined && s.about.length > 0) {
+    // Substring of the columns, or the exact report: FTS cannot OR with another column, so the
+    // matching rowids come from a subquery (`log` asks for a few records, newest first).
+    const about = s.about;
+    if ([...about].length >= MIN_TRIGRAM) {
+      where.push(
+        "(a.id IN (SELECT rowid FROM actions_fts WHERE actions_fts MATCH ?) OR a.report = ? COLLATE NOCASE)",
+      );
+      params.push(ftsPhrase(about, ABOUT_COLUMNS), about);
+    } else {
+      where.push(
+        `(${ABOUT_COLUMNS.map((c) => `a.${c} LIKE ? ESCAPE '\\'`).join(" OR ")} OR a.report = ? COLLATE NOCASE)`,
+      );
+      for (let i = 0; i < ABOUT_COLUMNS.length; i++) params.push(likePattern(about));
+      params.push(about);
+    }
+  }
   const fts = needles.filter((n) => [...n.needle].length >= MIN_TRIGRAM);
   if (fts.length > 0) {
     // FTS5 drives the query: it walks matching rowids newest first and stops at the limit.

@@ -80,7 +80,7 @@ describe("abuse reports", () => {
 
     const spam = await spammer.sendText(room, "buy cheap followers at evil.example");
     await report(spam, "spam <b>links</b>");
-    const notice = await mod.waitForNotice(mgmt, tyr.userId, /Report #\d+ by/);
+    const notice = await mod.waitForNotice(mgmt, tyr.userId, /Report event-\d+ by/);
     const body = String(notice.content.body);
     expect(body).toContain(reporter.userId);
     expect(body).toContain(`${spammer.userId}\`'s message`);
@@ -89,14 +89,14 @@ describe("abuse reports", () => {
     expect(body).toContain("buy cheap followers at evil.example");
     expect(body).toMatch(/!tyr redact https:\/\/matrix\.to\/#\//);
     expect(String(notice.content.formatted_body)).not.toContain("<b>links</b>");
-    const id = /Report #(\d+)/.exec(body)?.[1];
+    const id = /Report (event-\d+)/.exec(body)?.[1];
 
     await bot!.stop();
     await start();
     const later = await spammer.sendText(room, "more spam");
     await report(later, "again");
     await mod.waitForNotice(mgmt, tyr.userId, /Reason: again/);
-    expect(await relays(new RegExp(`Report #${id} by`))).toHaveLength(1);
+    expect(await relays(new RegExp(`Report ${id} by`))).toHaveLength(1);
     expect(await relays(/backlog report/)).toHaveLength(0);
     expect(bot!.bot.feature("reports")).toBeDefined();
   });

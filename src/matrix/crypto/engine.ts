@@ -72,7 +72,8 @@ import type { RoomEventSender } from "./outgoing.ts";
 import { ReplayGuard } from "./replay.ts";
 import type { AnyOutgoingRequest } from "./requests.ts";
 import { RoomTracker, toUserIds } from "./rooms.ts";
-import { CryptoStore, CryptoStoreError } from "./store.ts";
+import { CryptoStore } from "./store.ts";
+import { CryptoStoreError } from "./store-files.ts";
 import type { SaveResult } from "./store.ts";
 import {
   feedSyncChanges,

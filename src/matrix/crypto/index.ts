@@ -12,8 +12,9 @@ export type {
   ShieldReason,
   ToDeviceEvent,
 } from "./engine.ts";
-export { CryptoStore, CryptoStoreError, readStoredIdentity } from "./store.ts";
-export type { CryptoStoreErrorKind, StoredIdentity } from "./store.ts";
+export { CryptoStore } from "./store.ts";
+export { CryptoStoreError, readStoredIdentity } from "./store-files.ts";
+export type { CryptoStoreErrorKind, StoredIdentity } from "./store-files.ts";
 export { readRecoveryKeyFile, RECOVERY_KEY_FILE, SecuritySetupError, setUpSecurity } from "./bootstrap.ts";
 export type { SecurityOptions, SecurityResult } from "./bootstrap.ts";
 export { VerificationManager } from "./verification.ts";

@@ -1,5 +1,6 @@
 // Crypto store persistence: crypto-wasm runs on an in-memory IndexedDB (fake-indexeddb); this
-// module saves its content to disk and loads it back at start.
+// module saves its content to disk and loads it back at start (the file formats are sealed and
+// read in store-files.ts, the store key comes from store-keys.ts).
 //
 // Files, in the crypto directory (created 0700):
 //   store.bin    a full snapshot (written atomically: temp file + fsync + rename + fsync of the dir)
@@ -27,10 +28,10 @@
 // Safety rules: a store.bin that cannot be read is a fatal error that names the file and what to
 // do; nothing ever silently replaces an existing identity with a new one.
 
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, scryptSync } from "node:crypto";
-import { mkdir, open, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { mkdir, open, readFile, rm } from "node:fs/promises";
 import path from "node:path";
-import { deserialize, serialize } from "node:v8";
+import { deserialize } from "node:v8";
 
 import { StoreHandle } from "@matrix-org/matrix-sdk-crypto-wasm";
 
@@ -45,55 +46,25 @@ import {
 } from "./idb-snapshot.ts";
 import type { JournalOp, Snapshot } from "./idb-snapshot.ts";
 import { fsyncDir, writeFileAtomicAsync } from "../../store/files.ts";
-import { errorMessage, isRecord, noopLogger } from "./types.ts";
+import {
+  corrupted,
+  CryptoStoreError,
+  exists,
+  IDENTITY_FILE,
+  JOURNAL_FILE,
+  KEY_FILE,
+  keyCheckOf,
+  openSnapshot,
+  parseFile,
+  readJournal,
+  readStoredIdentity,
+  sealJournalFrame,
+  sealSnapshot,
+  STORE_FILE,
+} from "./store-files.ts";
+import { keyFromSecret, loadOrCreateKeyFile } from "./store-keys.ts";
+import { errorMessage, noopLogger } from "./types.ts";
 import type { Logger } from "./types.ts";
-
-const MAGIC = Buffer.from("TYRCRY01", "ascii");
-const JOURNAL_MAGIC = Buffer.from("TYRJRN01", "ascii");
-const IV_BYTES = 12;
-const MIN_COMPACT_BYTES = 4 * 1024 * 1024;
-const FORMAT = 1;
-const TAG_BYTES = 16;
-
-export const STORE_FILE = "store.bin";
-export const KEY_FILE = "store.key";
-export const IDENTITY_FILE = "device.json";
-export const JOURNAL_FILE = "store.journal";
-
-/** Why opening the crypto store failed; `message` tells the operator what to do. */
-export type CryptoStoreErrorKind =
-  "corrupted" | "wrong-key" | "missing-key" | "missing-store" | "identity-mismatch" | "bad-secret" | "io";
-
-export class CryptoStoreError extends Error {
-  readonly kind: CryptoStoreErrorKind;
-  readonly file: string;
-  constructor(kind: CryptoStoreErrorKind, file: string, message: string) {
-    super(message);
-    this.name = "CryptoStoreError";
-    this.kind = kind;
-    this.file = file;
-  }
-}
-
-export interface StoredIdentity {
-  userId: string;
-  deviceId: string;
-}
-
-interface Header {
-  format: number;
-  userId: string;
-  deviceId: string;
-  createdAt: number;
-  savedAt: number;
-  /** "file" (random key in store.key) or "secret" (configured secret). */
-  keySource: "file" | "secret";
-  keyCheck: string;
-  iv: string;
-  payloadBytes: number;
-  /** Random ID of this snapshot; the journal names the snapshot it continues. */
-  baseId: string;
-}
 
 export interface CryptoStoreOptions {
   /** Directory of the crypto files (e.g. `<dataDir>/crypto`). Created 0700 if absent. */
@@ -119,126 +90,8 @@ export interface SaveResult {
   ms: number;
 }
 
-function deriveKeys(storeKey: Uint8Array): { fileKey: Buffer; checkKey: Buffer } {
-  const okm = Buffer.from(hkdfSync("sha256", storeKey, Buffer.alloc(0), "tyr crypto snapshot v1", 64));
-  return { fileKey: okm.subarray(0, 32), checkKey: okm.subarray(32) };
-}
-
-function keyCheckOf(storeKey: Uint8Array): string {
-  return createHmac("sha256", deriveKeys(storeKey).checkKey).update("tyr-key-check").digest("base64");
-}
-
-/** Parse a configured secret into a 32-byte key (see `CryptoStoreOptions.secret`). */
-export function keyFromSecret(secret: string, userId: string): Uint8Array {
-  const s = secret.trim();
-  if (s.length === 0)
-    throw new CryptoStoreError("bad-secret", "", "The configured crypto store secret is empty.");
-  if (/^[0-9a-fA-F]{64}$/.test(s)) return new Uint8Array(Buffer.from(s, "hex"));
-  if (/^[A-Za-z0-9+/]{43}=?$/.test(s)) {
-    const raw = Buffer.from(s, "base64");
-    if (raw.length === 32) return new Uint8Array(raw);
-  }
-  if (s.length < 12) {
-    throw new CryptoStoreError(
-      "bad-secret",
-      "",
-      "The configured crypto store secret is too short: use at least 12 characters, or 32 random bytes as 64 hex characters.",
-    );
-  }
-  return new Uint8Array(
-    scryptSync(s, `tyr crypto store v1 ${userId}`, 32, { N: 1 << 15, r: 8, p: 1, maxmem: 64 << 20 }),
-  );
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await stat(file);
-    return true;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return false;
-    throw e;
-  }
-}
-
-/** Read `device.json` (the identity of an existing store), or undefined when there is none. */
-export async function readStoredIdentity(dir: string): Promise<StoredIdentity | undefined> {
-  const file = path.join(dir, IDENTITY_FILE);
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") {
-      // Fall back to the header of store.bin (readable without the key).
-      const storeFile = path.join(dir, STORE_FILE);
-      if (!(await exists(storeFile))) return undefined;
-      const header = parseFile(await readFile(storeFile), storeFile).header;
-      return { userId: header.userId, deviceId: header.deviceId };
-    }
-    throw e;
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw new CryptoStoreError(
-      "corrupted",
-      file,
-      `${file} is not valid JSON. It only caches the device ID stored in ${STORE_FILE}: delete it and Tyr rewrites it.`,
-    );
-  }
-  if (!isRecord(parsed) || typeof parsed["userId"] !== "string" || typeof parsed["deviceId"] !== "string") {
-    throw new CryptoStoreError(
-      "corrupted",
-      file,
-      `${file} lacks userId/deviceId. It only caches the device ID stored in ${STORE_FILE}: delete it and Tyr rewrites it.`,
-    );
-  }
-  return { userId: parsed["userId"], deviceId: parsed["deviceId"] };
-}
-
-function corrupted(file: string, what: string): CryptoStoreError {
-  return new CryptoStoreError(
-    "corrupted",
-    file,
-    `The crypto store ${file} is damaged (${what}). Tyr will not start with it, and will not create a new ` +
-      `encryption identity over it. Restore ${file} from a backup, or — to give up this device's keys — move ` +
-      `the whole directory ${path.dirname(file)} away and log Tyr in as a NEW device (new access token / device ID); ` +
-      `then restore room keys with the recovery key.`,
-  );
-}
-
-function parseFile(buf: Buffer, file: string): { header: Header; headerBytes: Buffer; body: Buffer } {
-  if (buf.length < MAGIC.length + 4) throw corrupted(file, `only ${buf.length} bytes`);
-  if (!buf.subarray(0, MAGIC.length).equals(MAGIC)) throw corrupted(file, "not a Tyr crypto store file");
-  const headerLen = buf.readUInt32BE(MAGIC.length);
-  const headerStart = MAGIC.length + 4;
-  if (headerLen > 65536 || headerStart + headerLen > buf.length) throw corrupted(file, "truncated header");
-  const headerBytes = buf.subarray(headerStart, headerStart + headerLen);
-  let header: unknown;
-  try {
-    header = JSON.parse(headerBytes.toString("utf8"));
-  } catch {
-    throw corrupted(file, "unreadable header");
-  }
-  if (
-    !isRecord(header) ||
-    header["format"] !== FORMAT ||
-    typeof header["userId"] !== "string" ||
-    typeof header["deviceId"] !== "string" ||
-    typeof header["keyCheck"] !== "string" ||
-    typeof header["iv"] !== "string" ||
-    typeof header["payloadBytes"] !== "number" ||
-    typeof header["baseId"] !== "string"
-  ) {
-    throw corrupted(file, "unknown header format");
-  }
-  const h = header as unknown as Header;
-  const body = buf.subarray(headerStart + headerLen);
-  if (body.length !== h.payloadBytes + TAG_BYTES) {
-    throw corrupted(file, `truncated: ${body.length} of ${h.payloadBytes + TAG_BYTES} payload bytes`);
-  }
-  return { header: h, headerBytes, body };
-}
+/** A journal smaller than max(snapshot, this) is appended to; a larger one is compacted. */
+const MIN_COMPACT_BYTES = 4 * 1024 * 1024;
 
 let instanceCounter = 0;
 
@@ -419,16 +272,7 @@ export class CryptoStore {
           : `The key in ${keyFile} does not open ${storeFile} (wrong key file). Put back the key file the store was created with.`,
       );
     }
-    let plain: Buffer;
-    try {
-      const { fileKey } = deriveKeys(key);
-      const decipher = createDecipheriv("aes-256-gcm", fileKey, Buffer.from(header.iv, "base64"));
-      decipher.setAAD(headerBytes);
-      decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
-      plain = Buffer.concat([decipher.update(body.subarray(0, body.length - TAG_BYTES)), decipher.final()]);
-    } catch {
-      throw corrupted(storeFile, "authentication failed: the content was altered");
-    }
+    const plain = openSnapshot(key, header, headerBytes, body, storeFile);
     let snapshot: Snapshot;
     try {
       snapshot = deserialize(plain) as Snapshot;
@@ -521,29 +365,12 @@ export class CryptoStore {
 
   private async writeSnapshot(): Promise<number> {
     const snapshot = await dumpDatabases(this.prefix);
-    const plain = serialize(snapshot);
-    const iv = randomBytes(IV_BYTES);
-    const baseId = randomBytes(12).toString("base64url");
-    const header: Header = {
-      format: FORMAT,
+    const { file, baseId } = sealSnapshot(this.key, snapshot, {
       userId: this.userId,
       deviceId: this.deviceId,
       createdAt: this.createdAt,
-      savedAt: Date.now(),
       keySource: this.keySource,
-      keyCheck: keyCheckOf(this.key),
-      iv: iv.toString("base64"),
-      payloadBytes: plain.length,
-      baseId,
-    };
-    const headerBytes = Buffer.from(JSON.stringify(header), "utf8");
-    const { fileKey } = deriveKeys(this.key);
-    const cipher = createCipheriv("aes-256-gcm", fileKey, iv);
-    cipher.setAAD(headerBytes);
-    const ct = Buffer.concat([cipher.update(plain), cipher.final()]);
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(headerBytes.length);
-    const file = Buffer.concat([MAGIC, len, headerBytes, ct, cipher.getAuthTag()]);
+    });
     await writeFileAtomicAsync(this.storeFile, file);
     // The old journal is now stale (its baseId differs); remove it.
     await rm(this.journalFile, { force: true });
@@ -558,22 +385,8 @@ export class CryptoStore {
   }
 
   private async appendJournal(ops: JournalOp[]): Promise<number> {
-    const plain = serialize(ops);
-    const iv = randomBytes(IV_BYTES);
-    const { fileKey } = deriveKeys(this.key);
-    const cipher = createCipheriv("aes-256-gcm", fileKey, iv);
-    cipher.setAAD(Buffer.from(`${this.baseId}:${this.journalFrames}`, "utf8"));
-    const ct = Buffer.concat([cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(IV_BYTES + ct.length);
-    let frame = Buffer.concat([len, iv, ct]);
     const isNewFile = this.journalBytes === 0;
-    if (isNewFile) {
-      const headerBytes = Buffer.from(JSON.stringify({ format: FORMAT, baseId: this.baseId }), "utf8");
-      const hlen = Buffer.alloc(4);
-      hlen.writeUInt32BE(headerBytes.length);
-      frame = Buffer.concat([JOURNAL_MAGIC, hlen, headerBytes, frame]);
-    }
+    const frame = sealJournalFrame(this.key, ops, this.baseId, this.journalFrames, isNewFile);
     const fh = await open(this.journalFile, isNewFile ? "w" : "a", 0o600);
     try {
       await fh.writeFile(frame);
@@ -606,155 +419,7 @@ export class CryptoStore {
   }
 }
 
-/**
- * Read the journal that continues snapshot `baseId`: its batches in order, and its valid length. A
- * stale journal (other baseId, or a header torn while being created) is removed; a torn last frame
- * is cut off; damage before the last frame is a corruption error.
- */
-async function readJournal(
-  file: string,
-  baseId: string,
-  storeKey: Uint8Array,
-  logger: Logger,
-): Promise<{ batches: JournalOp[][]; bytes: number }> {
-  let buf: Buffer;
-  try {
-    buf = await readFile(file);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return { batches: [], bytes: 0 };
-    throw new CryptoStoreError(
-      "io",
-      file,
-      `Cannot read the crypto store journal ${file}: ${errorMessage(e)}`,
-    );
-  }
-  const stale = async (why: string): Promise<{ batches: JournalOp[][]; bytes: number }> => {
-    logger.info({ file, why }, "crypto store: ignoring a stale journal");
-    await rm(file, { force: true });
-    return { batches: [], bytes: 0 };
-  };
-  if (buf.length < JOURNAL_MAGIC.length + 4 || !buf.subarray(0, JOURNAL_MAGIC.length).equals(JOURNAL_MAGIC)) {
-    return stale("no journal header");
-  }
-  const hlen = buf.readUInt32BE(JOURNAL_MAGIC.length);
-  const hstart = JOURNAL_MAGIC.length + 4;
-  if (hstart + hlen > buf.length) return stale("torn journal header");
-  let header: unknown;
-  try {
-    header = JSON.parse(buf.subarray(hstart, hstart + hlen).toString("utf8"));
-  } catch {
-    return stale("unreadable journal header");
-  }
-  if (!isRecord(header) || header["baseId"] !== baseId) return stale("journal of another snapshot");
-  const { fileKey } = deriveKeys(storeKey);
-  const batches: JournalOp[][] = [];
-  let pos = hstart + hlen;
-  let torn: string | undefined;
-  while (pos < buf.length) {
-    if (pos + 4 > buf.length) {
-      torn = "torn frame length";
-      break;
-    }
-    const flen = buf.readUInt32BE(pos);
-    const fstart = pos + 4;
-    if (flen < IV_BYTES + TAG_BYTES || fstart + flen > buf.length) {
-      torn = "torn frame";
-      break;
-    }
-    const frame = buf.subarray(fstart, fstart + flen);
-    let ops: JournalOp[];
-    try {
-      const decipher = createDecipheriv("aes-256-gcm", fileKey, frame.subarray(0, IV_BYTES));
-      decipher.setAAD(Buffer.from(`${baseId}:${batches.length}`, "utf8"));
-      decipher.setAuthTag(frame.subarray(flen - TAG_BYTES));
-      const plain = Buffer.concat([
-        decipher.update(frame.subarray(IV_BYTES, flen - TAG_BYTES)),
-        decipher.final(),
-      ]);
-      ops = deserialize(plain) as JournalOp[];
-      if (!Array.isArray(ops)) throw new Error("not a list");
-    } catch (e) {
-      if (fstart + flen === buf.length) {
-        torn = `last frame unreadable (${errorMessage(e)})`;
-        break;
-      }
-      throw new CryptoStoreError(
-        "corrupted",
-        file,
-        `The crypto store journal ${file} is damaged (frame ${batches.length} of several). Tyr will not start with ` +
-          `it. Restore it from a backup; or delete ${file} to fall back to the last full snapshot — Tyr keeps its ` +
-          `identity but loses the keys received since that snapshot (their senders' clients recover the sessions).`,
-      );
-    }
-    batches.push(ops);
-    pos = fstart + flen;
-  }
-  if (torn !== undefined) {
-    logger.warn(
-      { file, frames: batches.length, droppedBytes: buf.length - pos, why: torn },
-      "crypto store: dropped the unfinished end of the journal (a crash while saving; nothing acknowledged is lost)",
-    );
-    const fh = await open(file, "r+");
-    try {
-      await fh.truncate(pos);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  }
-  return { batches, bytes: pos };
-}
-
 function nextPrefix(): string {
   instanceCounter += 1;
   return `tyr-crypto-${process.pid}-${instanceCounter}-${randomBytes(4).toString("hex")}`;
-}
-
-async function loadOrCreateKeyFile(file: string, mayCreate: boolean, logger: Logger): Promise<Uint8Array> {
-  let text: string | undefined;
-  try {
-    const st = await stat(file);
-    if ((st.mode & 0o077) !== 0) {
-      logger.warn(
-        { file, mode: (st.mode & 0o777).toString(8) },
-        "crypto store key file is readable by other users; run chmod 600 on it",
-      );
-    }
-    text = await readFile(file, "utf8");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "ENOENT") {
-      throw new CryptoStoreError("io", file, `Cannot read the crypto store key ${file}: ${errorMessage(e)}`);
-    }
-  }
-  if (text === undefined) {
-    if (!mayCreate) {
-      throw new CryptoStoreError(
-        "missing-key",
-        file,
-        `The crypto store key file ${file} is missing, so the existing store cannot be opened. Put the key file back ` +
-          `(or configure the secret the store was created with). Tyr will not create a new identity over the existing store.`,
-      );
-    }
-    const key = randomBytes(32);
-    try {
-      await writeFile(file, key.toString("base64") + "\n", { mode: 0o600, flag: "wx" });
-    } catch (e) {
-      throw new CryptoStoreError(
-        "io",
-        file,
-        `Cannot create the crypto store key ${file}: ${errorMessage(e)}`,
-      );
-    }
-    logger.info({ file }, "crypto store: created a new store key (keep it with the store; mode 0600)");
-    return new Uint8Array(key);
-  }
-  const raw = Buffer.from(text.trim(), "base64");
-  if (raw.length !== 32) {
-    throw new CryptoStoreError(
-      "missing-key",
-      file,
-      `The crypto store key file ${file} does not hold a 32-byte base64 key. Put back the original key file.`,
-    );
-  }
-  return new Uint8Array(raw);
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createServer, type Server } from "node:http";
-import { buildUrl, HttpTransport, retryDelayMs } from "../../../src/matrix/http.ts";
+import { buildUrl, HttpTransport, retryDelayMs, TransportClosedError } from "../../../src/matrix/http.ts";
 
 describe("retry delay", () => {
   it("prefers the Retry-After header (seconds or date), then retry_after_ms", () => {
@@ -75,5 +75,29 @@ describe("HttpTransport against a local HTTP server", () => {
     await expect(t.request("GET", "/x")).rejects.toMatchObject({ errcode: "M_FORBIDDEN", statusCode: 403 });
     await expect(t.request("GET", "/x")).rejects.toMatchObject({ errcode: "HTTP_502", statusCode: 502 });
     s.close();
+  });
+
+  it("close() abandons a request the server never answers, a 429 wait, and every later request", async () => {
+    // One request hangs (the server holds it), the other waits out a minute-long 429.
+    const held: import("node:http").ServerResponse[] = [];
+    const srv: Server = createServer((req, res) => {
+      if (req.url === "/hang") return void held.push(res);
+      res.writeHead(429, { "Content-Type": "application/json" });
+      res.end(JSON.stringify({ errcode: "M_LIMIT_EXCEEDED", retry_after_ms: 60_000 }));
+    });
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
+    const url = `http://127.0.0.1:${(srv.address() as { port: number }).port}`;
+    const t = new HttpTransport({ baseUrl: url });
+    const hanging = t.request("GET", "/hang");
+    const limited = t.request("GET", "/limited", { ignorePause: true });
+    while (held.length === 0 || t.stats.rateLimited === 0) await new Promise((r) => setTimeout(r, 5));
+    const closedAt = Date.now();
+    t.close();
+    await expect(hanging).rejects.toBeInstanceOf(TransportClosedError);
+    await expect(limited).rejects.toBeInstanceOf(TransportClosedError);
+    expect(Date.now() - closedAt).toBeLessThan(5_000);
+    await expect(t.request("GET", "/later")).rejects.toBeInstanceOf(TransportClosedError);
+    for (const res of held) res.destroy();
+    srv.close();
   });
 });

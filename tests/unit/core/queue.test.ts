@@ -95,6 +95,28 @@ describe("consequence queue", () => {
     });
   });
 
+  it("logs every effect made for a report with the report's key, a rule write too", async () => {
+    const { q, actionLog } = setup(async () => "$ok");
+    const cause = { ...mod, report: "event-12" };
+    const rule: Consequence = {
+      kind: "setState",
+      room: "!list:x",
+      eventType: "m.policy.rule.user",
+      stateKey: "rule:abc",
+      content: { entity: "@spam:x", recommendation: "m.ban" },
+      target: "@spam:x",
+      reason: "reported abuse",
+      cause,
+    };
+    await q.submit(rule);
+    await q.submit({ ...rule, stateKey: "rule:other", cause: mod }); // not for a report: not logged
+    await q.submit({ ...ban("@other:x"), cause: { ...mod, report: "event-1" } });
+    expect(actionLog.query({ about: "event-12" })).toEqual([
+      expect.objectContaining({ kind: "setState", target: "@spam:x", report: "event-12", actor: "@mod:x" }),
+    ]);
+    expect(actionLog.size).toBe(2);
+  });
+
   it("coalesces ACL updates for the same room into the newest content", async () => {
     const sent: number[] = [];
     const { q } = setup(

@@ -16,7 +16,8 @@ import { DeviceId, EncryptionSettings, OlmMachine, RoomId, UserId } from "@matri
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 
 import { databaseNames } from "../../../src/matrix/crypto/idb-snapshot.ts";
-import { CryptoStore, CryptoStoreError, readStoredIdentity } from "../../../src/matrix/crypto/store.ts";
+import { CryptoStore } from "../../../src/matrix/crypto/store.ts";
+import { CryptoStoreError, readStoredIdentity } from "../../../src/matrix/crypto/store-files.ts";
 
 const USER = "@bot:example.org";
 

@@ -5,8 +5,10 @@ import {
   newReports,
   parseReport,
   parseReportedEvent,
+  parseReportKey,
   parseReportPage,
-  type EventReport,
+  reportKey,
+  type Report,
 } from "../../../src/reports/reports.ts";
 import { MAX_EVENT_BYTES } from "../../../src/format/content.ts";
 import { permalink } from "../../../src/format/fragment.ts";
@@ -28,6 +30,7 @@ const good = {
 describe("parsing reports", () => {
   it("reads a report as Synapse lists it", () => {
     expect(parseReport(good)).toEqual({
+      kind: "event",
       id: 7,
       receivedTs: 1_700_000_000_000,
       roomId: "!room:example.org",
@@ -39,11 +42,10 @@ describe("parsing reports", () => {
       roomName: "#lobby:example.org",
     });
     expect(parseReport({ ...good, canonical_alias: null })?.roomName).toBe("Lobby");
-    expect(parseReport({ ...good, reason: null, score: "x", sender: 3 })).toMatchObject({
-      reason: undefined,
-      score: undefined,
-      sender: undefined,
-    });
+    const partial = parseReport({ ...good, reason: null, score: "x", sender: 3 });
+    expect(partial?.reason).toBeUndefined();
+    expect(partial).not.toHaveProperty("score");
+    expect(partial).not.toHaveProperty("sender");
   });
 
   it.each([
@@ -56,6 +58,8 @@ describe("parsing reports", () => {
     ["a room that is not an ID", { ...good, room_id: "#alias:x" }],
     ["an event that is not an ID", { ...good, event_id: "ev" }],
     ["no reporter", { ...good, user_id: "" }],
+    ["a reporter with spaces", { ...good, user_id: "@a b:x" }],
+    ["an overlong room ID", { ...good, room_id: `!${"r".repeat(300)}:x` }],
   ])("skips %s", (_what, v) => {
     expect(parseReport(v)).toBeUndefined();
   });
@@ -97,7 +101,7 @@ describe("parsing reports", () => {
 });
 
 describe("which reports to relay", () => {
-  const r = (id: number) => parseReport({ ...good, id }) as EventReport;
+  const r = (id: number) => parseReport({ ...good, id }) as Report;
   it("takes those after the cursor, oldest first, each once", () => {
     expect(newReports([r(9), r(8), r(5), r(9), r(10)], 7).map((x) => x.id)).toEqual([8, 9, 10]);
     expect(newReports([r(3)], 3)).toEqual([]);
@@ -105,7 +109,7 @@ describe("which reports to relay", () => {
 });
 
 describe("the notice", () => {
-  const report = parseReport(good) as EventReport;
+  const report = parseReport(good) as Report;
   it("names reporter, sender, room, reason and the commands to act", () => {
     const f = formatReport(
       report,
@@ -116,7 +120,7 @@ describe("the notice", () => {
       },
     );
     expect(f.text).toContain(
-      "Report #7 by `@reporter:example.org` about `@spammer:evil.org`'s message in `#lobby:example.org` (protected)",
+      "Report event-7 by `@reporter:example.org` about `@spammer:evil.org`'s message in `#lobby:example.org` (protected)",
     );
     expect(f.text).toContain("Reason: spam · score -100");
     expect(f.text).toContain("Message: “buy <b>now</b>”");
@@ -145,7 +149,7 @@ describe("the notice", () => {
   });
 
   it("stays far below the event size limit whatever the reason and body", () => {
-    const huge = parseReport({ ...good, reason: "r".repeat(100_000) }) as EventReport;
+    const huge = parseReport({ ...good, reason: "r".repeat(100_000) }) as Report;
     const f = formatReport(
       huge,
       { type: "m.room.message", body: "😀".repeat(50_000), encrypted: false },
@@ -155,5 +159,72 @@ describe("the notice", () => {
       },
     );
     expect(Buffer.byteLength(f.text) + Buffer.byteLength(f.html)).toBeLessThan(MAX_EVENT_BYTES / 4);
+  });
+});
+
+describe("room and user reports", () => {
+  it("reads a user report (Synapse's user_reports) and a room report (room_reports)", () => {
+    const page = parseReportPage(
+      {
+        user_reports: [
+          {
+            id: 3,
+            received_ts: 5,
+            target_user_id: "@bad:example.org",
+            user_id: "@r:example.org",
+            reason: "abuse",
+          },
+          { id: 4, user_id: "@r:example.org", reason: "no target" },
+        ],
+        total: 2,
+      },
+      "user",
+    );
+    expect(page.reports).toEqual([
+      {
+        kind: "user",
+        id: 3,
+        receivedTs: 5,
+        reporter: "@r:example.org",
+        reason: "abuse",
+        targetUser: "@bad:example.org",
+      },
+    ]);
+    expect(page.skipped).toBe(1);
+    const room = parseReport(
+      { id: 2, room_id: "!r:example.org", user_id: "@r:example.org", reason: "nsfw", name: "Den" },
+      "room",
+    );
+    expect(room).toMatchObject({ kind: "room", roomId: "!r:example.org", roomName: "Den" });
+    expect(parseReport({ id: 2, user_id: "@r:example.org" }, "room")).toBeUndefined();
+    // A page of another kind's key is not read as this kind.
+    expect(parseReportPage({ event_reports: [good] }, "user").reports).toEqual([]);
+  });
+
+  it("keys reports by kind, and reads keys back", () => {
+    expect(reportKey({ kind: "user", id: 3 })).toBe("user-3");
+    expect(parseReportKey("Event-12")).toEqual({ kind: "event", id: 12 });
+    expect(parseReportKey("12")).toBeUndefined();
+    expect(parseReportKey("spam-1")).toBeUndefined();
+  });
+
+  it("notices name the reporter's history, the target, and the reactions", () => {
+    const user = parseReport(
+      { id: 3, target_user_id: "@bad:example.org", user_id: "@r:example.org", reason: "abuse" },
+      "user",
+    )!;
+    const f = formatReport(user, undefined, {
+      protectedRoom: false,
+      prefix: "!tyr",
+      history: { total: 4, bad: 1 },
+    });
+    expect(f.text).toContain(
+      "Report user-3 by `@r:example.org` (4 reports from them, 1 dismissed as bad) about the user `@bad:example.org`.",
+    );
+    const room = parseReport({ id: 2, room_id: "!r:example.org", user_id: "@r:example.org" }, "room")!;
+    expect(
+      formatReport(room, undefined, { protectedRoom: true, prefix: "!tyr", history: { total: 1, bad: 0 } })
+        .text,
+    ).toContain("(their first report) about the room `!r:example.org` (protected)");
   });
 });

@@ -101,6 +101,13 @@ describe("action log searches", () => {
     expect(log.query({ about: "!room4", limit: 500 }).length).toBe(60);
   });
 
+  it("finds the actions that answered a report by its exact key", () => {
+    log.append(rec(400, { report: "event-12" }));
+    log.append(rec(401, { report: "event-123" }));
+    expect(log.query({ about: "EVENT-12" }).map((r) => r.report)).toEqual(["event-12"]);
+    expect(log.query({ about: "e-1" }).map((r) => r.report)).toEqual([]);
+  });
+
   it("remembers redactions across a restart", () => {
     expect(log.wasRedacted("@user1:spam.example")).toBe(true);
     expect(log.wasRedacted("@user0:spam.example")).toBe(false);
