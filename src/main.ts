@@ -166,6 +166,7 @@ export async function startBot(loaded: LoadedConfig, log: Logger, signal?: Abort
       policy,
       protections,
       encryption: services.crypto !== undefined,
+      reports: services.reports,
     });
     bot.add(dashboard);
     registry.register(dashboard.command());

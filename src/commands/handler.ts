@@ -458,12 +458,7 @@ export class CommandHandler implements Feature {
 
   /** Every change made in the dashboard is in the action log, "via dashboard by" its moderator
    *  (its effects are there too, each with its own cause). */
-  private recordDashboardChange(
-    sender: string,
-    input: string,
-    outcome: "done" | "failed",
-    detail?: string,
-  ): void {
+  recordDashboardChange(sender: string, input: string, outcome: "done" | "failed", detail?: string): void {
     this.bot.actionLog.append({
       ts: Date.now(),
       kind: "command",

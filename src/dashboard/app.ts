@@ -24,6 +24,10 @@ import { protectionsPage } from "./pages/protections.ts";
 import { roomsPage } from "./pages/rooms.ts";
 import { encryptionPage } from "./pages/encryption.ts";
 import { sessionsPage } from "./pages/sessions.ts";
+import { reportsPage } from "./pages/reports.ts";
+import type { ReportDesk } from "../reports/feature.ts";
+import { parseReportKey } from "../reports/reports.ts";
+import { TRIAGE_ACTIONS, type TriageAction } from "../reports/triagePlan.ts";
 
 export const COOKIE = "tyr_dashboard";
 
@@ -40,6 +44,10 @@ export interface DashboardDeps {
   /** Why `user` may not use the dashboard now (not a member, power too low), or undefined. */
   mayUse(user: string): string | undefined;
   run(user: string, command: string, opts: { change: boolean; confirmed?: boolean }): Promise<DashboardRun>;
+  /** Puts a change made in the dashboard into the action log ("command via dashboard by …"). */
+  record(user: string, what: string, outcome: "done" | "failed", detail?: string): void;
+  /** The abuse reports (absent unless reports.enabled). */
+  readonly reports: ReportDesk | undefined;
   lists(): ListInfo[];
   rules(): Iterable<Rule>;
   protectionNames(): string[];
@@ -287,9 +295,66 @@ export class DashboardApp {
         );
       case `${BASE}/sessions`:
         return this.ok(sessionsPage(v, { sessions: this.deps.sessions.of(v.user), current: session.handle }));
+      case `${BASE}/reports`:
+        return this.reportsView(v, q.get("which") === "all" ? "all" : "open");
       default:
         return this.notFound(v);
     }
+  }
+
+  private reportsView(
+    v: Viewer,
+    which: "open" | "all",
+    extra: { flash?: Flash; choose?: Parameters<typeof reportsPage>[1]["choose"] } = {},
+    status = 200,
+  ): HttpResponse {
+    const desk = this.deps.reports;
+    if (desk === undefined)
+      return this.ok(
+        layout(
+          v,
+          "Reports",
+          h`<p>Relaying abuse reports is off in Tyr's config (<code>reports.enabled</code>).</p>`,
+        ),
+      );
+    return this.ok(
+      reportsPage(v, { which, entries: desk.list(which, 100), counts: desk.counts(), ...extra }),
+      status,
+    );
+  }
+
+  /** The same triage as a reaction on the report's notice (ReportDesk.act), via the dashboard. */
+  private async triage(v: Viewer, form: URLSearchParams): Promise<HttpResponse> {
+    const desk = this.deps.reports;
+    if (desk === undefined) return this.reportsView(v, "open");
+    const key = (form.get("report") ?? "").trim();
+    const action = (form.get("action") ?? "").trim();
+    const list = (form.get("list") ?? "").trim();
+    const bad = (text: string) => this.reportsView(v, "open", { flash: { text, error: true } }, 400);
+    if (parseReportKey(key) === undefined || desk.get(key) === undefined) return bad("No such report.");
+    if (!(TRIAGE_ACTIONS as readonly string[]).includes(action))
+      return bad("Unknown action: use the buttons.");
+    if (list !== "" && !this.deps.lists().some((l) => l.id === list && l.writable))
+      return bad("Tyr cannot write to that list.");
+    const r = await desk.act(key, action as TriageAction, v.user, {
+      via: "dashboard",
+      ...(list !== "" ? { list } : {}),
+    });
+    const what = `triage ${key} ${action}${list !== "" ? ` into ${list}` : ""}`;
+    if (r.kind === "choose-list") return this.reportsView(v, "open", { choose: { key, lists: r.lists } });
+    if (r.kind === "refused") {
+      this.deps.record(v.user, what, "failed", r.why);
+      return bad(`Not done: ${r.why}.`);
+    }
+    this.deps.record(
+      v.user,
+      what,
+      r.outcome === "failed" ? "failed" : "done",
+      r.outcome === "failed" ? r.summary : undefined,
+    );
+    return this.reportsView(v, "open", {
+      flash: { text: `${key}: ${r.summary}`, error: r.outcome === "failed" },
+    });
   }
 
   private listsView(v: Viewer, q: URLSearchParams, flash?: Flash): string {
@@ -338,6 +403,8 @@ export class DashboardApp {
           ok ? 200 : 400,
         );
       }
+      case `${BASE}/reports`:
+        return this.triage(v, form);
       case `${BASE}/lists/add`:
       case `${BASE}/lists/remove`: {
         const add = path.endsWith("/add");

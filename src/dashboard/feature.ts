@@ -14,6 +14,7 @@ import { bold, fmt, link } from "../format/fragment.ts";
 import { canSendState, userLevel } from "../matrix/power.ts";
 import type { PolicyFeature } from "../policy/feature.ts";
 import type { ProtectionsFeature } from "../protections/feature.ts";
+import type { ReportDesk } from "../reports/feature.ts";
 import { listShortcode } from "../commands/lists.ts";
 import { DashboardApp } from "./app.ts";
 import { BASE } from "./layout.ts";
@@ -38,6 +39,7 @@ export class DashboardFeature implements Feature {
       policy: PolicyFeature;
       protections: ProtectionsFeature;
       encryption: boolean;
+      reports: ReportDesk | undefined;
     },
   ) {
     this.bot = bot;
@@ -62,6 +64,9 @@ export class DashboardFeature implements Feature {
       encryption: deps.encryption,
       mayUse: (user) => this.accessProblem(user),
       run: (user, command, opts) => deps.commands.runForDashboard(user, command, opts),
+      record: (user, what, outcome, detail) =>
+        deps.commands.recordDashboardChange(user, what, outcome, detail),
+      reports: deps.reports,
       lists: () =>
         policy.lists.map((id) => {
           const state = bot.state.peek(id);

@@ -22,6 +22,7 @@ const NAV: readonly [string, string][] = [
   ["/protections", "Protections"],
   ["/rooms", "Rooms"],
   ["/encryption", "Encryption"],
+  ["/reports", "Reports"],
   ["/sessions", "Sessions"],
 ];
 

@@ -75,7 +75,12 @@ export interface ReportDesk {
   get(key: string): ReportEntry | undefined;
   /** Triages a report as `moderator` (who must be entitled: the caller checks). `list` picks
    *  the policy list for a ban; without it a ban with several writable lists asks to choose. */
-  act(key: string, action: TriageAction, moderator: string, opts?: { list?: string }): Promise<TriageResult>;
+  act(
+    key: string,
+    action: TriageAction,
+    moderator: string,
+    opts?: { list?: string; via?: string },
+  ): Promise<TriageResult>;
   counts(): { open: number; handled: number; bad: number };
 }
 
@@ -169,7 +174,7 @@ export class ReportsFeature implements Feature, Reporting, ReportDesk {
     key: string,
     action: TriageAction,
     moderator: string,
-    opts: { list?: string } = {},
+    opts: { list?: string; via?: string } = {},
   ): Promise<TriageResult> {
     const before = this.busy.get(key) ?? Promise.resolve();
     const job = before.then(() => this.actNow(key, action, moderator, opts));
@@ -185,7 +190,7 @@ export class ReportsFeature implements Feature, Reporting, ReportDesk {
     key: string,
     action: TriageAction,
     moderator: string,
-    opts: { list?: string },
+    opts: { list?: string; via?: string },
   ): Promise<TriageResult> {
     const entry = this.store.get(key);
     if (!entry) return { kind: "refused", why: `there is no report ${key}` };
@@ -210,7 +215,7 @@ export class ReportsFeature implements Feature, Reporting, ReportDesk {
     if (decision.kind === "dismiss") {
       summary = decision.state === "bad" ? "Dismissed as a bad report." : "Marked as handled.";
     } else {
-      const r = await this.runCommand(entry, decision.text, moderator);
+      const r = await this.runCommand(entry, decision.text, moderator, opts.via);
       outcome = r.outcome;
       summary = r.summary;
     }
@@ -244,6 +249,8 @@ export class ReportsFeature implements Feature, Reporting, ReportDesk {
     entry: ReportEntry,
     commandText: string,
     moderator: string,
+    /** Where the triage was asked for when not by reaction ("dashboard"): the action log says so. */
+    via?: string,
   ): Promise<{ outcome: TriageOutcome; summary: string }> {
     const parsed = this.registry.parse(commandText, { prefix: this.bot.config.commands.prefix });
     if (!parsed.ok) return { outcome: "failed", summary: parsed.error };
@@ -262,7 +269,13 @@ export class ReportsFeature implements Feature, Reporting, ReportDesk {
       eventId: entry.noticeId ?? "",
       sentAt: now,
       deliveredAt: now,
-      cause: { by: "moderator", user: moderator, command: name, report: entry.key },
+      cause: {
+        by: "moderator",
+        user: moderator,
+        command: name,
+        report: entry.key,
+        ...(via !== undefined ? { via } : {}),
+      },
       reply: (r) => {
         replies.push(r);
         return Promise.resolve([]);

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { Synapse, freePort } from "../harness/synapse.ts";
 import { TestUser, eventually } from "../harness/user.ts";
-import { policyListCast, runBot, testConfig, watchAndProtect, type RunningBot } from "../harness/bot.ts";
+import { runBot, testConfig, watchAndProtect, type RunningBot } from "../harness/bot.ts";
 import { ARTIFACTS, launchBrowser } from "../harness/browser.ts";
 import { mulberry32 } from "../harness/prng.ts";
 
@@ -59,8 +59,18 @@ describe("dashboard in a browser", () => {
 
   beforeAll(async () => {
     browser = await launchBrowser();
-    ({ tyr, mod, maintainer, mgmt, list } = await policyListCast(synapse, { listName: "dash bans" }));
-    const user = async (name: string) => new TestUser(synapse.url, await synapse.register(name));
+    const user = async (name: string, admin = false) =>
+      new TestUser(synapse.url, await synapse.register(name, { admin }));
+    // Tyr is a server admin here: relaying abuse reports reads Synapse's admin API.
+    tyr = await user("tyr", true);
+    mod = await user("mod");
+    maintainer = await user("listmaint");
+    mgmt = await mod.createRoom({ invite: [tyr.userId] });
+    list = await maintainer.createRoom({
+      preset: "public_chat",
+      creation_content: { type: "m.policy" },
+      name: "dash bans",
+    });
     mod2 = await user("mod2");
     outsider = await user("outsider");
     spammer = await user("dashspam");
@@ -87,7 +97,11 @@ describe("dashboard in a browser", () => {
         url: synapse.url,
         accessToken: tyr.accessToken,
         managementRoom: mgmt,
-        extra: { http: { port }, dashboard: { enabled: true, publicBaseUrl: base } },
+        extra: {
+          http: { port },
+          dashboard: { enabled: true, publicBaseUrl: base },
+          reports: { enabled: true, pollSeconds: 1 },
+        },
       }),
     );
     for (const u of [mod, mod2, outsider]) await u.catchUp();
@@ -271,13 +285,54 @@ describe("dashboard in a browser", () => {
     expect(outcomes.map((o) => o.split(" ")[0])).toEqual(["done", "failed"]);
   });
 
+  it("triages an abuse report from the reports page: the reported message is redacted on Synapse", async () => {
+    const troll = new TestUser(synapse.url, await synapse.register("dashtroll"));
+    await troll.join(room);
+    const reporter = new TestUser(synapse.url, await synapse.register("reporter"));
+    await reporter.join(room);
+    const bad = await troll.sendText(room, "<img src=x onerror=alert(1)> buy now");
+    await reporter.api(
+      "POST",
+      `/_matrix/client/v3/rooms/${encodeURIComponent(room)}/report/${encodeURIComponent(bad)}`,
+      { reason: "spam <script>alert(2)</script>" },
+    );
+    await eventually(
+      async () => {
+        await page.goto(`${base}/dashboard/reports`);
+        return (await page.locator("tbody").textContent())?.includes("buy now");
+      },
+      30_000,
+      "the report on the reports page",
+    );
+    // Attacker-controlled text is shown as text.
+    expect(await page.locator("tbody img").count()).toBe(0);
+    expect(await page.locator("tbody").textContent()).toContain("<script>alert(2)</script>");
+    const row = page.locator("tbody tr", { hasText: "buy now" });
+    await row.getByRole("button", { name: /Redact: report/ }).click();
+    await page.waitForLoadState();
+    expect(await page.locator(".flash").first().getAttribute("class")).toBe("flash");
+    await eventually(
+      async () => {
+        const ev = await mod.api<{ unsigned?: { redacted_because?: unknown } }>(
+          "GET",
+          `/_matrix/client/v3/rooms/${encodeURIComponent(room)}/event/${encodeURIComponent(bad)}`,
+        );
+        return ev.unsigned?.redacted_because !== undefined;
+      },
+      30_000,
+      "the reported event redacted",
+    );
+    await page.goto(`${base}/dashboard/log?kind=redact`);
+    expect(await page.locator("tbody").textContent()).toMatch(/via dashboard by @mod/);
+  });
+
   it("charts today's actions on the overview", async () => {
     await page.goto(`${base}/dashboard`);
     expect(await page.locator("figure.chart").first().locator("rect").count()).toBeGreaterThan(0);
   });
 
   it("renders every page at phone and desktop widths without horizontal overflow", async () => {
-    const pages = ["", "/log", "/lists", "/protections", "/rooms", "/encryption", "/sessions"];
+    const pages = ["", "/log", "/lists", "/protections", "/rooms", "/encryption", "/sessions", "/reports"];
     for (const width of [390, 1280]) {
       await page.setViewportSize({ width, height: 900 });
       for (const p of pages) {
@@ -354,6 +409,8 @@ describe("dashboard in a browser", () => {
     ];
     const fields = [
       "q",
+      "report",
+      "which",
       "rule",
       "text",
       "entity",
