@@ -57,7 +57,7 @@ td code, li code { overflow-wrap: anywhere; }
   table.stack tr { display: block; border-bottom: 2px solid var(--line); padding: 4px 0; }
   table.stack td { display: block; border: 0; padding: 2px 4px; }
   table.stack td:empty { display: none; }
-  table.stack td::before { content: attr(data-label) ": "; font-weight: 600; }
+  table.stack td[data-label]::before { content: attr(data-label) ": "; font-weight: 600; }
 }
 `;
 

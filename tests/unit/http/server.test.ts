@@ -116,6 +116,27 @@ describe("HTTP listener", () => {
     expect((await post(s2.base, "/echo", big)).status).toBe(200);
   });
 
+  it("gives a form route its fields, and refuses other content types with 415", async () => {
+    const form: Route = {
+      ...echo,
+      auth: none,
+      body: "form",
+      handler: (req) => ({
+        status: 200,
+        body: { a: (req.body as URLSearchParams).getAll("a"), b: (req.body as URLSearchParams).get("b") },
+      }),
+    };
+    const s = await start([form]);
+    const ok = await post(s.base, "/echo", "a=1&a=%3Cx%3E&b=two+words", {
+      "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+    });
+    expect(ok).toMatchObject({ status: 200, body: { a: ["1", "<x>"], b: "two words" } });
+    expect(await post(s.base, "/echo", '{"a":1}')).toMatchObject({ status: 415 });
+    expect(await post(s.base, "/echo", "a=1", { "Content-Type": "multipart/form-data" })).toMatchObject({
+      status: 415,
+    });
+  });
+
   it("answers 415 for a non-JSON content type, 400 for bad JSON or a non-object", async () => {
     const s = await start([echo]);
     expect(await post(s.base, "/echo", "{}", { "Content-Type": "text/plain" })).toMatchObject({
