@@ -21,6 +21,7 @@ header .muted { color: #e8eaed; }
 main { max-width: 1200px; margin: 0 auto; padding: 16px; overflow-wrap: anywhere; }
 h1 { font-size: 1.5rem; margin: 0 0 12px; }
 h2 { font-size: 1.2rem; margin: 24px 0 8px; }
+.panel > h2:first-child, .panel > h4:first-child { margin-top: 0; }
 .panel { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: 12px; margin: 12px 0; overflow-x: auto; }
 .flash { border-left: 4px solid var(--ok); background: #e6f4ea; padding: 8px 12px; margin: 12px 0; }
 .flash.error { border-color: var(--bad); background: #fce8e6; }

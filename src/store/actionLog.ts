@@ -247,6 +247,7 @@ export class ActionLog {
   append(rec: ActionRecord): void {
     const id = this.write(rec);
     this.count++;
+    this.kindSet?.add(rec.kind);
     this.index({ ...rec, id });
     if (this.count > this.maxRecords) this.trim();
   }
@@ -303,12 +304,15 @@ export class ActionLog {
     return rows.map((r) => ({ bucket: Number(r.bucket), cause: String(r.cause), n: Number(r.n) }));
   }
 
-  /** The distinct values of a column for filter menus (kinds, outcomes). */
+  /** The kinds of action in the log, for the filter menu: read once, then kept up to date. */
   kinds(): string[] {
-    return (this.db.prepare("SELECT DISTINCT kind FROM actions ORDER BY kind").all() as Row[]).map((r) =>
-      String(r.kind),
+    this.kindSet ??= new Set(
+      (this.db.prepare("SELECT DISTINCT kind FROM actions").all() as Row[]).map((r) => String(r.kind)),
     );
+    return [...this.kindSet].sort();
   }
+
+  private kindSet: Set<string> | undefined;
 
   /** Every (user, room) Tyr banned because of rule `key` and hasn't unbanned since. */
   activeBansOfRule(key: string): { user: string; room: string }[] {

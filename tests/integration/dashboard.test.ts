@@ -326,6 +326,16 @@ describe("dashboard in a browser", () => {
     expect(await page.locator("tbody").textContent()).toMatch(/via dashboard by @mod/);
   });
 
+  it("removes the rule in the browser; Tyr lifts the ban it made for it", async () => {
+    await page.goto(`${base}/dashboard/lists?q=dashspam`);
+    await page.getByRole("button", { name: `Remove the rule for ${spammer.userId}` }).click();
+    await page.waitForLoadState();
+    expect(await page.locator(".flash").first().getAttribute("class")).toBe("flash");
+    await eventually(async () => (await mod.membership(room, spammer.userId)) !== "ban", 30_000, "the unban");
+    await page.goto(`${base}/dashboard/lists?q=dashspam`);
+    expect(await page.getByRole("button", { name: `Remove the rule for ${spammer.userId}` }).count()).toBe(0);
+  });
+
   it("charts today's actions on the overview", async () => {
     await page.goto(`${base}/dashboard`);
     expect(await page.locator("figure.chart").first().locator("rect").count()).toBeGreaterThan(0);
