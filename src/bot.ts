@@ -26,6 +26,17 @@ export { VERSION } from "./version.ts";
 
 export class StartupError extends Error {}
 
+/** Whether `p` settles within `ms`. */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)));
+  try {
+    return await Promise.race([p.then(() => true as const), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export type { BotParts, Feature, SyncHook } from "./feature.ts";
 
 export class Tyr implements ShellParts {
@@ -196,7 +207,9 @@ export class Tyr implements ShellParts {
       // features close on local work only.
       this.client.transport.close();
       for (const f of [...this.features].reverse()) await f.stop?.();
-      this.actionLog.close();
+      // Closed only once nothing is left to record: an effect still retrying would otherwise
+      // happen unrecorded (the process exit closes the database anyway).
+      if (await settlesWithin(this.queue.idle(), 1_000)) this.actionLog.close();
     }
   }
 

@@ -135,6 +135,10 @@ describe("dashboard in a browser", () => {
     });
     expect(direct.status()).toBe(403);
     await other.close();
+    // Neither the link's token nor the session id ever reaches Tyr's log.
+    const logged = JSON.stringify(bot.logs);
+    expect(logged).not.toContain(new URL(s.link).searchParams.get("token"));
+    expect(logged).not.toContain(c!.value);
   });
 
   it("refuses a non-moderator, and a moderator who lost the power level", async () => {
@@ -168,6 +172,7 @@ describe("dashboard in a browser", () => {
       redirect: "manual",
     });
     expect(forged.status).toBe(403);
+    expect(JSON.stringify(bot.logs)).not.toContain(openid.access_token);
 
     // mod2 logs in, then loses the power level: the next request ends the session.
     const s = await loggedIn(mod2);

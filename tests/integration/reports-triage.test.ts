@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { Synapse } from "../harness/synapse.ts";
 import { TestUser, eventually, type SeenEvent } from "../harness/user.ts";
 import { runBot, testConfig, watchAndProtect, type RunningBot } from "../harness/bot.ts";
+import { ActionLog } from "../../src/store/actionLog.ts";
 
 const synapse = Synapse.attach(inject("synapse"));
 const enc = encodeURIComponent;
@@ -182,10 +183,10 @@ describe("report triage by reaction", () => {
         "banned everywhere",
       );
     // The action log links the rule write to the report.
-    const log = readFileSync(join(dataPath, "action-log.jsonl"), "utf8")
-      .trim()
-      .split("\n")
-      .map((l) => JSON.parse(l) as { kind: string; report?: string; actor: string });
+    // (read from the store on disk, beside the running bot: SQLite in WAL mode allows it)
+    const store = new ActionLog(dataPath);
+    const log = store.search({ limit: 500 });
+    store.close();
     expect(log).toContainEqual(expect.objectContaining({ kind: "setState", report: key, actor: mod.userId }));
     const shown = await command(
       `!tyr log ${key}`,
