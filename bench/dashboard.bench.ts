@@ -64,6 +64,8 @@ const searches: [string, Omit<ActionSearch, "limit">][] = [
   ["text-rare", { text: "user31415" }],
   ["combined", { room: "!room5:example.org", cause: "moderator", kind: "ban", text: "evasion" }],
   ["no-match", { entity: "@nobody:nowhere.example" }],
+  // What `!tyr log <about>` asks: a substring of target, room, actor or list (or a report key).
+  ["log-about", { about: "!room17:example" }],
 ];
 
 /** The in-memory scan the yardstick runs: same filters, newest first. */
@@ -83,6 +85,13 @@ function scan(
     if (s.kind !== undefined && r.kind !== s.kind) continue;
     if (s.since !== undefined && r.ts < s.since) continue;
     if (s.until !== undefined && r.ts >= s.until) continue;
+    const a = lc(s.about);
+    if (
+      a !== undefined &&
+      lc(r.report) !== a &&
+      ![r.target, r.room, r.actor, r.list].some((f) => lc(f)?.includes(a))
+    )
+      continue;
     const t = lc(s.text);
     if (
       t !== undefined &&
