@@ -195,6 +195,7 @@ export class Tyr implements ShellParts {
       // Past the grace, nothing may wait on the homeserver any longer (it may be going down too):
       // features close on local work only.
       this.client.transport.close();
+      this.queue.close();
       for (const f of [...this.features].reverse()) await f.stop?.();
     }
   }
