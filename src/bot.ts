@@ -206,6 +206,7 @@ export class Tyr implements ShellParts {
       // Past the grace, nothing may wait on the homeserver any longer (it may be going down too):
       // features close on local work only.
       this.client.transport.close();
+      this.queue.close();
       for (const f of [...this.features].reverse()) await f.stop?.();
       // Closed only once nothing is left to record: an effect still retrying would otherwise
       // happen unrecorded (the process exit closes the database anyway).

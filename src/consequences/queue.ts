@@ -80,7 +80,9 @@ export function dedupeKey(c: Consequence): string | undefined {
 
 /** Errors that will not get better by retrying. */
 function permanent(e: unknown): boolean {
-  const err = e as { errcode?: string; statusCode?: number };
+  const err = e as { errcode?: string; statusCode?: number; permanent?: boolean };
+  // Marked by its thrower (e.g. a request abandoned because Tyr is stopping): no retry can help.
+  if (err.permanent === true) return true;
   if (err.statusCode === 429) return false;
   if (typeof err.statusCode === "number" && err.statusCode >= 400 && err.statusCode < 500) return true;
   return err.errcode === "M_FORBIDDEN" || err.errcode === "M_NOT_FOUND" || err.errcode === "M_TOO_LARGE";
@@ -116,6 +118,8 @@ export class ConsequenceQueue {
   private readonly active = new Set<Job>();
   /** Told about every finished effect, whatever its outcome (metrics count here, once). */
   private readonly observers: ((c: Consequence, r: Result) => void)[] = [];
+  /** Aborted by `close()`: a job waiting to retry gives up instead of sleeping on. */
+  private readonly closing = new AbortController();
 
   constructor(executor: Executor, opts: QueueOptions) {
     this.executor = executor;
@@ -187,6 +191,31 @@ export class ConsequenceQueue {
     return new Promise((r) => this.idleWaiters.push(r));
   }
 
+  /**
+   * For a stopping bot, past its grace: effects waiting to retry fail now instead of holding the
+   * stop for minutes of backoff (their requests could not go out anyway).
+   */
+  close(): void {
+    this.closing.abort();
+  }
+
+  /** Waits `ms`, or until the queue is closed. */
+  private retryWait(ms: number): Promise<void> {
+    const signal = this.closing.signal;
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve();
+      const t = setTimeout(() => {
+        signal.removeEventListener("abort", done);
+        resolve();
+      }, ms);
+      const done = () => {
+        clearTimeout(t);
+        resolve();
+      };
+      signal.addEventListener("abort", done, { once: true });
+    });
+  }
+
   private pump(): void {
     while (this.running < this.opts.concurrency && this.pending.length > 0) {
       const job = this.pending.shift()!;
@@ -243,7 +272,7 @@ export class ConsequenceQueue {
         return;
       } catch (e) {
         const error = errorText(e);
-        if (permanent(e) || job.attempts > this.opts.maxRetries) {
+        if (permanent(e) || job.attempts > this.opts.maxRetries || this.closing.signal.aborted) {
           log.warn({ consequence: summarise(job.c), error, attempts: job.attempts }, "action failed");
           finish({ outcome: "failed", error });
           return;
@@ -252,7 +281,12 @@ export class ConsequenceQueue {
         const delay = retryAfter ?? this.opts.retryBaseMs * 2 ** Math.min(job.attempts - 1, 6);
         this.stats.retries++;
         log.debug({ consequence: summarise(job.c), error, delay }, "action failed; retrying");
-        await new Promise((r) => setTimeout(r, delay));
+        await this.retryWait(delay);
+        if (this.closing.signal.aborted) {
+          log.warn({ consequence: summarise(job.c), error }, "action failed; Tyr stopped before retrying it");
+          finish({ outcome: "failed", error });
+          return;
+        }
       }
     }
   }

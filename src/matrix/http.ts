@@ -58,6 +58,8 @@ export function buildUrl(
 
 /** Thrown by every request once the transport is closed: Tyr is stopping and abandons the request. */
 export class TransportClosedError extends Error {
+  /** Retrying cannot help: the consequence queue gives the effect up at once. */
+  readonly permanent = true;
   constructor() {
     super("Tyr is stopping: the request to the homeserver was abandoned");
     this.name = "TransportClosedError";

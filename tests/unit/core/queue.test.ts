@@ -7,6 +7,7 @@ import { ConsequenceQueue, type Executor } from "../../../src/consequences/queue
 import { refusal } from "../../../src/consequences/guard.ts";
 import type { Consequence } from "../../../src/consequences/types.ts";
 import { ActionLog } from "../../../src/store/actionLog.ts";
+import { TransportClosedError } from "../../../src/matrix/http.ts";
 
 const log = pino({ level: "silent" });
 const mod = { by: "moderator", user: "@mod:x", command: "ban" } as const;
@@ -73,6 +74,36 @@ describe("consequence queue", () => {
       ["@forbidden:x", "failed"],
       ["@flaky:x", "done"],
     ]);
+  });
+
+  it("gives up at once on a request abandoned because Tyr is stopping (no retry can help)", async () => {
+    let calls = 0;
+    const { q } = setup(
+      async () => {
+        calls++;
+        throw new TransportClosedError();
+      },
+      { retryBaseMs: 60_000 }, // a retry would hold the test (and a stopping bot) for minutes
+    );
+    const r = await q.submit(ban("@late:x"));
+    expect(r).toMatchObject({ outcome: "failed" });
+    expect(calls).toBe(1);
+  });
+
+  it("a job waiting to retry gives up when the queue is closed, instead of sleeping on", async () => {
+    let calls = 0;
+    const { q } = setup(
+      async () => {
+        calls++;
+        throw Object.assign(new Error("fetch failed"), { cause: { code: "ECONNREFUSED" } });
+      },
+      { retryBaseMs: 60_000 },
+    );
+    const result = q.submit(ban("@late:x"));
+    while (q.stats.retries === 0) await new Promise((r) => setTimeout(r, 1));
+    q.close();
+    expect(await result).toMatchObject({ outcome: "failed" });
+    expect(calls).toBe(1);
   });
 
   it("reports progress for batches", async () => {
