@@ -118,6 +118,7 @@ export class DashboardApp {
       const n = this.deps.sessions.revokeAll(session.user);
       this.deps.log.info({ user: session.user, sessions: n, why: denied }, "dashboard sessions ended");
       return this.page(403, loginPage({ flash: { text: `Your session ended: ${denied}.`, error: true } }), {
+        ...this.loginHeaders,
         "Set-Cookie": this.clearCookie(),
       });
     }

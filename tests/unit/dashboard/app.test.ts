@@ -116,7 +116,10 @@ describe("dashboard requests", () => {
     expect(ok.status).toBe(200);
     expect(s.ran).toContain("protections enable -- flooding");
     s.allowed.delete("@mod:x");
-    expect((await s.req("GET", "/dashboard", { cookie: cookie! })).status).toBe(403);
+    const ended = await s.req("GET", "/dashboard", { cookie: cookie! });
+    expect(ended.status).toBe(403);
+    expect(ended.headers?.["Set-Cookie"]).toMatch(/Max-Age=0/);
+    expect(ended.headers?.["Content-Security-Policy"]).toContain("default-src 'self'");
     s.allowed.add("@mod:x");
     expect((await s.req("GET", "/dashboard", { cookie: cookie! })).status).toBe(303); // the session is gone
   });
