@@ -33,6 +33,24 @@ import { errorText } from "../consequences/queue.ts";
 import { ProgressMessage } from "../consequences/progress.ts";
 import { formatDuration } from "./framework/duration.ts";
 
+/**
+ * Why `user` may not command Tyr (chat or dashboard), or undefined: they must be joined to the
+ * management room with power level ≥ commands.minPowerLevel. `room` and `verb` word the answer.
+ */
+export function commandAccessProblem(
+  bot: Pick<BotParts, "state" | "managementRoomId" | "config">,
+  user: string,
+  room: string,
+  verb: string,
+): string | undefined {
+  const state = bot.state.peek(bot.managementRoomId);
+  if (!state || state.membership(user) !== "join") return `only members of ${room} can ${verb}`;
+  const min = bot.config.commands.minPowerLevel;
+  if (userLevel(state, user) < min)
+    return `only members with power level ${min} or more in ${room} can ${verb}`;
+  return undefined;
+}
+
 /** What a command run from the dashboard answered (see `CommandHandler.runForDashboard`). */
 export interface DashboardRun {
   readonly ok: boolean;
@@ -241,12 +259,7 @@ export class CommandHandler implements Feature {
 
   /** Why `sender` may not command the bot, or undefined. */
   private accessProblem(sender: string): string | undefined {
-    const room = this.bot.state.peek(this.bot.managementRoomId);
-    if (!room || room.membership(sender) !== "join") return "only members of this room can command Tyr";
-    const min = this.bot.config.commands.minPowerLevel;
-    if (userLevel(room, sender) < min)
-      return `only members with power level ${min} or more in this room can command Tyr`;
-    return undefined;
+    return commandAccessProblem(this.bot, sender, "this room", "command Tyr");
   }
 
   /** One polite refusal per sender per interval; their text is never echoed back. */

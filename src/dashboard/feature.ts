@@ -7,11 +7,11 @@ import type { StateEvent } from "../matrix/roomState.ts";
 import type { HttpService } from "../http/service.ts";
 import type { Route } from "../http/types.ts";
 import { none } from "../http/auth.ts";
-import type { CommandHandler } from "../commands/handler.ts";
+import { commandAccessProblem, type CommandHandler } from "../commands/handler.ts";
 import type { CommandContext } from "../commands/context.ts";
 import { commandsFor, type Command } from "../commands/framework/index.ts";
 import { bold, fmt, link } from "../format/fragment.ts";
-import { canSendState, userLevel } from "../matrix/power.ts";
+import { canSendState } from "../matrix/power.ts";
 import type { PolicyFeature } from "../policy/feature.ts";
 import type { ProtectionsFeature } from "../protections/feature.ts";
 import type { ReportDesk } from "../reports/feature.ts";
@@ -98,12 +98,7 @@ export class DashboardFeature implements Feature {
 
   /** Why `user` may not use the dashboard, or undefined: the same rule as for chat commands. */
   accessProblem(user: string): string | undefined {
-    const room = this.bot.state.peek(this.bot.managementRoomId);
-    if (!room || room.membership(user) !== "join") return "only members of the management room can use it";
-    const min = this.bot.config.commands.minPowerLevel;
-    if (userLevel(room, user) < min)
-      return `only members with power level ${min} or more in the management room can use it`;
-    return undefined;
+    return commandAccessProblem(this.bot, user, "the management room", "use it");
   }
 
   onState(roomId: string, ev: StateEvent): void {
