@@ -105,7 +105,7 @@ export function logPage(
 <td data-label="Action">${r.kind}</td>
 <td data-label="Target">${r.target !== undefined ? h`<code>${r.target}</code>` : ""}</td>
 <td data-label="Room">${r.room !== undefined ? h`<code>${r.room}</code>` : ""}</td>
-<td data-label="By">${r.via !== undefined ? `via ${r.via} by ` : ""}${r.actor}</td>
+<td data-label="By">${r.via !== undefined ? `via ${r.via} by ` : ""}${r.actor}${r.report !== undefined ? ` (for report ${r.report})` : ""}</td>
 <td data-label="Outcome" class="outcome-${r.outcome}">${r.outcome}${r.outcome !== "done" && r.detail ? h` <span class="muted">(${r.detail.slice(0, 200)})</span>` : ""}</td>
 <td data-label="Reason">${r.reason !== undefined ? r.reason.slice(0, 500) : ""}</td>
 </tr>`,
