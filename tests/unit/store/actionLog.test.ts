@@ -44,6 +44,22 @@ describe("action log import from JSON lines", () => {
   });
 });
 
+describe("action log batching", () => {
+  it("commits one event-loop turn's appends together: on disk after the turn, visible at once", async () => {
+    const d = dir();
+    const log = new ActionLog(d);
+    for (let i = 0; i < 50; i++) log.append(rec(i));
+    expect(log.size).toBe(50);
+    expect(log.search({ limit: 100 }).length).toBe(50); // same connection: already visible
+    await new Promise((r) => setImmediate(r));
+    const { DatabaseSync } = await import("node:sqlite");
+    const raw = new DatabaseSync(join(d, "action-log.sqlite"));
+    expect(raw.prepare("SELECT count(*) AS n FROM actions").get()).toEqual({ n: 50 });
+    raw.close();
+    log.close();
+  });
+});
+
 describe("action log searches", () => {
   const d = dir();
   const log = new ActionLog(d);
