@@ -41,6 +41,8 @@ export interface DashboardDeps {
   /** Origin of the homeserver Tyr uses (the login page's script may talk to it). */
   readonly homeserverOrigin: string;
   readonly actionLog: ActionLog;
+  /** The command prefix (commands.prefix), for hints. */
+  readonly prefix: string;
   /** Why `user` may not use the dashboard now (not a member, power too low), or undefined. */
   mayUse(user: string): string | undefined;
   run(user: string, command: string, opts: { change: boolean; confirmed?: boolean }): Promise<DashboardRun>;
@@ -117,12 +119,19 @@ export class DashboardApp {
     if (denied !== undefined) {
       const n = this.deps.sessions.revokeAll(session.user);
       this.deps.log.info({ user: session.user, sessions: n, why: denied }, "dashboard sessions ended");
-      return this.page(403, loginPage({ flash: { text: `Your session ended: ${denied}.`, error: true } }), {
-        ...this.loginHeaders,
-        "Set-Cookie": this.clearCookie(),
-      });
+      return this.page(
+        403,
+        loginPage({
+          prefix: this.deps.prefix,
+          flash: { text: `Your session ended: ${denied}.`, error: true },
+        }),
+        {
+          ...this.loginHeaders,
+          "Set-Cookie": this.clearCookie(),
+        },
+      );
     }
-    const viewer: Viewer = { user: session.user, csrf: session.csrf, path };
+    const viewer: Viewer = { user: session.user, csrf: session.csrf, path, prefix: this.deps.prefix };
     if (req.method === "POST") {
       const form = req.body instanceof URLSearchParams ? req.body : new URLSearchParams();
       const given = form.get("csrf");
@@ -149,13 +158,17 @@ export class DashboardApp {
     const flash: Flash | undefined =
       t !== null && user === undefined
         ? {
-            text: "That login link is expired or was already used. Send !tyr dashboard for a new one.",
+            text: `That login link is expired or was already used. Send ${this.deps.prefix} dashboard for a new one.`,
             error: true,
           }
         : undefined;
     return this.page(
       200,
-      loginPage({ ...(flash ? { flash } : {}), ...(user && t ? { link: { token: t, user } } : {}) }),
+      loginPage({
+        prefix: this.deps.prefix,
+        ...(flash ? { flash } : {}),
+        ...(user && t ? { link: { token: t, user } } : {}),
+      }),
       this.loginHeaders,
     );
   }
@@ -165,6 +178,7 @@ export class DashboardApp {
     return this.page(
       429,
       loginPage({
+        prefix: this.deps.prefix,
         flash: {
           text: "Too many login attempts from your address. Wait a minute and try again.",
           error: true,
@@ -181,7 +195,7 @@ export class DashboardApp {
     const user = this.deps.links.redeem(form.get("token"));
     if (user === undefined)
       return this.loginRefused(
-        "That login link is expired or was already used. Send !tyr dashboard for a new one.",
+        `That login link is expired or was already used. Send ${this.deps.prefix} dashboard for a new one.`,
       );
     return this.startSession(req, user, "link");
   }
@@ -196,7 +210,11 @@ export class DashboardApp {
   }
 
   private loginRefused(why: string): HttpResponse {
-    return this.page(403, loginPage({ flash: { text: why, error: true } }), this.loginHeaders);
+    return this.page(
+      403,
+      loginPage({ prefix: this.deps.prefix, flash: { text: why, error: true } }),
+      this.loginHeaders,
+    );
   }
 
   private startSession(req: HttpRequest, user: string, method: string): HttpResponse {

@@ -108,7 +108,7 @@ export const JS = `"use strict";
       out.elements.server_name.value = openid.matrix_server_name;
       out.submit();
     } catch (e) {
-      say("Your homeserver refused: " + (e && e.message ? e.message : e) + ". Check your ID and password, or use !tyr dashboard in the management room.");
+      say("Your homeserver refused: " + (e && e.message ? e.message : e) + ". Check your ID and password, or ask Tyr for a login link in the management room.");
     }
   });
 })();

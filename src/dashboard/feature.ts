@@ -61,6 +61,7 @@ export class DashboardFeature implements Feature {
       secure: this.baseUrl.startsWith("https://"),
       homeserverOrigin: new URL(bot.config.homeserverUrl).origin,
       actionLog: bot.actionLog,
+      prefix: bot.config.commands.prefix,
       encryption: deps.encryption,
       mayUse: (user) => this.accessProblem(user),
       run: (user, command, opts) => deps.commands.runForDashboard(user, command, opts),

@@ -8,6 +8,8 @@ export interface Viewer {
   readonly csrf: string;
   /** The path of the page, to mark it in the navigation. */
   readonly path: string;
+  /** The command prefix (commands.prefix), for hints such as "!tyr watch". */
+  readonly prefix: string;
 }
 
 export interface Flash {

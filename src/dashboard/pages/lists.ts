@@ -87,7 +87,7 @@ ${(
 <h2>Watched lists</h2>
 <div class="table-wrap"><table class="stack"><thead><tr><th scope="col">List</th><th scope="col">Room</th><th scope="col">Rules</th><th scope="col">Tyr can write</th></tr></thead><tbody>
 ${data.lists.map((l) => h`<tr><td data-label="List">${l.label}</td><td data-label="Room"><code>${l.id}</code></td><td data-label="Rules">${l.rules}</td><td data-label="Tyr can write">${l.writable ? "yes" : "no"}</td></tr>`)}
-${data.lists.length === 0 ? h`<tr><td colspan="4">No watched lists. Watch one with <code>!tyr watch</code>.</td></tr>` : ""}
+${data.lists.length === 0 ? h`<tr><td colspan="4">No watched lists. Watch one with <code>${v.prefix} watch</code>.</td></tr>` : ""}
 </tbody></table></div>
 ${
   writable.length > 0

@@ -4,7 +4,11 @@
 import { h } from "../html.ts";
 import { BASE, layout, type Flash } from "../layout.ts";
 
-export function loginPage(opts: { flash?: Flash; link?: { token: string; user: string } }): string {
+export function loginPage(opts: {
+  prefix: string;
+  flash?: Flash;
+  link?: { token: string; user: string };
+}): string {
   const link = opts.link
     ? h`<section class="panel" aria-labelledby="link-h">
 <h2 id="link-h">Log in with your link</h2>
@@ -18,7 +22,7 @@ export function loginPage(opts: { flash?: Flash; link?: { token: string; user: s
   const body = h`${link}
 <section class="panel" aria-labelledby="chat-h">
 <h2 id="chat-h">Log in from the management room</h2>
-<p>Send <code>!tyr dashboard</code> in Tyr's management room: Tyr answers you with a link that logs you in once, within five minutes.</p>
+<p>Send <code>${opts.prefix} dashboard</code> in Tyr's management room: Tyr answers you with a link that logs you in once, within five minutes.</p>
 </section>
 <section class="panel" aria-labelledby="mx-h">
 <h2 id="mx-h">Log in with Matrix</h2>

@@ -23,6 +23,7 @@ function setup(opts: { secure?: boolean } = {}) {
     openid: { verify: async () => ({ ok: true, user: "@outsider:x" }) },
     secure: opts.secure ?? false,
     homeserverOrigin: "http://127.0.0.1:8008",
+    prefix: "!tyr",
     actionLog: new ActionLog(mkdtempSync(join(tmpdir(), "tyr-dash-"))),
     mayUse: (u) => (allowed.has(u) ? undefined : "not a moderator"),
     run: async (_u, command) => {

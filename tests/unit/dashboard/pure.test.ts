@@ -102,7 +102,7 @@ describe("HTML escaping", () => {
   });
 
   it("escapes the user shown in the page frame", () => {
-    const page = layout({ user: "@<img src=x>:x", csrf: "c", path: "/dashboard" }, "T", h``);
+    const page = layout({ user: "@<img src=x>:x", csrf: "c", path: "/dashboard", prefix: "!tyr" }, "T", h``);
     expect(page).not.toContain("<img");
     expect(page).toContain('<meta name="viewport"');
   });
