@@ -92,9 +92,15 @@ export class HttpListener {
       : createServer(options);
     this.server.maxConnections = l.maxConnections;
     this.server.on("request", (req, res) => void this.handle(req, res));
-    this.server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) =>
-      this.clientError(err, socket),
-    );
+    // A listener that throws here is an uncaught exception: the whole bot would go down.
+    this.server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
+      try {
+        this.clientError(err, socket);
+      } catch (e) {
+        this.log.error({ err: e, listener: this.name }, "HTTP listener failed on a malformed request");
+        socket.destroy();
+      }
+    });
     this.server.on("connection", (s: Socket) => {
       this.sockets.add(s);
       s.once("close", () => this.sockets.delete(s));
@@ -112,6 +118,16 @@ export class HttpListener {
       } else this.exact.set(r.path, [...same, r]);
       this.routeCount++;
     }
+  }
+
+  /** Every route served here, read-only (for status and the HTTP-level fuzz test). */
+  routes(): readonly Route[] {
+    return [...[...this.exact.values()].flat(), ...this.prefixes];
+  }
+
+  /** Connections open right now (for status and tests). */
+  connectionCount(): number {
+    return this.sockets.size;
   }
 
   /** Starts listening; resolves with the bound address (port 0 picks a free one). */
@@ -378,8 +394,9 @@ export class HttpListener {
         },
         `HTTP request refused: ${text}`,
       );
-    // A request whose headers arrived already has its response object: answer through it.
-    const pending = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+    // A request whose headers arrived already has its response object: answer through it. On a
+    // keep-alive connection whose last response went out, node sets this to null, not undefined.
+    const pending = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined;
     if (pending !== undefined && !pending.headersSent && socket.writable) {
       this.send(pending, { ...matrixError(status, errcode, text), headers: { Connection: "close" } });
     } else if (pending === undefined && socket.writable) {
