@@ -356,6 +356,9 @@ export class HttpListener {
   }
 
   private send(res: ServerResponse, r: HttpResponse): void {
+    // Already answered by clientError: node's parser refused bytes of this connection (a broken
+    // body, the next request being garbage, a timeout) while the handler was still deciding.
+    if (res.headersSent) return;
     const isText = typeof r.body === "string" && r.contentType !== undefined;
     const payload = r.body === undefined ? "" : isText ? (r.body as string) : JSON.stringify(r.body);
     res.writeHead(r.status, {

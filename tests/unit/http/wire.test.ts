@@ -1,6 +1,7 @@
 // The listener against hostile bytes on the wire (each case found by tests/integration/http-fuzz):
 // requests that node:http's parser refuses on a reused connection, framing tricks, slow senders.
 import { afterEach, describe, expect, it } from "vitest";
+import { Writable } from "node:stream";
 import { pino } from "pino";
 import { HttpListener } from "../../../src/http/server.ts";
 import { none } from "../../../src/http/auth.ts";
@@ -22,14 +23,25 @@ afterEach(async () => {
   listeners = [];
 });
 
+/** Log lines at error level and above. */
+let errors: string[] = [];
+
 async function start(limits: Partial<ListenerLimits> = {}) {
+  errors = [];
+  const sink = new Writable({
+    write(chunk, _e, cb) {
+      for (const l of String(chunk).split("\n"))
+        if (l && (JSON.parse(l) as { level: number }).level >= 50) errors.push(l);
+      cb();
+    },
+  });
   const l = new HttpListener({
     name: "main",
     bind: "127.0.0.1",
     port: 0,
     routes: [ping],
     limits,
-    log: pino({ level: "silent" }),
+    log: pino(sink),
   });
   listeners.push(l);
   return (await l.start()).port;
@@ -52,5 +64,32 @@ describe("HTTP listener on the wire", () => {
     expect(r.raw).toMatch(/^HTTP\/1\.1 200 [\s\S]*HTTP\/1\.1 400 /);
     expect(r.closedByServer).toBe(true);
     expect((await rawRequest(port, [PING], { timeoutMs: 3_000 })).status).toBe(200);
+  });
+
+  it("does not fail (or log an error) when the parser already answered the request", async () => {
+    const port = await start();
+    // One packet: a request node hands to the listener, then bytes that are no HTTP at all.
+    // node's parser answers 400 through the pending response while the handler is still
+    // deciding; the handler's own answer (415 here) must then be dropped quietly, not thrown.
+    const r = await rawRequest(
+      port,
+      [
+        "POST /ping HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}\x00BAD\r\n\r\n",
+      ],
+      { timeoutMs: 3_000, untilClosed: true },
+    );
+    expect([400, 415]).toContain(r.status);
+    expect(listeners[0]?.counts.failed).toBe(0);
+    expect(errors).toEqual([]);
+    const shortBody = await rawRequest(
+      port,
+      [
+        "POST /ping HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}x\x00y\r\n\r\n",
+      ],
+      { timeoutMs: 3_000, untilClosed: true },
+    );
+    expect(shortBody.status).toBeGreaterThanOrEqual(200);
+    expect(listeners[0]?.counts.failed).toBe(0);
+    expect(errors).toEqual([]);
   });
 });
