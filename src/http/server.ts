@@ -91,6 +91,10 @@ export class HttpListener {
       ? createTlsServer({ ...options, cert: opts.tls.cert, key: opts.tls.key })
       : createServer(options);
     this.server.maxConnections = l.maxConnections;
+    // The timeouts above cover receiving a request. A client that stops reading its answers (they
+    // pile up in memory, the connection holds a slot) is cut when nothing has moved for twice the
+    // request timeout: longer than an async handler may take (withDeadline answers 503 by then).
+    this.server.setTimeout(2 * l.requestTimeoutMs);
     this.server.on("request", (req, res) => void this.handle(req, res));
     // A listener that throws here is an uncaught exception: the whole bot would go down.
     this.server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {

@@ -2,6 +2,7 @@
 // requests that node:http's parser refuses on a reused connection, framing tricks, slow senders.
 import { afterEach, describe, expect, it } from "vitest";
 import { Writable } from "node:stream";
+import { connect } from "node:net";
 import { pino } from "pino";
 import { HttpListener } from "../../../src/http/server.ts";
 import { none } from "../../../src/http/auth.ts";
@@ -92,4 +93,37 @@ describe("HTTP listener on the wire", () => {
     expect(listeners[0]?.counts.failed).toBe(0);
     expect(errors).toEqual([]);
   });
+});
+
+describe("HTTP listener against a client that never reads", () => {
+  it("closes the connection once it stops moving, instead of holding it (and its answers) forever", async () => {
+    const big: Route = {
+      feature: "test",
+      method: "GET",
+      path: "/big",
+      auth: none,
+      body: "none",
+      handler: () => ({ status: 200, contentType: "text/plain", body: "x".repeat(256 * 1024) }),
+    };
+    const l = new HttpListener({
+      name: "main",
+      bind: "127.0.0.1",
+      port: 0,
+      routes: [big],
+      limits: { requestTimeoutMs: 300, headersTimeoutMs: 300, keepAliveTimeoutMs: 300 },
+      log: pino({ level: "silent" }),
+    });
+    listeners.push(l);
+    const { port } = await l.start();
+    const sock = connect(port, "127.0.0.1");
+    sock.pause(); // never read: the answers pile up in the socket buffers, then in node's
+    await new Promise<void>((r) => sock.once("connect", () => r()));
+    sock.write("GET /big HTTP/1.1\r\nHost: x\r\n\r\n".repeat(200));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(l.connectionCount()).toBe(1);
+    const deadline = Date.now() + 5_000;
+    while (l.connectionCount() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    sock.destroy();
+    expect(l.connectionCount()).toBe(0);
+  }, 10_000);
 });
