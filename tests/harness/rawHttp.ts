@@ -85,7 +85,12 @@ function headEnd(raw: string): number {
   return raw.indexOf("\r\n\r\n");
 }
 
-function parse(raw: string): Pick<RawResponse, "status" | "headers" | "body"> {
+/** Interim answers (100 Continue) before the final one. */
+const INTERIM = /^HTTP\/1\.[01] 1\d\d[^\r]*\r\n(?:[^\r]+\r\n)*\r\n/;
+
+function parse(all: string): Pick<RawResponse, "status" | "headers" | "body"> {
+  let raw = all;
+  for (let m = INTERIM.exec(raw); m !== null; m = INTERIM.exec(raw)) raw = raw.slice(m[0].length);
   const m = /^HTTP\/1\.[01] (\d{3})/.exec(raw);
   const end = headEnd(raw);
   const headers: Record<string, string> = {};
@@ -101,9 +106,8 @@ function parse(raw: string): Pick<RawResponse, "status" | "headers" | "body"> {
 
 /** A whole response with a Content-Length has arrived (the listener always sends one). */
 function complete(raw: string): boolean {
-  const end = headEnd(raw);
-  if (end < 0) return false;
-  const { headers } = parse(raw);
+  const { status, headers, body } = parse(raw);
+  if (status === 0 || headEnd(raw) < 0) return false;
   const length = Number(headers["content-length"] ?? Number.NaN);
-  return Number.isFinite(length) && Buffer.byteLength(raw.slice(end + 4), "latin1") >= length;
+  return Number.isFinite(length) && Buffer.byteLength(body, "latin1") >= length;
 }
