@@ -88,7 +88,14 @@ export class HttpListener {
     };
     // Same handling either way; with TLS the handshake comes first (its failures are clientErrors).
     this.server = opts.tls
-      ? createTlsServer({ ...options, cert: opts.tls.cert, key: opts.tls.key })
+      ? createTlsServer({
+          ...options,
+          cert: opts.tls.cert,
+          key: opts.tls.key,
+          // The timeouts above start once TLS is up; the handshake gets the headers' time (node's
+          // default of 120 s let idle sockets hold every connection slot).
+          handshakeTimeout: options.headersTimeout,
+        })
       : createServer(options);
     this.server.maxConnections = l.maxConnections;
     // The timeouts above cover receiving a request. A client that stops reading its answers (they
@@ -379,6 +386,23 @@ export class HttpListener {
     const code = err.code ?? "";
     // The client went away: nobody to answer, nothing worth a log line.
     if (code === "ECONNRESET" || code === "EPIPE") {
+      socket.destroy();
+      return;
+    }
+    // A TLS handshake that failed or timed out: there is no HTTP to answer in (plain text written
+    // here would wait behind the handshake forever, and the socket with it).
+    if (/^ERR_(TLS|SSL)_/.test(code)) {
+      const { write, suppressed } = this.logLimiter.take("client tls");
+      if (write)
+        this.log.warn(
+          {
+            listener: this.name,
+            code,
+            remote: socket.remoteAddress,
+            ...(suppressed > 0 ? { suppressedSimilar: suppressed } : {}),
+          },
+          "HTTPS connection refused: the TLS handshake failed or took too long",
+        );
       socket.destroy();
       return;
     }

@@ -3,6 +3,10 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { Writable } from "node:stream";
 import { connect } from "node:net";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { selfSignedCert } from "../../harness/tls.ts";
 import { pino } from "pino";
 import { HttpListener } from "../../../src/http/server.ts";
 import { none } from "../../../src/http/auth.ts";
@@ -125,5 +129,35 @@ describe("HTTP listener against a client that never reads", () => {
     while (l.connectionCount() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     sock.destroy();
     expect(l.connectionCount()).toBe(0);
+  }, 10_000);
+});
+
+describe("HTTPS listener against silent and slow clients", () => {
+  it("closes a connection that never starts (or never finishes) the TLS handshake within the headers timeout", async () => {
+    const { cert, key } = selfSignedCert(mkdtempSync(join(tmpdir(), "tyr-https-")), "127.0.0.1");
+    const l = new HttpListener({
+      name: "main",
+      bind: "127.0.0.1",
+      port: 0,
+      routes: [ping],
+      limits: { requestTimeoutMs: 400, headersTimeoutMs: 300, keepAliveTimeoutMs: 300 },
+      log: pino({ level: "silent" }),
+      tls: { cert: readFileSync(cert), key: readFileSync(key) },
+    });
+    listeners.push(l);
+    const { port } = await l.start();
+    // Before the fix node's TLS default applied: 120 s per connection, so a few hundred idle
+    // sockets held every connection slot (maxConnections) for two minutes at a time.
+    const [silent, partial] = await Promise.all([
+      rawRequest(port, [], { timeoutMs: 5_000, untilClosed: true }),
+      rawRequest(port, [Buffer.from([0x16, 0x03, 0x01, 0x00, 0xff, 0x01])], {
+        timeoutMs: 5_000,
+        untilClosed: true,
+      }),
+    ]);
+    expect(silent.closedByServer).toBe(true);
+    expect(partial.closedByServer).toBe(true);
+    expect(silent.ms).toBeLessThan(3_000);
+    expect(partial.ms).toBeLessThan(3_000);
   }, 10_000);
 });
