@@ -78,6 +78,8 @@ describe("HTTP listener fuzz against the running bot", () => {
   const answers: string[] = [];
   const rejections: unknown[] = [];
   const onRejection = (e: unknown) => rejections.push(e);
+  /** When the bot was up and the fuzzing began (the wall time is logged, never asserted). */
+  let fuzzStarted = 0;
 
   const http = () => bot.bot.feature("http") as HttpService;
   const openConnections = () =>
@@ -142,10 +144,10 @@ describe("HTTP listener fuzz against the running bot", () => {
       "the policy server is ready",
     );
     await eventually(async () => antispam().ready, 30_000, "the antispam backend is ready");
-    routes = http()
-      .routes()
-      .filter((r) => r.port === port)
-      .map((r) => r.route);
+    // Every feature shares the one listener here (no http.listeners), so one port reaches them all.
+    const placed = http().routes();
+    expect(placed.every((r) => r.port === port)).toBe(true);
+    routes = placed.map((r) => r.route);
     const policyKey = readFileSync(join(dataPath, "policy-server.key"), "utf8")
       .trim()
       .split(/\s+/)[2] as string;
@@ -153,9 +155,11 @@ describe("HTTP listener fuzz against the running bot", () => {
     const parsed = parseSigningKeyFile(readFileSync(join(hs.dir, "signing.key"), "utf8"));
     if (!parsed.ok) throw new Error(parsed.reason);
     hsKey = parsed.key;
+    fuzzStarted = Date.now();
   }, 300_000);
 
   afterAll(async () => {
+    if (fuzzStarted > 0) console.log(`http-fuzz: every test after setup took ${Date.now() - fuzzStarted} ms`);
     process.off("unhandledRejection", onRejection);
     await bot?.stop();
     await hs?.stop();
