@@ -446,7 +446,39 @@ describe("HTTP listener fuzz against the running bot", () => {
       fc.string({ maxLength: 40 }),
     );
     const deep = (d: number, open: string, close: string) => open.repeat(d) + close.repeat(d);
+    // Event-shaped bodies reach the decisions behind the parsers: a sign request is the event
+    // itself, check_event_for_spam wraps it in {event}.
+    /** Mostly `valid`, sometimes anything: deep enough to pass the parsers, varied enough to fuzz them. */
+    const mostly = <T>(valid: fc.Arbitrary<T>, other: fc.Arbitrary<unknown>) =>
+      fc.oneof({ weight: 4, arbitrary: valid }, { weight: 1, arbitrary: other });
+    const event = fc.record(
+      {
+        event_id: mostly(
+          fc.constant("$fuzz"),
+          fc.string({ maxLength: 20 }).map((x) => `$${x}`),
+        ),
+        type: mostly(fc.constantFrom("m.room.message", "m.room.member", "m.reaction"), fc.string()),
+        room_id: mostly(fc.constant(room), fc.oneof(fc.constant("!nope:example.org"), fc.string())),
+        sender: mostly(fc.constant(alice.userId), fc.oneof(fc.constant(tyr.userId), fc.string())),
+        content: mostly(
+          fc.record({
+            msgtype: fc.constant("m.text"),
+            body: fc.string({ unit: "grapheme", maxLength: 500 }),
+          }),
+          fc.jsonValue({ maxDepth: 2 }),
+        ),
+        state_key: fc.string({ maxLength: 20 }),
+        origin_server_ts: mostly(fc.nat(), fc.double()),
+        depth: fc.integer(),
+        auth_events: fc.array(fc.string({ maxLength: 50 }), { maxLength: 3 }),
+        prev_events: fc.array(fc.string({ maxLength: 50 }), { maxLength: 3 }),
+        hashes: fc.constant({ sha256: "AAAA" }),
+      },
+      { requiredKeys: ["event_id", "type", "room_id", "sender", "content"] },
+    );
     const body = fc.oneof(
+      event.map((e) => JSON.stringify(e)),
+      event.map((e) => JSON.stringify({ event: e })),
       fc.constant(""),
       fc.constant("{}"),
       fc.json({ maxDepth: 4 }),
@@ -463,6 +495,13 @@ describe("HTTP listener fuzz against the running bot", () => {
             "sender",
             "type",
             "content",
+            "state_key",
+            "depth",
+            "auth_events",
+            "prev_events",
+            "hashes",
+            "signatures",
+            "origin_server_ts",
           ),
           fc.jsonValue({ maxDepth: 3 }),
         )
