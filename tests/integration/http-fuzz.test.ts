@@ -674,12 +674,16 @@ describe("HTTP listener fuzz against the running bot", () => {
       fc.constant(fixed("duplicate bearer", "Bearer wrong", `Bearer ${antispamSecret}`)),
       fc.constant(fixed("duplicate bearer 2", `Bearer ${antispamSecret}`, "Bearer wrong")),
       fc.constant(signed),
-      fc.constant(signed),
+      fc.constant(
+        gen("x-matrix for another server", (method, uri) => [
+          buildXMatrix({ method, uri, origin: hs.serverName, destination: "other.example", key: hsKey }),
+        ]),
+      ),
       fc.constant(fixed("x-matrix foreign", `X-Matrix origin=evil.invalid,key="ed25519:a",sig="AAAA"`)),
       fc.constant(
         fixed(
           "x-matrix own origin bad sig",
-          `X-Matrix origin="${hs.serverName}",key="${r.path.length > 0 ? hsKey.keyId : "x"}",sig="AAAA",destination="${hs.serverName}"`,
+          `X-Matrix origin="${hs.serverName}",key="${hsKey.keyId}",sig="AAAA",destination="${hs.serverName}"`,
         ),
       ),
       fc.constant(
