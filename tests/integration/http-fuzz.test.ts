@@ -445,9 +445,9 @@ describe("HTTP listener fuzz against the running bot", () => {
       ),
       fc.string({ maxLength: 40 }),
     );
-    const deep = (d: number, open: string, close: string) => open.repeat(d) + close.repeat(d);
     // Event-shaped bodies reach the decisions behind the parsers: a sign request is the event
     // itself, check_event_for_spam wraps it in {event}.
+    const deep = (d: number, open: string, close: string) => open.repeat(d) + close.repeat(d);
     /** Mostly `valid`, sometimes anything: deep enough to pass the parsers, varied enough to fuzz them. */
     const mostly = <T>(valid: fc.Arbitrary<T>, other: fc.Arbitrary<unknown>) =>
       fc.oneof({ weight: 4, arbitrary: valid }, { weight: 1, arbitrary: other });
@@ -476,8 +476,17 @@ describe("HTTP listener fuzz against the running bot", () => {
       },
       { requiredKeys: ["event_id", "type", "room_id", "sender", "content"] },
     );
+    // Nesting as deep as a signature can still cover, inside an event that passes the parsers.
+    const deepEvent = fc
+      .tuple(event, fc.constantFrom(500, 2_000, 4_000, 8_000))
+      .map(
+        ([e, d]) =>
+          `${JSON.stringify({ ...e, content: { body: "x" } }).slice(0, -2)},"deep":${deep(d, "[", "]")}}}`,
+      );
     const body = fc.oneof(
       event.map((e) => JSON.stringify(e)),
+      deepEvent,
+      deepEvent.map((e) => `{"event":${e}}`),
       event.map((e) => JSON.stringify({ event: e })),
       fc.constant(""),
       fc.constant("{}"),
