@@ -374,6 +374,13 @@ describe("HTTP listener fuzz against the running bot", () => {
       ).toBe(false);
       expect(logText.includes(s), "a secret in the log").toBe(false);
     }
+    // Every refusal has its reason in the log, rate-limited: a flood of bad requests is a handful of lines.
+    const refusalLines = bot.logs.filter((l) =>
+      /^HTTPS? (request|connection) refused/.test(String(l["msg"])),
+    );
+    console.log(`http-fuzz: ${answers.length} requests, ${refusalLines.length} refusal log lines`);
+    expect(refusalLines.length).toBeGreaterThan(0);
+    expect(refusalLines.length).toBeLessThan(answers.length / 4);
     // Nothing went wrong inside: no handler failure or listener error was logged.
     const errors = bot.logs
       .filter((l) => Number(l["level"]) >= 50)
