@@ -88,13 +88,30 @@ export class HttpListener {
     };
     // Same handling either way; with TLS the handshake comes first (its failures are clientErrors).
     this.server = opts.tls
-      ? createTlsServer({ ...options, cert: opts.tls.cert, key: opts.tls.key })
+      ? createTlsServer({
+          ...options,
+          cert: opts.tls.cert,
+          key: opts.tls.key,
+          // The timeouts above start once TLS is up; the handshake gets the headers' time (node's
+          // default of 120 s let idle sockets hold every connection slot).
+          handshakeTimeout: options.headersTimeout,
+        })
       : createServer(options);
     this.server.maxConnections = l.maxConnections;
+    // The timeouts above cover receiving a request. A client that stops reading its answers (they
+    // pile up in memory, the connection holds a slot) is cut when nothing has moved for twice the
+    // request timeout: longer than an async handler may take (withDeadline answers 503 by then).
+    this.server.setTimeout(2 * l.requestTimeoutMs);
     this.server.on("request", (req, res) => void this.handle(req, res));
-    this.server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) =>
-      this.clientError(err, socket),
-    );
+    // A listener that throws here is an uncaught exception: the whole bot would go down.
+    this.server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
+      try {
+        this.clientError(err, socket);
+      } catch (e) {
+        this.log.error({ err: e, listener: this.name }, "HTTP listener failed on a malformed request");
+        socket.destroy();
+      }
+    });
     this.server.on("connection", (s: Socket) => {
       this.sockets.add(s);
       s.once("close", () => this.sockets.delete(s));
@@ -112,6 +129,16 @@ export class HttpListener {
       } else this.exact.set(r.path, [...same, r]);
       this.routeCount++;
     }
+  }
+
+  /** Every route served here, read-only (for status and the HTTP-level fuzz test). */
+  routes(): readonly Route[] {
+    return [...[...this.exact.values()].flat(), ...this.prefixes];
+  }
+
+  /** Connections open right now (for status and tests). */
+  connectionCount(): number {
+    return this.sockets.size;
   }
 
   /** Starts listening; resolves with the bound address (port 0 picks a free one). */
@@ -347,6 +374,9 @@ export class HttpListener {
   }
 
   private send(res: ServerResponse, r: HttpResponse): void {
+    // Already answered by clientError: node's parser refused bytes of this connection (a broken
+    // body, the next request being garbage, a timeout) while the handler was still deciding.
+    if (res.headersSent) return;
     const isText = typeof r.body === "string" && r.contentType !== undefined;
     const payload = r.body === undefined ? "" : isText ? (r.body as string) : JSON.stringify(r.body);
     res.writeHead(r.status, {
@@ -363,6 +393,23 @@ export class HttpListener {
     const code = err.code ?? "";
     // The client went away: nobody to answer, nothing worth a log line.
     if (code === "ECONNRESET" || code === "EPIPE") {
+      socket.destroy();
+      return;
+    }
+    // A TLS handshake that failed or timed out: there is no HTTP to answer in (plain text written
+    // here would wait behind the handshake forever, and the socket with it).
+    if (/^ERR_(TLS|SSL)_/.test(code)) {
+      const { write, suppressed } = this.logLimiter.take("client tls");
+      if (write)
+        this.log.warn(
+          {
+            listener: this.name,
+            code,
+            remote: socket.remoteAddress,
+            ...(suppressed > 0 ? { suppressedSimilar: suppressed } : {}),
+          },
+          "HTTPS connection refused: the TLS handshake failed or took too long",
+        );
       socket.destroy();
       return;
     }
@@ -385,8 +432,9 @@ export class HttpListener {
         },
         `HTTP request refused: ${text}`,
       );
-    // A request whose headers arrived already has its response object: answer through it.
-    const pending = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+    // A request whose headers arrived already has its response object: answer through it. On a
+    // keep-alive connection whose last response went out, node sets this to null, not undefined.
+    const pending = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined;
     if (pending !== undefined && !pending.headersSent && socket.writable) {
       this.send(pending, { ...matrixError(status, errcode, text), headers: { Connection: "close" } });
     } else if (pending === undefined && socket.writable) {

@@ -28,9 +28,16 @@ export class HttpService implements Feature {
     this.pending.push(...routes);
   }
 
-  /** Bound addresses by listener name, once started (for status and tests). */
-  addresses(): { name: string; host: string; port: number }[] {
-    return this.listeners.map((l) => ({ name: l.name, ...l.address() }));
+  /** Bound addresses by listener name and their open connections, once started (for status and tests). */
+  addresses(): { name: string; host: string; port: number; connections: number }[] {
+    return this.listeners.map((l) => ({ name: l.name, ...l.address(), connections: l.connectionCount() }));
+  }
+
+  /** Every route live on a listener, with its address (read-only: for the HTTP-level fuzz test). */
+  routes(): { listener: string; host: string; port: number; route: Route }[] {
+    return this.listeners.flatMap((l) =>
+      l.routes().map((route) => ({ listener: l.name, ...l.address(), route })),
+    );
   }
 
   /**
