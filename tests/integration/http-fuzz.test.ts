@@ -1,5 +1,5 @@
 // Fuzzing Tyr's HTTP listener at the wire against the running bot (antispam backend, policy server,
-// /metrics, /healthz, /readyz on one listener) with a real Synapse that loads synapse-http-antispam.
+// /metrics, /healthz, /readyz and the dashboard on one listener) with a real Synapse that loads synapse-http-antispam.
 // The routes come from the HttpService itself, so a feature added later (the dashboard) is fuzzed
 // as soon as it registers. Seeded (FUZZ_SEED=… replays or explores): wrong methods, auth headers
 // (missing, wrong, overlong, duplicated, X-Matrix garbage and real signatures), bodies that are not
@@ -135,6 +135,7 @@ describe("HTTP listener fuzz against the running bot", () => {
           antispam: { enabled: true, secretFile },
           policyServer: { enabled: true, testOnlyInsecureKeyFetch: true },
           metrics: { enabled: true, auth: "bearer", tokenFile },
+          dashboard: { enabled: true },
         },
       }),
     );
@@ -166,9 +167,11 @@ describe("HTTP listener fuzz against the running bot", () => {
     rmSync(root, { recursive: true, force: true });
   });
 
-  it("fuzzes every registered route (antispam, policy server, metrics) and more", async () => {
+  it("fuzzes every registered route (antispam, policy server, metrics, dashboard) and more", async () => {
     const features = new Set(routes.map((r) => r.feature));
-    expect([...features].sort()).toEqual(expect.arrayContaining(["antispam", "metrics", "policyserver"]));
+    expect([...features].sort()).toEqual(
+      expect.arrayContaining(["antispam", "dashboard", "metrics", "policyserver"]),
+    );
     expect(routes.length).toBeGreaterThanOrEqual(8);
   });
 
@@ -212,7 +215,8 @@ describe("HTTP listener fuzz against the running bot", () => {
     return [
       `${r.method} ${uri} HTTP/1.1`,
       "Host: 127.0.0.1",
-      "Content-Type: application/json",
+      // The type the route takes, so the size limit (not the type check) is what answers.
+      `Content-Type: ${r.body === "form" ? "application/x-www-form-urlencoded" : "application/json"}`,
       ...auth,
       ...extra,
     ]
