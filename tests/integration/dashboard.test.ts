@@ -341,9 +341,14 @@ describe("dashboard in a browser", () => {
     expect(await page.getByRole("button", { name: `Remove the rule for ${spammer.userId}` }).count()).toBe(0);
   });
 
-  it("charts today's actions on the overview", async () => {
+  it("charts today's actions on the overview, and audits a protected room", async () => {
     await page.goto(`${base}/dashboard`);
     expect(await page.locator("figure.chart").first().locator("rect").count()).toBeGreaterThan(0);
+    await page.goto(`${base}/dashboard/rooms`);
+    await page.getByLabel("Room", { exact: true }).selectOption(room);
+    await page.getByRole("button", { name: "Audit" }).click();
+    await page.waitForURL(/audit=/);
+    expect(await page.locator("main").textContent()).toContain(`Security audit of ${room}`);
   });
 
   it("renders every page at phone and desktop widths without horizontal overflow", async () => {
