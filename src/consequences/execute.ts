@@ -3,7 +3,7 @@
 import type { TyrClient } from "../matrix/client.ts";
 import type { Messenger } from "../matrix/messenger.ts";
 import { AccountModeration } from "../matrix/accountModeration.ts";
-import { takedownPath, takedownRequestBody } from "../matrix/roomAdmin.ts";
+import { blockPath, takedownPath, takedownRequestBody } from "../matrix/roomAdmin.ts";
 import type { Executor } from "./queue.ts";
 import type { Consequence } from "./types.ts";
 import { notice } from "../format/content.ts";
@@ -98,6 +98,9 @@ export class MatrixExecutor implements Executor {
         )) as { delete_id?: unknown };
         return typeof res.delete_id === "string" ? res.delete_id : "";
       }
+      case "unblockRoom":
+        await this.client.doRequest("PUT", blockPath(c.room), null, { block: false });
+        return;
       case "suspend":
       case "unsuspend":
         return this.accounts.set("suspend", c.user, c.kind === "suspend");

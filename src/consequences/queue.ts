@@ -57,7 +57,8 @@ export function dedupeKey(c: Consequence): string | undefined {
     case "unlock":
       return `${c.kind}|${c.user}`;
     case "takedownRoom":
-      return `takedownRoom|${c.room}`;
+    case "unblockRoom":
+      return `${c.kind}|${c.room}`;
     case "setPowerLevel":
       // Two different levels asked for in a row are two changes, not one.
       return `setPowerLevel|${c.room}|${c.user}|${c.level}`;
@@ -97,6 +98,7 @@ const MODERATION_KINDS = new Set<Consequence["kind"]>([
   "lock",
   "unlock",
   "takedownRoom",
+  "unblockRoom",
 ]);
 
 export class ConsequenceQueue {
@@ -291,6 +293,8 @@ export function summarise(c: Consequence): string {
       return `${c.kind} ${c.user}`;
     case "takedownRoom":
       return `take down ${c.room}${c.purge ? " (purge)" : ""}`;
+    case "unblockRoom":
+      return `unblock ${c.room}`;
     case "warn":
       return `warning in ${c.room}`;
     case "setState":

@@ -105,6 +105,14 @@ export type Consequence =
       readonly reason: string;
       readonly cause: Cause;
     }
+  /** Lifts the block of a room Tyr took down (Synapse's block-room API), so local users can
+   *  join it again; its members removed by the takedown stay removed. */
+  | {
+      readonly kind: "unblockRoom";
+      readonly room: string;
+      readonly reason: string;
+      readonly cause: Cause;
+    }
   /** Any other state event Tyr writes, e.g. a policy rule into a ban list. */
   | {
       readonly kind: "setState";

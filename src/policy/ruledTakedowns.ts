@@ -1,9 +1,10 @@
 // Room rules of lists with autoTakedownRooms: the rooms they ban are taken down on Tyr's
-// homeserver (the decisions are in roomTakedowns.ts; the effect is the queue's takedownRoom).
+// homeserver, and unblocked again when no such rule bans them any more (the decisions are in
+// roomTakedowns.ts; the effects are the queue's takedownRoom and unblockRoom).
 import type { BotParts } from "../feature.ts";
 import type { Consequence } from "../consequences/types.ts";
 import { banReason } from "./plan.ts";
-import { planRoomTakedowns } from "./roomTakedowns.ts";
+import { planRoomTakedowns, planRoomUnblocks } from "./roomTakedowns.ts";
 import { displayRoom, type PolicyNotices } from "./notices.ts";
 import type { WatchedLists } from "./watchedLists.ts";
 
@@ -37,11 +38,14 @@ export class RuledTakedowns {
       : "off (no list has it)";
   }
 
-  /** Takes down the rooms that lists with autoTakedownRooms ban (once per room; see the plan). */
+  /** Takes down the rooms that lists with autoTakedownRooms ban (once per room; see the plan),
+   *  and unblocks the rooms a rule took down that no such list bans any more. */
   async reconcile(): Promise<void> {
-    const lists = this.listsOn();
-    if (lists.length === 0) return;
-    const rules = lists.flatMap((l) => [...(this.lists.revision(l)?.rules("room") ?? [])]);
+    const rules = this.listsOn().flatMap((l) => [...(this.lists.revision(l)?.rules("room") ?? [])]);
+    // Lifting is only safe when every list's rules are known (as for unbans).
+    if (this.lists.allLoaded)
+      await this.unblock(planRoomUnblocks(this.bot.actionLog.policyTakenDownRooms(), rules));
+    if (rules.length === 0) return;
     const plan = planRoomTakedowns(
       rules,
       {
@@ -49,10 +53,7 @@ export class RuledTakedowns {
         protectedRooms: this.protectedRooms,
         watchedLists: this.lists.ids,
       },
-      (room) =>
-        this.bot.actionLog
-          .query({ about: room, limit: 200 })
-          .some((r) => r.kind === "takedownRoom" && r.room === room && r.outcome === "done"),
+      (room) => this.bot.actionLog.takedownOf(room) !== undefined,
     );
     for (const { room, rule, why } of plan.refused)
       this.notices.notifyOnce(
@@ -78,6 +79,31 @@ export class RuledTakedowns {
     if (failed.length > 0)
       this.notices.notify(
         `Policy sync: ${failed.length} room takedown(s) failed, e.g. ${failed[0]!.error ?? "unknown error"}. Is Tyr a server admin? See ${this.bot.config.commands.prefix} log.`,
+      );
+  }
+
+  private async unblock(rooms: string[]): Promise<void> {
+    if (rooms.length === 0) return;
+    const results = await this.bot.queue.submitAll(
+      rooms.map((room): Consequence => {
+        const held = this.bot.actionLog.takedownOf(room);
+        return {
+          kind: "unblockRoom",
+          room,
+          reason: "the ban-list rule behind this takedown no longer applies",
+          cause: { by: "system", what: `policy sync (rule ${held?.ruleKey ?? "?"} gone)` },
+        };
+      }),
+    );
+    const done = rooms.filter((_, i) => results[i]?.outcome === "done");
+    const failed = results.filter((r) => r.outcome === "failed");
+    if (done.length > 0)
+      this.notices.notify(
+        `Policy sync: unblocked ${done.length} room(s) on ${this.bot.serverName} that a list rule had taken down; the rule is gone: ${done.join(", ")}. Local members can join again; those removed were not brought back.`,
+      );
+    if (failed.length > 0)
+      this.notices.notify(
+        `Policy sync: ${failed.length} room unblock(s) failed, e.g. ${failed[0]!.error ?? "unknown error"}. See ${this.bot.config.commands.prefix} log.`,
       );
   }
 }

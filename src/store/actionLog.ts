@@ -66,6 +66,9 @@ export class ActionLog {
   /** user → the record of the suspension Tyr made that is still in force: who (a rule or a
    *  moderator), why and when. Auto-suspension lifts only those a rule made. */
   private readonly suspensions = new Map<string, ActionRecord>();
+  /** room → the record of the takedown Tyr made that is still in force (not unblocked since):
+   *  by a rule when it has a `ruleKey`, else by a moderator. */
+  private readonly takedowns = new Map<string, ActionRecord>();
 
   constructor(dataPath: string, opts: { maxRecords?: number } = {}) {
     this.path = join(dataPath, "action-log.jsonl");
@@ -75,7 +78,10 @@ export class ActionLog {
   }
 
   private index(r: ActionRecord): void {
-    if (r.outcome !== "done" || !r.target) return;
+    if (r.outcome !== "done") return;
+    if (r.kind === "takedownRoom" && r.room) this.takedowns.set(r.room, r);
+    else if (r.kind === "unblockRoom" && r.room) this.takedowns.delete(r.room);
+    if (!r.target) return;
     if (r.kind === "suspend") this.suspensions.set(r.target, r);
     else if (r.kind === "unsuspend") this.suspensions.delete(r.target);
     if (!r.room) return;
@@ -101,6 +107,7 @@ export class ActionLog {
       const cut = this.records.length - Math.floor(this.maxRecords / 2);
       const active = (r: ActionRecord) =>
         (r.kind === "suspend" && r.target !== undefined && this.suspensions.get(r.target) === r) ||
+        (r.kind === "takedownRoom" && r.room !== undefined && this.takedowns.get(r.room) === r) ||
         (r.kind === "ban" &&
           r.ruleKey !== undefined &&
           r.target !== undefined &&
@@ -161,6 +168,16 @@ export class ActionLog {
     let policy = 0;
     for (const r of this.suspensions.values()) if (r.ruleKey !== undefined) policy++;
     return { policy, moderator: this.suspensions.size - policy };
+  }
+
+  /** The takedown of `room` Tyr made and has not lifted: by a rule when it has a `ruleKey`. */
+  takedownOf(room: string): ActionRecord | undefined {
+    return this.takedowns.get(room);
+  }
+
+  /** Rooms Tyr took down because of a policy rule (and hasn't unblocked since). */
+  *policyTakenDownRooms(): IterableIterator<string> {
+    for (const [room, r] of this.takedowns) if (r.ruleKey !== undefined) yield room;
   }
 
   /** Was this event already redacted by Tyr? (never redact the same event twice) */
