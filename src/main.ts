@@ -23,6 +23,7 @@ import { moderationCommands } from "./commands/moderation.ts";
 import { sinceCommands } from "./commands/since.ts";
 import { adminCommands } from "./commands/admin.ts";
 import { takedownCommands } from "./commands/takedown.ts";
+import { mediaCommands } from "./commands/media.ts";
 import { BanPropagation } from "./commands/propagation.ts";
 import { infoCommands } from "./commands/info.ts";
 import { cryptoCommands } from "./commands/crypto.ts";
@@ -104,6 +105,7 @@ export async function startBot(loaded: LoadedConfig, log: Logger, signal?: Abort
     ...sinceCommands,
     ...adminCommands,
     ...takedownCommands,
+    ...mediaCommands,
     ...infoCommands,
   );
   registry.register(...cryptoCommands);

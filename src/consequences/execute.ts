@@ -4,6 +4,7 @@ import type { TyrClient } from "../matrix/client.ts";
 import type { Messenger } from "../matrix/messenger.ts";
 import { AccountModeration } from "../matrix/accountModeration.ts";
 import { blockPath, takedownPath, takedownRequestBody } from "../matrix/roomAdmin.ts";
+import { quarantinedCount, quarantinePath } from "../matrix/mediaAdmin.ts";
 import type { Executor } from "./queue.ts";
 import type { Consequence } from "./types.ts";
 import { notice } from "../format/content.ts";
@@ -97,6 +98,10 @@ export class MatrixExecutor implements Executor {
           takedownRequestBody(c.purge, c.reason),
         )) as { delete_id?: unknown };
         return typeof res.delete_id === "string" ? res.delete_id : "";
+      }
+      case "quarantineMedia": {
+        const res = await this.client.doRequest("POST", quarantinePath(c.target), null, {});
+        return String(quarantinedCount(c.target, res));
       }
       case "unblockRoom":
         await this.client.doRequest("PUT", blockPath(c.room), null, { block: false });

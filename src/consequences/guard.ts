@@ -35,6 +35,15 @@ export function refusal(c: Consequence, ctx: GuardContext): string | undefined {
     case "unsuspend":
     case "unlock":
       return notOwnAccount(c.kind, c.user, ctx);
+    case "quarantineMedia": {
+      if (c.target.scope !== "user") return undefined;
+      const user = c.target.id;
+      if (user === ctx.botUserId) return "refusing to quarantine Tyr's own media";
+      if (ctx.moderators.has(user))
+        return `refusing to quarantine the media of ${user}: a member of the management room`;
+      // Synapse quarantines only the uploads of its own accounts this way.
+      return notOwnAccount("quarantine the media of", user, ctx);
+    }
     case "setPowerLevel":
       // Tyr lowering (or otherwise rewriting) its own level could lock it out of the room.
       if (c.user === ctx.botUserId) return "refusing to change Tyr's own power level";

@@ -59,6 +59,8 @@ export function dedupeKey(c: Consequence): string | undefined {
     case "takedownRoom":
     case "unblockRoom":
       return `${c.kind}|${c.room}`;
+    case "quarantineMedia":
+      return `quarantineMedia|${c.target.id}`;
     case "setPowerLevel":
       // Two different levels asked for in a row are two changes, not one.
       return `setPowerLevel|${c.room}|${c.user}|${c.level}`;
@@ -99,6 +101,7 @@ const MODERATION_KINDS = new Set<Consequence["kind"]>([
   "unlock",
   "takedownRoom",
   "unblockRoom",
+  "quarantineMedia",
 ]);
 
 export class ConsequenceQueue {
@@ -295,6 +298,8 @@ export function summarise(c: Consequence): string {
       return `take down ${c.room}${c.purge ? " (purge)" : ""}`;
     case "unblockRoom":
       return `unblock ${c.room}`;
+    case "quarantineMedia":
+      return `quarantine media of ${c.target.id}`;
     case "warn":
       return `warning in ${c.room}`;
     case "setState":

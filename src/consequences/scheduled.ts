@@ -61,6 +61,8 @@ export function scheduleKey(c: Consequence): string {
     case "takedownRoom":
     case "unblockRoom":
       return `${c.kind}|${c.room}`;
+    case "quarantineMedia":
+      return `quarantineMedia|${c.target.id}`;
     case "warn":
     case "send":
       return `${c.kind}|${c.room}|${JSON.stringify("text" in c ? c.text : c.content).slice(0, 200)}`;

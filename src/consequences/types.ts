@@ -1,6 +1,7 @@
 // Every change Tyr makes to the world is a Consequence. Pure code produces them; only the
 // consequence queue executes them (rate limits, retries, de-duplication, dry-run, action log).
 import type { Rule } from "../banlists/rule.ts";
+import type { MediaTarget } from "../matrix/mediaAdmin.ts";
 
 export type Cause =
   | { readonly by: "policy"; readonly rule: Rule }
@@ -110,6 +111,14 @@ export type Consequence =
   | {
       readonly kind: "unblockRoom";
       readonly room: string;
+      readonly reason: string;
+      readonly cause: Cause;
+    }
+  /** Quarantines media on Tyr's own homeserver (Synapse's media admin API): one upload, a local
+   *  account's uploads, or the media a room refers to. Executing it returns how many items. */
+  | {
+      readonly kind: "quarantineMedia";
+      readonly target: MediaTarget;
       readonly reason: string;
       readonly cause: Cause;
     }

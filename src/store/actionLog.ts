@@ -47,6 +47,10 @@ export function toRecord(c: Consequence, outcome: Outcome, detail?: string, ts =
   if ("user" in c) rec.target = c.user;
   if (c.kind === "redact") rec.target = c.event;
   if (c.kind === "setState") rec.target = c.target ?? `${c.eventType} ${c.stateKey}`;
+  if (c.kind === "quarantineMedia") {
+    rec.target = c.target.id;
+    if (c.target.scope === "room") rec.room = c.target.id;
+  }
   if ("reason" in c && c.reason) rec.reason = c.reason;
   if (c.cause.by === "policy") {
     rec.list = c.cause.rule.list;
