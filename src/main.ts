@@ -25,6 +25,7 @@ import { adminCommands } from "./commands/admin.ts";
 import { takedownCommands } from "./commands/takedown.ts";
 import { mediaCommands } from "./commands/media.ts";
 import { BanPropagation } from "./commands/propagation.ts";
+import { RoomInvites } from "./commands/roomInvites.ts";
 import { infoCommands } from "./commands/info.ts";
 import { cryptoCommands } from "./commands/crypto.ts";
 import { readCaFile, trustExtraCertificates } from "./matrix/tls.ts";
@@ -113,6 +114,7 @@ export async function startBot(loaded: LoadedConfig, log: Logger, signal?: Abort
   bot.add(commands);
 
   if (bot.config.banPropagation.enabled) bot.add(new BanPropagation(bot, services));
+  bot.add(new RoomInvites(bot, services));
 
   const crypto = services.crypto;
   if (crypto) commands.trustGate = (ev) => crypto.trustProblem(ev);

@@ -7,11 +7,11 @@ import type { BotParts, Feature } from "../feature.ts";
 import type { BatchMeta, TimelineEvent } from "../router.ts";
 import type { StateEvent } from "../matrix/roomState.ts";
 import type { Services } from "../services.ts";
-import { HOUSEKEEPING, type Consequence } from "../consequences/types.ts";
 import { errorText } from "../consequences/queue.ts";
 import { editContent, notice, reactionContent } from "../format/content.ts";
 import { code, fmt, type Fragment } from "../format/fragment.ts";
-import { canSendState, userLevel } from "../matrix/power.ts";
+import { canSendState } from "../matrix/power.ts";
+import { promptReaction, reactorProblem, sendToManagementRoom } from "./prompts.ts";
 import { eventTypeFor } from "../banlists/parse.ts";
 import { listShortcode, ruleWrite } from "./lists.ts";
 import {
@@ -106,13 +106,9 @@ export class BanPropagation implements Feature {
   }
 
   async onTimeline(ev: TimelineEvent, meta: BatchMeta): Promise<void> {
-    if (meta.initial || meta.stale || ev.type !== "m.reaction") return;
-    if (ev.roomId !== this.bot.managementRoomId || ev.sender === this.bot.session.userId) return;
-    const rel = ev.content["m.relates_to"] as
-      { rel_type?: unknown; event_id?: unknown; key?: unknown } | undefined;
-    if (rel?.rel_type !== "m.annotation" || typeof rel.event_id !== "string" || typeof rel.key !== "string")
-      return;
-    const promptId = rel.event_id;
+    const rel = promptReaction(this.bot, ev, meta);
+    if (!rel) return;
+    const promptId = rel.promptId;
     const p = this.pending.get(promptId);
     if (!p || this.answering.has(promptId)) return;
     if (Date.now() - p.at > PROMPT_TTL_MS) {
@@ -121,7 +117,7 @@ export class BanPropagation implements Feature {
     }
     const choice = choiceOf(rel.key, p.keys);
     if (!choice) return;
-    const denied = await this.moderatorProblem(ev);
+    const denied = await reactorProblem(this.bot, this.services, ev);
     if (denied) {
       this.bot.log.info({ sender: ev.sender, why: denied }, "ignored a reaction on a ban-propagation prompt");
       return;
@@ -190,20 +186,6 @@ export class BanPropagation implements Feature {
       .map((list) => ({ list, label: this.listLabel(list) }));
   }
 
-  /**
-   * Only management-room members at command power answer prompts. Element (matrix-js-sdk) sends
-   * reactions unencrypted even in encrypted rooms, so such a reaction names no device and is
-   * judged like a ✅ confirmation: by its sender, whom the homeserver authenticated. An encrypted
-   * reaction does name a device, and must then pass the same trust check as a command.
-   */
-  private async moderatorProblem(ev: TimelineEvent): Promise<string | undefined> {
-    const room = this.bot.state.peek(this.bot.managementRoomId);
-    if (!room || room.membership(ev.sender) !== "join") return "not a member of the management room";
-    if (userLevel(room, ev.sender) < this.bot.config.commands.minPowerLevel)
-      return "below the command power level";
-    return ev.decrypted ? this.services.crypto?.trustProblem(ev) : undefined;
-  }
-
   private listLabel(list: string): string {
     return listShortcode(this.bot.state, list) ?? this.label(list);
   }
@@ -216,17 +198,7 @@ export class BanPropagation implements Feature {
     return this.send("m.room.message", { ...editContent(eventId, f) });
   }
 
-  /** Through the queue and the Messenger: encrypted whenever the management room is. */
-  private async send(eventType: string, content: Record<string, unknown>): Promise<string | undefined> {
-    const c: Consequence = {
-      kind: "send",
-      room: this.bot.managementRoomId,
-      eventType,
-      content,
-      cause: HOUSEKEEPING,
-    };
-    const r = await this.bot.queue.submit(c);
-    if (r.outcome !== "done") this.bot.log.warn({ error: r.error }, "could not send to the management room");
-    return r.detail;
+  private send(eventType: string, content: Record<string, unknown>): Promise<string | undefined> {
+    return sendToManagementRoom(this.bot, eventType, content);
   }
 }

@@ -117,6 +117,8 @@ export const configSchema = z
         )
         .default({ enabled: false, pollSeconds: 30 }),
       // Ban propagation: a ban made by hand in a protected room prompts "add to a list?".
+      // Rooms Tyr is invited to (README: Rooms Tyr is invited to).
+      protectAllJoinedRooms: bool.default(false),
       banPropagation: z
         .strictObject({ enabled: bool.default(true) }, { error: "expected a mapping" })
         .default({ enabled: true }),
