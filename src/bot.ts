@@ -70,7 +70,7 @@ export class Tyr implements ShellParts {
     this.messenger = new Messenger(this.client, this.state);
     this.actionLog = new ActionLog(this.config.dataPath);
     this.queue = new ConsequenceQueue(
-      new MatrixExecutor(this.client, this.messenger, () => this.managementRoomId),
+      new MatrixExecutor(this.client, this.messenger, () => this.managementRoomId, this.config.redaction),
       {
         concurrency: this.config.queue.concurrency,
         maxRetries: this.config.queue.maxRetries,

@@ -5,6 +5,12 @@ import type { Messenger } from "../matrix/messenger.ts";
 import { AccountModeration } from "../matrix/accountModeration.ts";
 import { blockPath, takedownPath, takedownRequestBody } from "../matrix/roomAdmin.ts";
 import { quarantinedCount, quarantinePath } from "../matrix/mediaAdmin.ts";
+import {
+  DEFAULT_REDACTION,
+  UserRedaction,
+  membershipBody,
+  type RedactionOptions,
+} from "../matrix/userRedaction.ts";
 import type { Executor } from "./queue.ts";
 import type { Consequence } from "./types.ts";
 import { notice } from "../format/content.ts";
@@ -19,11 +25,21 @@ export class MatrixExecutor implements Executor {
   private readonly roomLocks = new Map<string, Promise<void>>();
   private readonly accounts: AccountModeration;
 
-  constructor(client: TyrClient, messenger: Messenger, managementRoomId: () => string) {
+  private readonly redaction: RedactionOptions;
+  private readonly userRedaction: UserRedaction;
+
+  constructor(
+    client: TyrClient,
+    messenger: Messenger,
+    managementRoomId: () => string,
+    redaction: RedactionOptions = DEFAULT_REDACTION,
+  ) {
     this.client = client;
     this.messenger = messenger;
     this.managementRoomId = managementRoomId;
     this.accounts = new AccountModeration(client);
+    this.redaction = redaction;
+    this.userRedaction = new UserRedaction(client, redaction);
   }
 
   async execute(c: Consequence): Promise<string | void> {
@@ -31,12 +47,21 @@ export class MatrixExecutor implements Executor {
     switch (c.kind) {
       case "ban":
       case "unban":
-      case "kick":
-        await this.client.doRequest("POST", `${room(c.room)}/${c.kind}`, null, {
-          user_id: c.user,
-          reason: c.reason,
-        });
+      case "kick": {
+        const body = membershipBody(
+          c.user,
+          c.reason,
+          c.kind !== "unban" && c.redactEvents === true,
+          this.redaction,
+        );
+        const send = () => this.client.doRequest("POST", `${room(c.room)}/${c.kind}`, null, body);
+        // A ban asking for redaction and the redactUser after it take turns in the room: the
+        // redaction looks at the ban's membership event to see whether the server honoured it.
+        await (c.redactEvents ? this.inRoom(c.room, send) : send());
         return;
+      }
+      case "redactUser":
+        return this.inRoom(c.room, () => this.userRedaction.redact(c.room, c.user, c.events, c.reason));
       case "redact":
         await this.client.doRequest(
           "PUT",

@@ -61,6 +61,8 @@ export function dedupeKey(c: Consequence): string | undefined {
       return `${c.kind}|${c.room}`;
     case "quarantineMedia":
       return `quarantineMedia|${c.target.id}`;
+    case "redactUser":
+      return `redactUser|${c.room}|${c.user}`;
     case "setPowerLevel":
       // Two different levels asked for in a row are two changes, not one.
       return `setPowerLevel|${c.room}|${c.user}|${c.level}`;
@@ -102,6 +104,7 @@ const MODERATION_KINDS = new Set<Consequence["kind"]>([
   "takedownRoom",
   "unblockRoom",
   "quarantineMedia",
+  "redactUser",
 ]);
 
 export class ConsequenceQueue {
@@ -300,6 +303,8 @@ export function summarise(c: Consequence): string {
       return `unblock ${c.room}`;
     case "quarantineMedia":
       return `quarantine media of ${c.target.id}`;
+    case "redactUser":
+      return `redact the events of ${c.user} in ${c.room}`;
     case "warn":
       return `warning in ${c.room}`;
     case "setState":

@@ -63,6 +63,8 @@ export function scheduleKey(c: Consequence): string {
       return `${c.kind}|${c.room}`;
     case "quarantineMedia":
       return `quarantineMedia|${c.target.id}`;
+    case "redactUser":
+      return `redactUser|${c.room}|${c.user}`;
     case "warn":
     case "send":
       return `${c.kind}|${c.room}|${JSON.stringify("text" in c ? c.text : c.content).slice(0, 200)}`;

@@ -30,6 +30,18 @@ export type Consequence =
       readonly user: string;
       readonly reason: string;
       readonly cause: Cause;
+      /** Ask the server to redact the user's events too (MSC4293 `redact_events`; bans and kicks). */
+      readonly redactEvents?: boolean;
+    }
+  /** Removes a user's events in a room: through the ban's `redact_events` when the server honoured
+   *  it, else the per-user bulk endpoint (MSC4194), else one redaction per event in `events`. */
+  | {
+      readonly kind: "redactUser";
+      readonly room: string;
+      readonly user: string;
+      readonly events: readonly string[];
+      readonly reason: string;
+      readonly cause: Cause;
     }
   | {
       readonly kind: "redact";

@@ -5,7 +5,7 @@ import type { Decision } from "../banlists/matcher.ts";
 import { compileGlob } from "../banlists/glob.ts";
 import type { Rule } from "../banlists/rule.ts";
 import { serverHost, serverRuleEntity } from "../banlists/serverName.ts";
-import type { Consequence } from "../consequences/types.ts";
+import type { Cause, Consequence } from "../consequences/types.ts";
 
 export interface PlanInput {
   candidates: Iterable<string>;
@@ -107,30 +107,28 @@ export function banReason(rule: Rule): string {
   return rule.reason && rule.reason.trim() ? rule.reason : "matched a ban-list rule";
 }
 
-/** The consequences of a plan (suspensions included); takedowns also redact the user's recent events (given by caller). */
+/** The consequences of a plan (suspensions included). A takedown's ban asks the server to redact
+ *  the user's events (MSC4293 `redact_events`) and is followed by a `redactUser`, which checks that
+ *  and falls back to bulk or per-event redaction of the recent events the caller knows. */
 export function planConsequences(
   plan: BanPlan,
   recentEventsOf: (room: string, user: string) => string[],
 ): Consequence[] {
   const out: Consequence[] = [];
   for (const b of plan.bans) {
+    const cause: Cause = { by: "policy", rule: b.rule };
     out.push({
       kind: "ban",
       room: b.room,
       user: b.user,
       reason: banReason(b.rule),
-      cause: { by: "policy", rule: b.rule },
+      cause,
+      ...(b.takedown ? { redactEvents: true } : {}),
     });
     if (b.takedown) {
-      for (const event of recentEventsOf(b.room, b.user)) {
-        out.push({
-          kind: "redact",
-          room: b.room,
-          event,
-          reason: "content removed by a takedown rule",
-          cause: { by: "policy", rule: b.rule },
-        });
-      }
+      const events = recentEventsOf(b.room, b.user);
+      const reason = "content removed by a takedown rule";
+      out.push({ kind: "redactUser", room: b.room, user: b.user, events, reason, cause });
     }
   }
   for (const x of plan.suspends) {

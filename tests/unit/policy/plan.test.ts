@@ -82,12 +82,20 @@ describe("planMemberBans", () => {
     expect(planMemberBans(input({ ...over, allowUnbans: false })).unbans).toEqual([]);
   });
 
-  it("turns takedowns into a ban plus redactions of the given events", () => {
+  it("turns takedowns into a ban with redact_events plus a redaction of the user's events", () => {
     const r = rule("@s:x", "takedown", "abuse");
     const plan = planMemberBans(input({ candidates: ["@s:x"], rules: { "@s:x": r }, roomsOf: () => ["!a"] }));
     const cs = planConsequences(plan, () => ["$1", "$2"]);
-    expect(cs.map((c) => c.kind)).toEqual(["ban", "redact", "redact"]);
-    expect(cs[0]).toMatchObject({ reason: "abuse", cause: { by: "policy", rule: r } });
+    expect(cs.map((c) => c.kind)).toEqual(["ban", "redactUser"]);
+    expect(cs[0]).toMatchObject({ reason: "abuse", cause: { by: "policy", rule: r }, redactEvents: true });
+    expect(cs[1]).toMatchObject({ room: "!a", user: "@s:x", events: ["$1", "$2"] });
+    // A plain ban leaves the user's events alone.
+    const banned = planMemberBans(
+      input({ candidates: ["@s:x"], rules: { "@s:x": rule("@s:x") }, roomsOf: () => ["!a"] }),
+    );
+    expect(planConsequences(banned, () => ["$1"])).toEqual([
+      expect.not.objectContaining({ redactEvents: true }),
+    ]);
   });
 
   it("uses a default reason when the rule has none", () => {
