@@ -16,6 +16,7 @@ import { SyncTokenStore } from "./store/syncToken.ts";
 import { ConsequenceQueue } from "./consequences/queue.ts";
 import { MatrixExecutor } from "./consequences/execute.ts";
 import { refusal } from "./consequences/guard.ts";
+import { creators } from "./matrix/power.ts";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { readStoredIdentity } from "./matrix/crypto/store.ts";
@@ -86,6 +87,10 @@ export class Tyr implements ShellParts {
             botUserId: this.session.userId,
             ownServer: this.serverName,
             moderators: this.moderators(),
+            creatorsOf: (room) => {
+              const state = this.state.peek(room);
+              return state ? creators(state) : new Set<string>();
+            },
           }),
       },
     );

@@ -19,6 +19,8 @@ export interface PlanInput {
   membership(room: string, user: string): string | undefined;
   /** Whether the bot has the power to ban `user` in `room`. */
   canBan(room: string, user: string): boolean;
+  /** A creator of a room version 12 room: unlimited power, never banned (reported instead). */
+  isCreator(room: string, user: string): boolean;
   /** The bot and management-room members: never banned, reported instead. */
   isShielded(user: string): boolean;
   /** Lifting bans is only safe when every watched list's rules are known. */
@@ -43,6 +45,8 @@ export interface BanPlan {
   noPower: Map<string, number>;
   /** Shielded users some rule matched (reported to moderators, never banned). */
   shielded: { user: string; rule: Rule }[];
+  /** Room creators (v12) a rule matched where they are members: cannot be banned there. */
+  creators: { room: string; user: string; rule: Rule }[];
   /** Local accounts to suspend because an autoSuspend list bans them. */
   suspends: { user: string; rule: Rule }[];
   /** Local accounts Tyr suspended for a rule that no autoSuspend list's rule bans any more. */
@@ -55,6 +59,7 @@ export function planMemberBans(input: PlanInput): BanPlan {
     unbans: [],
     noPower: new Map(),
     shielded: [],
+    creators: [],
     suspends: [],
     unsuspends: [],
   };
@@ -71,6 +76,10 @@ export function planMemberBans(input: PlanInput): BanPlan {
       }
       for (const room of input.roomsOf(user)) {
         if (!input.protectedRooms.has(room) || input.membership(room, user) === "ban") continue;
+        if (input.isCreator(room, user)) {
+          plan.creators.push({ room, user, rule: decision.rule });
+          continue;
+        }
         if (!input.canBan(room, user)) {
           plan.noPower.set(room, (plan.noPower.get(room) ?? 0) + 1);
           continue;

@@ -7,7 +7,7 @@ import { usersMatching } from "../banlists/members.ts";
 import type { RuleDiff } from "../banlists/policyList.ts";
 import type { Rule } from "../banlists/rule.ts";
 import type { RecentEvents } from "../matrix/recentEvents.ts";
-import { canActOn } from "../matrix/power.ts";
+import { canActOn, creators } from "../matrix/power.ts";
 import { ProgressMessage } from "../consequences/progress.ts";
 import type { Consequence } from "../consequences/types.ts";
 import { planConsequences, planMemberBans, type BanPlan } from "./plan.ts";
@@ -125,6 +125,10 @@ export class Reconciler {
         const state = bot.state.peek(room);
         return state !== undefined && canActOn(state, me, "ban", u);
       },
+      isCreator: (room, u) => {
+        const state = bot.state.peek(room);
+        return state !== undefined && creators(state).has(u);
+      },
       isShielded: (u) => u === me || moderators.has(u),
       allowUnbans: lists.allLoaded,
       suspension: this.d.autoSuspend.planInput(),
@@ -134,6 +138,11 @@ export class Reconciler {
         `shield:${user}:${rule.list}:${rule.stateKey}`,
         `A rule on ${displayRoom(bot, rule.list)} (${rule.entity ?? "hashed entity"}) matches ${user}, ${user === me ? "Tyr itself" : "a member of the management room"}: not banning. Remove or narrow the rule.`,
       );
+    }
+    for (const { room, user, rule } of plan.creators) {
+      const text = `A rule on ${displayRoom(bot, rule.list)} (${rule.entity ?? "hashed entity"}) matches ${user}, a creator of ${room}: in room version 12 creators have unlimited power and cannot be banned, so Tyr does not try there.`;
+      bot.log.info({ room, user, rule: rule.stateKey }, "not banning a room creator");
+      notices.notifyOnce(`creator:${room}:${user}`, text);
     }
     for (const [room, n] of plan.noPower) {
       notices.notifyOnce(

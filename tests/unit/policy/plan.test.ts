@@ -34,6 +34,7 @@ function input(over: Partial<PlanInput> & { rules?: Record<string, Rule> } = {})
     policyBansOf: () => new Map(),
     membership: () => "join",
     canBan: () => true,
+    isCreator: () => false,
     isShielded: (u) => u === "@tyr:x" || u === "@mod:x",
     allowUnbans: true,
     ...over,
@@ -41,6 +42,19 @@ function input(over: Partial<PlanInput> & { rules?: Record<string, Rule> } = {})
 }
 
 describe("planMemberBans", () => {
+  it("never bans a room creator (room version 12): reported apart from missing power", () => {
+    const plan = planMemberBans(
+      input({
+        candidates: ["@owner:x"],
+        rules: { "@owner:x": rule("@owner:x") },
+        isCreator: (room, u) => room === "!a" && u === "@owner:x",
+      }),
+    );
+    expect(plan.bans.map((b) => b.room)).toEqual(["!b"]);
+    expect(plan.creators).toEqual([{ room: "!a", user: "@owner:x", rule: rule("@owner:x") }]);
+    expect(plan.noPower.size).toBe(0);
+  });
+
   it("bans a matching member in every protected room they are in, once", () => {
     const plan = planMemberBans(input({ candidates: ["@s:x", "@s:x"], rules: { "@s:x": rule("@s:x") } }));
     expect(plan.bans.map((b) => b.room)).toEqual(["!a", "!b"]);
