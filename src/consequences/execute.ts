@@ -54,14 +54,11 @@ export class MatrixExecutor implements Executor {
           c.kind !== "unban" && c.redactEvents === true,
           this.redaction,
         );
-        const send = () => this.client.doRequest("POST", `${room(c.room)}/${c.kind}`, null, body);
-        // A ban asking for redaction and the redactUser after it take turns in the room: the
-        // redaction looks at the ban's membership event to see whether the server honoured it.
-        await (c.redactEvents ? this.inRoom(c.room, send) : send());
+        await this.client.doRequest("POST", `${room(c.room)}/${c.kind}`, null, body);
         return;
       }
       case "redactUser":
-        return this.inRoom(c.room, () => this.userRedaction.redact(c.room, c.user, c.events, c.reason));
+        return this.userRedaction.redact(c.room, c.user, c.events, c.reason);
       case "redact":
         await this.client.doRequest(
           "PUT",

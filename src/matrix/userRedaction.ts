@@ -71,6 +71,7 @@ export function parseRedactStatus(body: unknown): {
 
 const POLL_MS = 250;
 const BULK_TIMEOUT_MS = 60_000;
+const REMOVAL_WAIT_MS = 15_000;
 
 export class UserRedaction {
   private readonly client: TyrClient;
@@ -87,7 +88,7 @@ export class UserRedaction {
   /** Removes `user`'s events in `room` (`known`: the event IDs Tyr saw, for the per-event path).
    *  Returns what was done, for the action log. */
   async redact(room: string, user: string, known: readonly string[], reason: string): Promise<string> {
-    const member = await this.memberContent(room, user);
+    const member = await this.afterRemoval(room, user);
     const path = redactionPath(redactEventsHonoured(member), this.bulkOffered);
     if (path === "membership-flag") return "redacted by the server through the ban's redact_events (MSC4293)";
     if (path === "bulk") {
@@ -105,6 +106,21 @@ export class UserRedaction {
       n++;
     }
     return `redacted ${n} event(s) one by one`;
+  }
+
+  /**
+   * The user's membership once the ban or kick submitted just before this redaction has landed
+   * (the queue runs several effects at once, so it may still be on its way); after a bounded wait
+   * whatever it is, and the fallbacks then apply.
+   */
+  private async afterRemoval(room: string, user: string): Promise<Record<string, unknown> | undefined> {
+    const deadline = Date.now() + REMOVAL_WAIT_MS;
+    for (;;) {
+      const content = await this.memberContent(room, user);
+      const m = content?.membership;
+      if (m === "ban" || m === "leave" || Date.now() > deadline) return content;
+      await new Promise((r) => setTimeout(r, POLL_MS));
+    }
   }
 
   private async memberContent(room: string, user: string): Promise<Record<string, unknown> | undefined> {
