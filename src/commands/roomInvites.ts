@@ -45,7 +45,7 @@ export class RoomInvites implements Feature {
     return this.bot.config.protectAllJoinedRooms;
   }
 
-  onInvite(roomId: string, inviter: string | undefined): void {
+  onInvite(roomId: string, inviter: string | undefined, name?: string): void {
     const policy = this.services.policy;
     if (!policy || this.busy.has(roomId)) return;
     const known =
@@ -65,7 +65,7 @@ export class RoomInvites implements Feature {
     const job =
       d.kind === "protect"
         ? this.protect(roomId, fmt`${code(inviter!)} invited Tyr to ${code(roomId)}: `)
-        : this.ask(roomId, inviter!);
+        : this.ask(roomId, inviter!, name);
     this.track(
       job.catch((e) => {
         this.busy.delete(roomId);
@@ -125,9 +125,8 @@ export class RoomInvites implements Feature {
     this.running.add(done);
   }
 
-  private async ask(room: string, inviter: string): Promise<void> {
-    const label = this.services.policy?.displayList(room) ?? room;
-    const body = invitePrompt(room, label, inviter, this.bot.config.commands.prefix);
+  private async ask(room: string, inviter: string, name: string | undefined): Promise<void> {
+    const body = invitePrompt(room, name ?? room, inviter, this.bot.config.commands.prefix);
     const id = await sendToManagementRoom(this.bot, "m.room.message", { ...notice(body) });
     if (!id) return;
     this.pending.set(id, { room, inviter });

@@ -38,10 +38,12 @@ describe("rooms Tyr is invited to", () => {
   });
 
   it("a moderator's invite: prompt, a non-moderator's ✅ ignored, the moderator's ✅ protects", async () => {
-    const room = await mod.createRoom({ preset: "public_chat" });
+    const room = await mod.createRoom({ preset: "public_chat", name: "Community" });
     await mod.catchUp();
     await mod.invite(room, tyr.userId);
     const prompt = await mod.waitForNotice(mgmt, tyr.userId, /invited Tyr to .*Protect it\?/);
+    // The room's name comes from the invite (Tyr cannot read the room before joining it).
+    expect(String(prompt.content.body)).toContain(`invited Tyr to \`Community\` (\`${room}\`)`);
     expect(await mod.membership(room, tyr.userId)).toBe("invite"); // nothing before the answer
     await outsider.react(mgmt, prompt.event_id, "✅"); // not a moderator: ignored
     await mod.react(mgmt, prompt.event_id, "✅");

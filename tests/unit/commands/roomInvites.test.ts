@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { inviteRoomName } from "../../../src/router.ts";
 import {
   inviteChoice,
   inviteDecision,
@@ -54,5 +55,25 @@ describe("invites to rooms", () => {
     ];
     const g = { managementRoomId: "!mgmt", watchedLists: ["!watched"], protectedRooms: new Set(["!done"]) };
     expect(roomsToProtect(joined, g)).toEqual(["!new", "!space"]);
+  });
+
+  it("names the invited room from the invite's stripped state: alias first, then name", () => {
+    const ev = (type: string, content: Record<string, unknown>) => ({
+      type,
+      state_key: "",
+      sender: "@a:x",
+      content,
+    });
+    expect(
+      inviteRoomName([
+        ev("m.room.name", { name: " Lobby " }),
+        ev("m.room.canonical_alias", { alias: "#l:x" }),
+      ]),
+    ).toBe("#l:x");
+    expect(inviteRoomName([ev("m.room.name", { name: " Lobby " })])).toBe("Lobby");
+    expect(
+      inviteRoomName([ev("m.room.name", { name: 3 }), ev("m.room.canonical_alias", {})]),
+    ).toBeUndefined();
+    expect(inviteRoomName([])).toBeUndefined();
   });
 });
