@@ -56,6 +56,7 @@ export class RoomInvites implements Feature {
       known,
       inviterProblem: inviter === undefined ? undefined : moderatorProblem(this.bot, inviter),
       protectAll: this.protectAll,
+      safeMode: this.bot.safeMode.active,
     });
     if (d.kind === "ignore") {
       if (!known) this.bot.log.info({ roomId, inviter, why: d.why }, "not acting on an invite");
@@ -64,8 +65,8 @@ export class RoomInvites implements Feature {
     this.busy.add(roomId);
     const job =
       d.kind === "protect"
-        ? this.protect(roomId, fmt`${code(inviter!)} invited Tyr to ${code(roomId)}: `)
-        : this.ask(roomId, inviter!, name);
+        ? this.protect(roomId, fmt`${code(d.inviter)} invited Tyr to ${code(roomId)}: `)
+        : this.ask(roomId, d.inviter, name);
     this.track(
       job.catch((e) => {
         this.busy.delete(roomId);
@@ -74,10 +75,9 @@ export class RoomInvites implements Feature {
     );
   }
 
-  onBatchEnd(meta: BatchMeta): void {
-    void meta;
+  onBatchEnd(): void {
     const policy = this.services.policy;
-    if (!this.protectAll || !policy?.loaded) return;
+    if (!this.protectAll || !policy?.loaded || this.bot.safeMode.active) return;
     const me = this.bot.session.userId;
     const joined = this.bot.state
       .roomIds()

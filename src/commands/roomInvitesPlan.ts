@@ -13,12 +13,14 @@ export interface InviteFacts {
   /** Why the inviter is not a moderator (management-room member at command power), or undefined. */
   readonly inviterProblem: string | undefined;
   readonly protectAll: boolean;
+  /** Safe mode applies nothing (README: Safe mode): no prompt, no join. */
+  readonly safeMode: boolean;
 }
 
 export type InviteDecision =
   | { readonly kind: "ignore"; readonly why: string }
-  | { readonly kind: "prompt" }
-  | { readonly kind: "protect" };
+  | { readonly kind: "prompt"; readonly inviter: string }
+  | { readonly kind: "protect"; readonly inviter: string };
 
 /** What Tyr does with an invite to a room it does not know yet. */
 export function inviteDecision(inviter: string | undefined, facts: InviteFacts): InviteDecision {
@@ -26,7 +28,8 @@ export function inviteDecision(inviter: string | undefined, facts: InviteFacts):
   if (inviter === undefined) return { kind: "ignore", why: "the invite names no inviter" };
   if (facts.inviterProblem !== undefined)
     return { kind: "ignore", why: `the inviter is not a moderator (${facts.inviterProblem})` };
-  return facts.protectAll ? { kind: "protect" } : { kind: "prompt" };
+  if (facts.safeMode) return { kind: "ignore", why: "Tyr is in safe mode (see status)" };
+  return { kind: facts.protectAll ? "protect" : "prompt", inviter };
 }
 
 /** The prompt in the management room for a moderator's invite. */

@@ -8,11 +8,18 @@ import {
 } from "../../../src/commands/roomInvitesPlan.ts";
 
 describe("invites to rooms", () => {
-  const facts = { known: false, inviterProblem: undefined, protectAll: false };
+  const facts = { known: false, inviterProblem: undefined, protectAll: false, safeMode: false };
 
   it("asks about a moderator's invite, or protects at once with protectAllJoinedRooms", () => {
-    expect(inviteDecision("@mod:ex", facts)).toEqual({ kind: "prompt" });
-    expect(inviteDecision("@mod:ex", { ...facts, protectAll: true })).toEqual({ kind: "protect" });
+    expect(inviteDecision("@mod:ex", facts)).toEqual({ kind: "prompt", inviter: "@mod:ex" });
+    expect(inviteDecision("@mod:ex", { ...facts, protectAll: true })).toEqual({
+      kind: "protect",
+      inviter: "@mod:ex",
+    });
+    expect(inviteDecision("@mod:ex", { ...facts, safeMode: true })).toMatchObject({
+      kind: "ignore",
+      why: /safe mode/,
+    });
   });
 
   it("leaves alone invites from non-moderators, without an inviter, and to rooms Tyr already uses", () => {
