@@ -59,7 +59,12 @@ export function scheduleKey(c: Consequence): string {
     case "setState":
       return `setState|${c.room}|${c.eventType}|${c.stateKey}`;
     case "takedownRoom":
-      return `takedownRoom|${c.room}`;
+    case "unblockRoom":
+      return `${c.kind}|${c.room}`;
+    case "quarantineMedia":
+      return `quarantineMedia|${c.target.id}`;
+    case "redactUser":
+      return `redactUser|${c.room}|${c.user}`;
     case "warn":
     case "send":
       return `${c.kind}|${c.room}|${JSON.stringify("text" in c ? c.text : c.content).slice(0, 200)}`;

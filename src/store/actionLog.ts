@@ -49,6 +49,10 @@ export function toRecord(c: Consequence, outcome: Outcome, detail?: string, ts =
   if ("user" in c) rec.target = c.user;
   if (c.kind === "redact") rec.target = c.event;
   if (c.kind === "setState") rec.target = c.target ?? `${c.eventType} ${c.stateKey}`;
+  if (c.kind === "quarantineMedia") {
+    rec.target = c.target.id;
+    if (c.target.scope === "room") rec.room = c.target.id;
+  }
   if ("reason" in c && c.reason) rec.reason = c.reason;
   if (c.cause.by === "policy") {
     rec.list = c.cause.rule.list;
@@ -69,6 +73,9 @@ export class ActionLog {
   /** user → the record of the suspension Tyr made that is still in force: who (a rule or a
    *  moderator), why and when. Auto-suspension lifts only those a rule made. */
   private readonly suspensions = new Map<string, ActionRecord>();
+  /** room → the record of the takedown Tyr made that is still in force (not unblocked since):
+   *  by a rule when it has a `ruleKey`, else by a moderator. */
+  private readonly takedowns = new Map<string, ActionRecord>();
 
   constructor(dataPath: string, opts: { maxRecords?: number } = {}) {
     this.path = join(dataPath, "action-log.jsonl");
@@ -78,7 +85,10 @@ export class ActionLog {
   }
 
   private index(r: ActionRecord): void {
-    if (r.outcome !== "done" || !r.target) return;
+    if (r.outcome !== "done") return;
+    if (r.kind === "takedownRoom" && r.room) this.takedowns.set(r.room, r);
+    else if (r.kind === "unblockRoom" && r.room) this.takedowns.delete(r.room);
+    if (!r.target) return;
     if (r.kind === "suspend") this.suspensions.set(r.target, r);
     else if (r.kind === "unsuspend") this.suspensions.delete(r.target);
     if (!r.room) return;
@@ -104,6 +114,7 @@ export class ActionLog {
       const cut = this.records.length - Math.floor(this.maxRecords / 2);
       const active = (r: ActionRecord) =>
         (r.kind === "suspend" && r.target !== undefined && this.suspensions.get(r.target) === r) ||
+        (r.kind === "takedownRoom" && r.room !== undefined && this.takedowns.get(r.room) === r) ||
         (r.kind === "ban" &&
           r.ruleKey !== undefined &&
           r.target !== undefined &&
@@ -166,6 +177,16 @@ export class ActionLog {
     let policy = 0;
     for (const r of this.suspensions.values()) if (r.ruleKey !== undefined) policy++;
     return { policy, moderator: this.suspensions.size - policy };
+  }
+
+  /** The takedown of `room` Tyr made and has not lifted: by a rule when it has a `ruleKey`. */
+  takedownOf(room: string): ActionRecord | undefined {
+    return this.takedowns.get(room);
+  }
+
+  /** Rooms Tyr took down because of a policy rule (and hasn't unblocked since). */
+  *policyTakenDownRooms(): IterableIterator<string> {
+    for (const [room, r] of this.takedowns) if (r.ruleKey !== undefined) yield room;
   }
 
   /** Was this event already redacted by Tyr? (never redact the same event twice) */
