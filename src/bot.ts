@@ -16,6 +16,7 @@ import { SyncTokenStore } from "./store/syncToken.ts";
 import { ConsequenceQueue } from "./consequences/queue.ts";
 import { MatrixExecutor } from "./consequences/execute.ts";
 import { refusal } from "./consequences/guard.ts";
+import { creators } from "./matrix/power.ts";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { readStoredIdentity } from "./matrix/crypto/store-files.ts";
@@ -81,7 +82,7 @@ export class Tyr implements ShellParts {
     this.messenger = new Messenger(this.client, this.state);
     this.actionLog = new ActionLog(this.config.dataPath);
     this.queue = new ConsequenceQueue(
-      new MatrixExecutor(this.client, this.messenger, () => this.managementRoomId),
+      new MatrixExecutor(this.client, this.messenger, () => this.managementRoomId, this.config.redaction),
       {
         concurrency: this.config.queue.concurrency,
         maxRetries: this.config.queue.maxRetries,
@@ -97,6 +98,10 @@ export class Tyr implements ShellParts {
             botUserId: this.session.userId,
             ownServer: this.serverName,
             moderators: this.moderators(),
+            creatorsOf: (room) => {
+              const state = this.state.peek(room);
+              return state ? creators(state) : new Set<string>();
+            },
           }),
       },
     );

@@ -24,7 +24,9 @@ import { moderationCommands } from "./commands/moderation.ts";
 import { sinceCommands } from "./commands/since.ts";
 import { adminCommands } from "./commands/admin.ts";
 import { takedownCommands } from "./commands/takedown.ts";
+import { mediaCommands } from "./commands/media.ts";
 import { BanPropagation } from "./commands/propagation.ts";
+import { RoomInvites } from "./commands/roomInvites.ts";
 import { infoCommands } from "./commands/info.ts";
 import { cryptoCommands } from "./commands/crypto.ts";
 import { readCaFile, trustExtraCertificates } from "./matrix/tls.ts";
@@ -100,6 +102,7 @@ export async function startBot(loaded: LoadedConfig, log: Logger, signal?: Abort
     ...sinceCommands,
     ...adminCommands,
     ...takedownCommands,
+    ...mediaCommands,
     ...infoCommands,
   );
   registry.register(...cryptoCommands);
@@ -115,6 +118,7 @@ export async function startBot(loaded: LoadedConfig, log: Logger, signal?: Abort
   }
 
   if (bot.config.banPropagation.enabled) bot.add(new BanPropagation(bot, services));
+  bot.add(new RoomInvites(bot, services));
 
   const crypto = services.crypto;
   if (crypto) commands.trustGate = (ev) => crypto.trustProblem(ev);

@@ -37,7 +37,8 @@ export interface Subscriber {
   onState?(roomId: string, ev: StateEvent, prev: StateEvent | undefined, meta: BatchMeta): void;
   onTimeline?(ev: TimelineEvent, meta: BatchMeta): void | Promise<void>;
   onAccountData?(type: string, content: Record<string, unknown>): void;
-  onInvite?(roomId: string, inviter: string | undefined): void;
+  /** `name`: the room's alias or name from the invite's stripped state, when it has one. */
+  onInvite?(roomId: string, inviter: string | undefined, name?: string): void;
   onLeave?(roomId: string): void;
   /** The timeline of a room skipped events (gap): re-derive what depends on them. `prevBatch`
    *  is the pagination token just before the first event of this batch (for /messages). */
@@ -125,7 +126,8 @@ export class Router {
       const me = room.invite_state?.events?.find(
         (e) => e.type === "m.room.member" && (e.content as { membership?: string })?.membership === "invite",
       );
-      this.each((s) => s.onInvite?.(roomId, typeof me?.sender === "string" ? me.sender : undefined));
+      const name = inviteRoomName(room.invite_state?.events ?? []);
+      this.each((s) => s.onInvite?.(roomId, typeof me?.sender === "string" ? me.sender : undefined, name));
     }
     for (const roomId of Object.keys(body.rooms?.leave ?? {})) {
       this.state.forget(roomId);
@@ -183,4 +185,14 @@ export class Router {
       }
     }
   }
+}
+
+/** What an invited room calls itself in the invite's stripped state: its alias, else its name. */
+export function inviteRoomName(events: readonly RawEvent[]): string | undefined {
+  const content = (type: string) =>
+    events.find((e) => e.type === type && e.state_key === "")?.content as Record<string, unknown> | undefined;
+  const alias = content("m.room.canonical_alias")?.alias;
+  if (typeof alias === "string" && alias.length > 0 && alias.length <= 255) return alias;
+  const name = content("m.room.name")?.name;
+  return typeof name === "string" && name.trim().length > 0 ? name.trim().slice(0, 100) : undefined;
 }

@@ -2,7 +2,7 @@
 // documentation — who can join, whether the room is listed, guest access, who can read the
 // history, encryption, the server ACL, and whether Tyr and the moderators hold the power to
 // moderate. Pure: room state and a few fetched facts in, findings with a plain-language verdict out.
-import { actionLevel, eventLevel, userLevel } from "../matrix/power.ts";
+import { actionLevel, creators, eventLevel, userLevel } from "../matrix/power.ts";
 import type { RoomState } from "../matrix/roomState.ts";
 import {
   blocks,
@@ -219,6 +219,21 @@ function serverAcl(s: RoomState): Finding[] {
   return out;
 }
 
+/** Room version 12: who holds the creators' unlimited power (nobody can ban, kick or demote them). */
+function creatorPower(s: RoomState, facts: AuditFacts): Finding[] {
+  const held = [...creators(s)];
+  if (held.length === 0) return [];
+  const others = held.filter((u) => u !== facts.botUserId && !facts.moderators.includes(u));
+  return [
+    {
+      topic: "Creator power",
+      value: held.join(", "),
+      verdict: others.length > 0 ? "info" : "good",
+      says: `${held.length === 1 ? "This creator holds" : "These creators hold"} unlimited power (room version ${String(s.createEvent?.content.room_version)}): nobody, Tyr included, can ban, kick or demote ${held.length === 1 ? "them" : "any of them"}.${others.length > 0 ? ` Not a moderator through Tyr: ${others.join(", ")}.` : ""}`,
+    },
+  ];
+}
+
 function powerFinding(s: RoomState, facts: AuditFacts, topic: string, needed: number, what: string): Finding {
   const bot = userLevel(s, facts.botUserId);
   const botCan = bot >= needed;
@@ -261,6 +276,7 @@ export function auditRoom(facts: AuditFacts): AuditReport {
     historyVisibility(s, isPublic),
     encryption(s, isPublic),
     ...serverAcl(s),
+    ...creatorPower(s, facts),
     powerFinding(s, facts, "Ban", actionLevel(s, "ban"), "ban"),
     powerFinding(s, facts, "Kick", actionLevel(s, "kick"), "kick"),
     powerFinding(s, facts, "Redact", actionLevel(s, "redact"), "remove other people's messages"),

@@ -7,12 +7,11 @@ import type { BotParts, Feature } from "../feature.ts";
 import type { BatchMeta, TimelineEvent } from "../router.ts";
 import type { StateEvent } from "../matrix/roomState.ts";
 import type { Services } from "../services.ts";
-
 import { errorText } from "../consequences/queue.ts";
 import { sendToManagementRoom } from "../consequences/housekeeping.ts";
 import { editContent, notice, reactionContent } from "../format/content.ts";
 import { code, fmt, type Fragment } from "../format/fragment.ts";
-import { annotationOf, reactionProblem } from "./reactionAccess.ts";
+import { promptReaction, reactorProblem } from "./prompts.ts";
 import { ruleWrite } from "./lists.ts";
 import { listLabelOf, writableUserLists } from "./writableLists.ts";
 import {
@@ -107,11 +106,9 @@ export class BanPropagation implements Feature {
   }
 
   async onTimeline(ev: TimelineEvent, meta: BatchMeta): Promise<void> {
-    if (meta.initial || meta.stale || ev.type !== "m.reaction") return;
-    if (ev.roomId !== this.bot.managementRoomId || ev.sender === this.bot.session.userId) return;
-    const rel = annotationOf(ev);
+    const rel = promptReaction(this.bot, ev, meta);
     if (!rel) return;
-    const promptId = rel.eventId;
+    const promptId = rel.promptId;
     const p = this.pending.get(promptId);
     if (!p || this.answering.has(promptId)) return;
     if (Date.now() - p.at > PROMPT_TTL_MS) {
@@ -120,7 +117,7 @@ export class BanPropagation implements Feature {
     }
     const choice = choiceOf(rel.key, p.keys);
     if (!choice) return;
-    const denied = await reactionProblem(this.bot, this.services, ev);
+    const denied = await reactorProblem(this.bot, this.services, ev);
     if (denied) {
       this.bot.log.info({ sender: ev.sender, why: denied }, "ignored a reaction on a ban-propagation prompt");
       return;

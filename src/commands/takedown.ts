@@ -145,7 +145,7 @@ const autotakedown = command({
   group: "Server admin",
   summary: "Whether a watched list's room rules take rooms down on Tyr's homeserver",
   description:
-    "With it on, every room the list bans by room ID (m.policy.rule.room, ban or takedown) is taken down as by room takedown, without asking: blocked, local members removed, history kept. Each room once; removing the rule does not unblock it. A protected room, a watched list or the management room is never taken down this way (Tyr says so). Tyr must be a server admin. Without on/off, shows the setting.",
+    "With it on, every room the list bans by room ID (m.policy.rule.room, ban or takedown) is taken down as by room takedown, without asking: blocked, local members removed, history kept. Each room once; when no such list bans it any more (rule removed, or autotakedown off), the block is lifted, unless a moderator took the room down by hand. A protected room, a watched list or the management room is never taken down this way (Tyr says so). Tyr must be a server admin. Without on/off, shows the setting.",
   args: LIST_SETTING_ARGS,
   examples: ["autotakedown spam on", "autotakedown spam"],
   run: (ctx, a) =>
@@ -158,7 +158,7 @@ const autotakedown = command({
       switched: (ctx, name, on) =>
         on
           ? fmt`autoTakedownRooms is on for ${name}: rooms it bans by room ID are being taken down on ${code(ctx.bot.serverName)}.`
-          : fmt`autoTakedownRooms is off for ${name}: Tyr takes down no more rooms for it (rooms already blocked stay blocked).`,
+          : fmt`autoTakedownRooms is off for ${name}: Tyr takes down no more rooms for it, and lifts the blocks its rules made.`,
     }),
 });
 

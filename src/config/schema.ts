@@ -118,6 +118,15 @@ export const configSchema = z
         )
         .default({ enabled: false, pollSeconds: 30 }),
       // Ban propagation: a ban made by hand in a protected room prompts "add to a list?".
+      // Rooms Tyr is invited to (README: Rooms Tyr is invited to).
+      protectAllJoinedRooms: bool.default(false),
+      // How bans and kicks remove the user's events (README: Redaction on ban).
+      redaction: z
+        .strictObject(
+          { redactEventsFlag: bool.default(true), bulkRedaction: bool.default(true) },
+          { error: "expected a mapping" },
+        )
+        .default({ redactEventsFlag: true, bulkRedaction: true }),
       banPropagation: z
         .strictObject({ enabled: bool.default(true) }, { error: "expected a mapping" })
         .default({ enabled: true }),

@@ -3,7 +3,14 @@
 import type { TyrClient } from "../matrix/client.ts";
 import type { Messenger } from "../matrix/messenger.ts";
 import { AccountModeration } from "../matrix/accountModeration.ts";
-import { takedownPath, takedownRequestBody } from "../matrix/roomAdmin.ts";
+import { blockPath, takedownPath, takedownRequestBody } from "../matrix/roomAdmin.ts";
+import { quarantinedCount, quarantinePath } from "../matrix/mediaAdmin.ts";
+import {
+  DEFAULT_REDACTION,
+  UserRedaction,
+  membershipBody,
+  type RedactionOptions,
+} from "../matrix/userRedaction.ts";
 import type { Executor } from "./queue.ts";
 import type { Consequence } from "./types.ts";
 import { notice } from "../format/content.ts";
@@ -18,11 +25,21 @@ export class MatrixExecutor implements Executor {
   private readonly roomLocks = new Map<string, Promise<void>>();
   private readonly accounts: AccountModeration;
 
-  constructor(client: TyrClient, messenger: Messenger, managementRoomId: () => string) {
+  private readonly redaction: RedactionOptions;
+  private readonly userRedaction: UserRedaction;
+
+  constructor(
+    client: TyrClient,
+    messenger: Messenger,
+    managementRoomId: () => string,
+    redaction: RedactionOptions = DEFAULT_REDACTION,
+  ) {
     this.client = client;
     this.messenger = messenger;
     this.managementRoomId = managementRoomId;
     this.accounts = new AccountModeration(client);
+    this.redaction = redaction;
+    this.userRedaction = new UserRedaction(client, redaction);
   }
 
   async execute(c: Consequence): Promise<string | void> {
@@ -30,12 +47,18 @@ export class MatrixExecutor implements Executor {
     switch (c.kind) {
       case "ban":
       case "unban":
-      case "kick":
-        await this.client.doRequest("POST", `${room(c.room)}/${c.kind}`, null, {
-          user_id: c.user,
-          reason: c.reason,
-        });
+      case "kick": {
+        const body = membershipBody(
+          c.user,
+          c.reason,
+          c.kind !== "unban" && c.redactEvents === true,
+          this.redaction,
+        );
+        await this.client.doRequest("POST", `${room(c.room)}/${c.kind}`, null, body);
         return;
+      }
+      case "redactUser":
+        return this.userRedaction.redact(c.room, c.user, c.events, c.reason);
       case "redact":
         await this.client.doRequest(
           "PUT",
@@ -98,6 +121,13 @@ export class MatrixExecutor implements Executor {
         )) as { delete_id?: unknown };
         return typeof res.delete_id === "string" ? res.delete_id : "";
       }
+      case "quarantineMedia": {
+        const res = await this.client.doRequest("POST", quarantinePath(c.target), null, {});
+        return String(quarantinedCount(c.target, res));
+      }
+      case "unblockRoom":
+        await this.client.doRequest("PUT", blockPath(c.room), null, { block: false });
+        return;
       case "suspend":
       case "unsuspend":
         return this.accounts.set("suspend", c.user, c.kind === "suspend");

@@ -62,7 +62,12 @@ export function dedupeKey(c: Consequence): string | undefined {
     case "unlock":
       return `${c.kind}|${c.user}`;
     case "takedownRoom":
-      return `takedownRoom|${c.room}`;
+    case "unblockRoom":
+      return `${c.kind}|${c.room}`;
+    case "quarantineMedia":
+      return `quarantineMedia|${c.target.id}`;
+    case "redactUser":
+      return `redactUser|${c.room}|${c.user}`;
     case "setPowerLevel":
       // Two different levels asked for in a row are two changes, not one.
       return `setPowerLevel|${c.room}|${c.user}|${c.level}`;
@@ -104,6 +109,9 @@ const MODERATION_KINDS = new Set<Consequence["kind"]>([
   "lock",
   "unlock",
   "takedownRoom",
+  "unblockRoom",
+  "quarantineMedia",
+  "redactUser",
 ]);
 
 export class ConsequenceQueue {
@@ -330,6 +338,12 @@ export function summarise(c: Consequence): string {
       return `${c.kind} ${c.user}`;
     case "takedownRoom":
       return `take down ${c.room}${c.purge ? " (purge)" : ""}`;
+    case "unblockRoom":
+      return `unblock ${c.room}`;
+    case "quarantineMedia":
+      return `quarantine media of ${c.target.id}`;
+    case "redactUser":
+      return `redact the events of ${c.user} in ${c.room}`;
     case "warn":
       return `warning in ${c.room}`;
     case "setState":

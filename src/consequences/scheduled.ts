@@ -11,7 +11,7 @@ import { renameSync } from "node:fs";
 import type { Logger } from "../logging.ts";
 import type { RoomStateCache } from "../matrix/roomState.ts";
 import { readJsonFile, writeFileAtomic } from "../store/files.ts";
-import type { Result } from "./queue.ts";
+import { dedupeKey, type Result } from "./queue.ts";
 import type { Consequence } from "./types.ts";
 
 export const SCHEDULE_FILE = "scheduled-consequences.json";
@@ -35,36 +35,24 @@ export interface ScheduledEntry {
 export type MuteConsequence = Extract<Consequence, { kind: "mute" }>;
 export type UnmuteConsequence = Extract<Consequence, { kind: "unmute" }>;
 
-/** The identity of a scheduled effect. */
+/**
+ * The identity of a scheduled effect: the queue's (a later schedule of the same effect replaces
+ * the earlier one), except that a member has one scheduled power level whatever its value, and
+ * messages are told apart by their text.
+ */
 export function scheduleKey(c: Consequence): string {
   switch (c.kind) {
-    case "ban":
-    case "unban":
-    case "kick":
-    case "mute":
-    case "unmute":
     case "setPowerLevel":
       return `${c.kind}|${c.room}|${c.user}`;
     case "redact":
       return `redact|${c.room}|${c.event}`;
-    case "setAcl":
-    case "setJoinRule":
-      return `${c.kind}|${c.room}`;
-    case "deactivate":
-    case "suspend":
-    case "unsuspend":
-    case "lock":
-    case "unlock":
-      return `${c.kind}|${c.user}`;
-    case "setState":
-      return `setState|${c.room}|${c.eventType}|${c.stateKey}`;
-    case "takedownRoom":
-      return `takedownRoom|${c.room}`;
     case "warn":
     case "send":
       return `${c.kind}|${c.room}|${JSON.stringify("text" in c ? c.text : c.content).slice(0, 200)}`;
     case "notify":
       return `notify|${c.text.slice(0, 200)}`;
+    default:
+      return dedupeKey(c) ?? c.kind;
   }
 }
 

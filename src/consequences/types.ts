@@ -1,6 +1,7 @@
 // Every change Tyr makes to the world is a Consequence. Pure code produces them; only the
 // consequence queue executes them (rate limits, retries, de-duplication, dry-run, action log).
 import type { Rule } from "../banlists/rule.ts";
+import type { MediaTarget } from "../matrix/mediaAdmin.ts";
 
 export type Cause =
   | { readonly by: "policy"; readonly rule: Rule }
@@ -35,6 +36,18 @@ export type Consequence =
       readonly kind: "ban" | "unban" | "kick";
       readonly room: string;
       readonly user: string;
+      readonly reason: string;
+      readonly cause: Cause;
+      /** Ask the server to redact the user's events too (MSC4293 `redact_events`; bans and kicks). */
+      readonly redactEvents?: boolean;
+    }
+  /** Removes a user's events in a room: through the ban's `redact_events` when the server honoured
+   *  it, else the per-user bulk endpoint (MSC4194), else one redaction per event in `events`. */
+  | {
+      readonly kind: "redactUser";
+      readonly room: string;
+      readonly user: string;
+      readonly events: readonly string[];
       readonly reason: string;
       readonly cause: Cause;
     }
@@ -110,6 +123,22 @@ export type Consequence =
       readonly kind: "takedownRoom";
       readonly room: string;
       readonly purge: boolean;
+      readonly reason: string;
+      readonly cause: Cause;
+    }
+  /** Lifts the block of a room Tyr took down (Synapse's block-room API), so local users can
+   *  join it again; its members removed by the takedown stay removed. */
+  | {
+      readonly kind: "unblockRoom";
+      readonly room: string;
+      readonly reason: string;
+      readonly cause: Cause;
+    }
+  /** Quarantines media on Tyr's own homeserver (Synapse's media admin API): one upload, a local
+   *  account's uploads, or the media a room refers to. Executing it returns how many items. */
+  | {
+      readonly kind: "quarantineMedia";
+      readonly target: MediaTarget;
       readonly reason: string;
       readonly cause: Cause;
     }

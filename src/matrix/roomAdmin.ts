@@ -71,6 +71,8 @@ export function takedownRequestBody(purge: boolean, reason: string): Record<stri
 }
 
 export const takedownPath = (roomId: string) => `${ADMIN}/v2/rooms/${enc(roomId)}`;
+/** Synapse's block-room API: GET reads the block, PUT `{block}` sets or lifts it. */
+export const blockPath = (roomId: string) => `${ADMIN}/v1/rooms/${enc(roomId)}/block`;
 
 export class RoomAdmin {
   private readonly client: TyrClient;
@@ -93,7 +95,7 @@ export class RoomAdmin {
   }
 
   async blocked(roomId: string): Promise<{ block: boolean; by?: string }> {
-    const res = (await this.client.doRequest("GET", `${ADMIN}/v1/rooms/${enc(roomId)}/block`)) as {
+    const res = (await this.client.doRequest("GET", blockPath(roomId))) as {
       block?: unknown;
       user_id?: unknown;
     };

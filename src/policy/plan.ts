@@ -5,7 +5,7 @@ import type { Decision } from "../banlists/matcher.ts";
 import { compileGlob } from "../banlists/glob.ts";
 import type { Rule } from "../banlists/rule.ts";
 import { serverHost, serverRuleEntity } from "../banlists/serverName.ts";
-import type { Consequence } from "../consequences/types.ts";
+import type { Cause, Consequence } from "../consequences/types.ts";
 
 export interface PlanInput {
   candidates: Iterable<string>;
@@ -19,6 +19,8 @@ export interface PlanInput {
   membership(room: string, user: string): string | undefined;
   /** Whether the bot has the power to ban `user` in `room`. */
   canBan(room: string, user: string): boolean;
+  /** A creator of a room version 12 room: unlimited power, never banned (reported instead). */
+  isCreator(room: string, user: string): boolean;
   /** The bot and management-room members: never banned, reported instead. */
   isShielded(user: string): boolean;
   /** Lifting bans is only safe when every watched list's rules are known. */
@@ -43,6 +45,8 @@ export interface BanPlan {
   noPower: Map<string, number>;
   /** Shielded users some rule matched (reported to moderators, never banned). */
   shielded: { user: string; rule: Rule }[];
+  /** Room creators (v12) a rule matched where they are members: cannot be banned there. */
+  creators: { room: string; user: string; rule: Rule }[];
   /** Local accounts to suspend because an autoSuspend list bans them. */
   suspends: { user: string; rule: Rule }[];
   /** Local accounts Tyr suspended for a rule that no autoSuspend list's rule bans any more. */
@@ -55,6 +59,7 @@ export function planMemberBans(input: PlanInput): BanPlan {
     unbans: [],
     noPower: new Map(),
     shielded: [],
+    creators: [],
     suspends: [],
     unsuspends: [],
   };
@@ -71,6 +76,10 @@ export function planMemberBans(input: PlanInput): BanPlan {
       }
       for (const room of input.roomsOf(user)) {
         if (!input.protectedRooms.has(room) || input.membership(room, user) === "ban") continue;
+        if (input.isCreator(room, user)) {
+          plan.creators.push({ room, user, rule: decision.rule });
+          continue;
+        }
         if (!input.canBan(room, user)) {
           plan.noPower.set(room, (plan.noPower.get(room) ?? 0) + 1);
           continue;
@@ -107,30 +116,28 @@ export function banReason(rule: Rule): string {
   return rule.reason && rule.reason.trim() ? rule.reason : "matched a ban-list rule";
 }
 
-/** The consequences of a plan (suspensions included); takedowns also redact the user's recent events (given by caller). */
+/** The consequences of a plan (suspensions included). A takedown's ban asks the server to redact
+ *  the user's events (MSC4293 `redact_events`) and is followed by a `redactUser`, which checks that
+ *  and falls back to bulk or per-event redaction of the recent events the caller knows. */
 export function planConsequences(
   plan: BanPlan,
   recentEventsOf: (room: string, user: string) => string[],
 ): Consequence[] {
   const out: Consequence[] = [];
   for (const b of plan.bans) {
+    const cause: Cause = { by: "policy", rule: b.rule };
     out.push({
       kind: "ban",
       room: b.room,
       user: b.user,
       reason: banReason(b.rule),
-      cause: { by: "policy", rule: b.rule },
+      cause,
+      ...(b.takedown ? { redactEvents: true } : {}),
     });
     if (b.takedown) {
-      for (const event of recentEventsOf(b.room, b.user)) {
-        out.push({
-          kind: "redact",
-          room: b.room,
-          event,
-          reason: "content removed by a takedown rule",
-          cause: { by: "policy", rule: b.rule },
-        });
-      }
+      const events = recentEventsOf(b.room, b.user);
+      const reason = "content removed by a takedown rule";
+      out.push({ kind: "redactUser", room: b.room, user: b.user, events, reason, cause });
     }
   }
   for (const x of plan.suspends) {

@@ -77,11 +77,13 @@ interface Ctx {
 export function redact(ctx: Ctx, eventId: string, reason: string): Consequence {
   return { kind: "redact", room: ctx.room, event: eventId, reason, cause: ctx.cause };
 }
+// A protection's ban or kick asks the server to redact the offender's events too (MSC4293); where
+// the server ignores that, the pipeline's own clean-up redactions still remove the recent ones.
 export function ban(ctx: Ctx, user: string, reason: string): Consequence {
-  return { kind: "ban", room: ctx.room, user, reason, cause: ctx.cause };
+  return { kind: "ban", room: ctx.room, user, reason, cause: ctx.cause, redactEvents: true };
 }
 export function kick(ctx: Ctx, user: string, reason: string): Consequence {
-  return { kind: "kick", room: ctx.room, user, reason, cause: ctx.cause };
+  return { kind: "kick", room: ctx.room, user, reason, cause: ctx.cause, redactEvents: true };
 }
 export function mute(ctx: Ctx, user: string, durationMs: number, reason: string): Consequence {
   return { kind: "mute", room: ctx.room, user, durationMs, reason, cause: ctx.cause };

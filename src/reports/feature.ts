@@ -20,7 +20,7 @@ import { blocks, code, fmt, join as joinFragments, text, type Fragment } from ".
 import { editContent, notice, reactionContent, threadReply } from "../format/content.ts";
 import { paginate, type Reply } from "../format/paginate.ts";
 import { classifyFailure } from "../commands/handler.ts";
-import { annotationOf, reactionProblem } from "../commands/reactionAccess.ts";
+import { promptReaction, reactorProblem } from "../commands/prompts.ts";
 import { writableUserLists } from "../commands/writableLists.ts";
 import { choiceOf, LIST_KEYS, listKeys, type ListChoice } from "../commands/propagationPlan.ts";
 import {
@@ -298,23 +298,21 @@ export class ReportsFeature implements Feature, Reporting, ReportDesk {
   // ---- reactions on relayed notices ---------------------------------------------------------
 
   async onTimeline(ev: TimelineEvent, meta: BatchMeta): Promise<void> {
-    if (meta.initial || meta.stale) return;
-    if (ev.roomId !== this.bot.managementRoomId || ev.sender === this.bot.session.userId) return;
-    const rel = annotationOf(ev);
+    const rel = promptReaction(this.bot, ev, meta);
     if (!rel) return;
-    const prompt = this.listPrompts.get(rel.eventId);
+    const prompt = this.listPrompts.get(rel.promptId);
     const choice = prompt ? choiceOf(rel.key, prompt.keys) : undefined;
-    const entry = prompt ? undefined : this.store.byNotice(rel.eventId);
+    const entry = prompt ? undefined : this.store.byNotice(rel.promptId);
     const action = entry ? actionOfKey(rel.key) : undefined;
     if (!(prompt && choice?.kind === "list") && !(entry && action)) return;
-    const denied = await reactionProblem(this.bot, this.services, ev);
+    const denied = await reactorProblem(this.bot, this.services, ev);
     if (denied) {
       this.bot.log.info({ sender: ev.sender, why: denied }, "ignored a reaction on a report");
       return;
     }
     if (prompt && choice?.kind === "list") {
-      this.listPrompts.delete(rel.eventId);
-      this.track(this.answer(prompt.report, "ban", ev.sender, { list: choice.list }, rel.eventId));
+      this.listPrompts.delete(rel.promptId);
+      this.track(this.answer(prompt.report, "ban", ev.sender, { list: choice.list }, rel.promptId));
     } else if (entry && action) {
       this.track(this.answer(entry.key, action, ev.sender, {}));
     }

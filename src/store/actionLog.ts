@@ -56,6 +56,10 @@ export function toRecord(c: Consequence, outcome: Outcome, detail?: string, ts =
   if ("user" in c) rec.target = c.user;
   if (c.kind === "redact") rec.target = c.event;
   if (c.kind === "setState") rec.target = c.target ?? `${c.eventType} ${c.stateKey}`;
+  if (c.kind === "quarantineMedia") {
+    rec.target = c.target.id;
+    if (c.target.scope === "room") rec.room = c.target.id;
+  }
   if ("reason" in c && c.reason) rec.reason = c.reason;
   if (c.cause.by === "moderator" && c.cause.via !== undefined) rec.via = c.cause.via;
   if (c.cause.by === "policy") {
@@ -153,6 +157,9 @@ export class ActionLog {
   /** user → the record of the suspension Tyr made that is still in force: who (a rule or a
    *  moderator), why and when. Auto-suspension lifts only those a rule made. */
   private readonly suspensions = new Map<string, StoredRecord>();
+  /** room → the record of the takedown Tyr made that is still in force (not unblocked since):
+   *  by a rule when it has a `ruleKey`, else by a moderator. */
+  private readonly takedowns = new Map<string, StoredRecord>();
 
   constructor(dataPath: string, opts: { maxRecords?: number } = {}) {
     this.maxRecords = opts.maxRecords ?? 1_000_000;
@@ -172,8 +179,8 @@ export class ActionLog {
     this.importJsonLines(join(dataPath, "action-log.jsonl"));
     this.count = Number((this.db.prepare("SELECT count(*) AS n FROM actions").get() as Row).n);
     const inForce = this.db.prepare(
-      `SELECT * FROM actions WHERE outcome = 'done' AND target IS NOT NULL
-         AND kind IN ('ban', 'unban', 'suspend', 'unsuspend') ORDER BY id`,
+      `SELECT * FROM actions WHERE outcome = 'done'
+         AND kind IN ('ban', 'unban', 'suspend', 'unsuspend', 'takedownRoom', 'unblockRoom') ORDER BY id`,
     );
     for (const r of inForce.iterate() as Iterable<Row>) this.index(fromRow(r));
   }
@@ -260,7 +267,10 @@ export class ActionLog {
   }
 
   private index(r: StoredRecord): void {
-    if (r.outcome !== "done" || !r.target) return;
+    if (r.outcome !== "done") return;
+    if (r.kind === "takedownRoom" && r.room) this.takedowns.set(r.room, r);
+    else if (r.kind === "unblockRoom" && r.room) this.takedowns.delete(r.room);
+    if (!r.target) return;
     if (r.kind === "suspend") this.suspensions.set(r.target, r);
     else if (r.kind === "unsuspend") this.suspensions.delete(r.target);
     if (!r.room) return;
@@ -291,14 +301,17 @@ export class ActionLog {
     if (this.count > this.maxRecords) this.trim();
   }
 
-  /** Keeps the newest half, plus every ban and suspension still in force: dropping those would
-   *  make a later rule removal forget to lift them. */
+  /** Keeps the newest half, plus every ban, suspension and room takedown still in force: dropping
+   *  those would make a later rule removal forget to lift them. */
   private trim(): void {
     const keepFrom = this.db
       .prepare("SELECT id FROM actions ORDER BY id DESC LIMIT 1 OFFSET ?")
       .get(Math.floor(this.maxRecords / 2) - 1) as Row | undefined;
     if (keepFrom === undefined) return;
-    const active = [...this.policyBanIds.values(), ...[...this.suspensions.values()].map((r) => r.id)];
+    const active = [
+      ...this.policyBanIds.values(),
+      ...[...this.suspensions.values(), ...this.takedowns.values()].map((r) => r.id),
+    ];
     this.transaction(() => {
       this.db.exec("CREATE TEMP TABLE IF NOT EXISTS keep (id INTEGER PRIMARY KEY)");
       this.db.exec("DELETE FROM keep");
@@ -386,6 +399,16 @@ export class ActionLog {
     let policy = 0;
     for (const r of this.suspensions.values()) if (r.ruleKey !== undefined) policy++;
     return { policy, moderator: this.suspensions.size - policy };
+  }
+
+  /** The takedown of `room` Tyr made and has not lifted: by a rule when it has a `ruleKey`. */
+  takedownOf(room: string): ActionRecord | undefined {
+    return this.takedowns.get(room);
+  }
+
+  /** Rooms Tyr took down because of a policy rule (and hasn't unblocked since). */
+  *policyTakenDownRooms(): IterableIterator<string> {
+    for (const [room, r] of this.takedowns) if (r.ruleKey !== undefined) yield room;
   }
 
   /** Was this event already redacted by Tyr? (never redact the same event twice) */

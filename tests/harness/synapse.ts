@@ -32,6 +32,8 @@ export interface SynapseOptions {
   federation?: FederationOptions;
   /** Load synapse-http-antispam pointing at Tyr (installed into the venv on first use). */
   antispam?: AntispamModuleOptions;
+  /** Synapse's `experimental_features` (e.g. `msc4293_enabled` for redact-on-ban). */
+  experimental?: Record<string, boolean>;
 }
 
 /** The module's config block in homeserver.yaml (see README "Homeserver integration"). */
@@ -203,6 +205,7 @@ export class Synapse {
         rateLimits: opts.rateLimits ?? "relaxed",
         ...(opts.federation ? { federation: opts.federation } : {}),
         ...(opts.antispam ? { antispam: opts.antispam } : {}),
+        ...(opts.experimental ? { experimental: opts.experimental } : {}),
       }),
     );
     writeFileSync(join(dir, "log.config"), LOG_CONFIG.replace("LOGFILE", join(dir, "homeserver.log")));
@@ -323,6 +326,7 @@ function synapseConfig(o: {
   rateLimits: RateLimits;
   federation?: FederationOptions;
   antispam?: AntispamModuleOptions;
+  experimental?: Record<string, boolean>;
 }): string {
   const q = (s: string) => JSON.stringify(s);
   const f = o.federation;
@@ -374,7 +378,7 @@ enable_registration: false
 # Like most public homeservers: members may list rooms in the public directory (Synapse denies by default).
 room_list_publication_rules: [{action: allow}]
 trusted_key_servers: []
-suppress_key_server_warning: true
+suppress_key_server_warning: true${o.experimental ? `\nexperimental_features: ${JSON.stringify(o.experimental)}` : ""}
 presence:
   enabled: false
 url_preview_enabled: false

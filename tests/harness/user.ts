@@ -179,6 +179,15 @@ export class TestUser {
     );
   }
 
+  /** Reacts to `eventId` with `key` (how moderators answer Tyr's prompts: ✅, ❌). */
+  async react(roomId: string, eventId: string, key: string): Promise<string> {
+    return this.send(
+      roomId,
+      { "m.relates_to": { rel_type: "m.annotation", event_id: eventId, key } },
+      "m.reaction",
+    );
+  }
+
   /** Waits for `fromId`'s reply (`m.in_reply_to`) to the event `replyTo`. */
   async waitForReply(roomId: string, fromId: string, replyTo: string, what: string, timeoutMs = 30_000) {
     return this.waitFor(

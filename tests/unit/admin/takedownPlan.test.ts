@@ -1,7 +1,12 @@
 import { describe, expect, it } from "vitest";
 import type { Rule } from "../../../src/banlists/rule.ts";
 import { localMembers, takedownPreview, takedownStatus } from "../../../src/commands/takedownPlan.ts";
-import { planRoomTakedowns, takedownRefusal } from "../../../src/policy/roomTakedowns.ts";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { planRoomTakedowns, planRoomUnblocks, takedownRefusal } from "../../../src/policy/roomTakedowns.ts";
+import { ActionLog, toRecord } from "../../../src/store/actionLog.ts";
+import type { Cause } from "../../../src/consequences/types.ts";
 import { parseDeleteStatuses, parseRoomDetails, takedownRequestBody } from "../../../src/matrix/roomAdmin.ts";
 
 /** Plain text without the backticks around code. */
@@ -146,5 +151,72 @@ describe("planRoomTakedowns", () => {
       expect.stringMatching(/policy list/),
       expect.stringMatching(/management room/),
     ]);
+  });
+
+  it("unblocks rooms a rule took down once no rule (or only an alias, glob or exception) bans them", () => {
+    const takenDown = ["!spam:evil.org", "!gone:evil.org", "!alias:evil.org", "!excepted:evil.org"];
+    const rules = [
+      rule("!spam:evil.org"),
+      rule("#alias:evil.org"),
+      rule("!*:evil.org"),
+      rule("!excepted:evil.org", "exception"),
+    ];
+    expect(planRoomUnblocks(takenDown, rules)).toEqual([
+      "!gone:evil.org",
+      "!alias:evil.org",
+      "!excepted:evil.org",
+    ]);
+    expect(planRoomUnblocks([], rules)).toEqual([]);
+  });
+});
+
+describe("the takedown record in the action log", () => {
+  const byRule: Cause = {
+    by: "policy",
+    rule: {
+      list: "!l",
+      kind: "room",
+      entity: "!a:x",
+      recommendation: "ban",
+      eventType: "m.policy.rule.room",
+      stateKey: "a",
+    },
+  };
+  const byMod: Cause = { by: "moderator", user: "@mod:x", command: "room takedown" };
+  const down = (room: string, cause: Cause) => ({
+    kind: "takedownRoom" as const,
+    room,
+    purge: false,
+    reason: "r",
+    cause,
+  });
+  const up = (room: string) => ({ kind: "unblockRoom" as const, room, reason: "r", cause: byMod });
+
+  it("knows which takedowns are in force and who made them, across a restart", () => {
+    const dir = mkdtempSync(join(tmpdir(), "tyr-takedown-"));
+    const log = new ActionLog(dir);
+    log.append(toRecord(down("!a:x", byRule), "done"));
+    log.append(toRecord(down("!b:x", byMod), "done"));
+    log.append(toRecord(down("!c:x", byRule), "failed"));
+    log.append(toRecord(down("!d:x", byRule), "done"));
+    log.append(toRecord(up("!d:x"), "done"));
+    // A moderator taking down a room a rule took down makes it theirs.
+    log.append(toRecord(down("!e:x", byRule), "done"));
+    log.append(toRecord(down("!e:x", byMod), "done"));
+    for (const l of [log, new ActionLog(dir)]) {
+      expect([...l.policyTakenDownRooms()]).toEqual(["!a:x"]);
+      expect(l.takedownOf("!b:x")?.actor).toBe("@mod:x");
+      expect(l.takedownOf("!c:x")).toBeUndefined();
+      expect(l.takedownOf("!d:x")).toBeUndefined();
+      expect(l.takedownOf("!e:x")?.ruleKey).toBeUndefined();
+    }
+  });
+
+  it("keeps takedowns in force when the log is compacted", () => {
+    const log = new ActionLog(mkdtempSync(join(tmpdir(), "tyr-takedown-")), { maxRecords: 10 });
+    log.append(toRecord(down("!a:x", byRule), "done"));
+    for (let i = 0; i < 30; i++) log.append(toRecord(up(`!z${i}:x`), "failed"));
+    expect([...log.policyTakenDownRooms()]).toEqual(["!a:x"]);
+    expect(log.size).toBeLessThan(30);
   });
 });

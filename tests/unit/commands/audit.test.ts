@@ -36,6 +36,27 @@ function finding(findings: Finding[], topic: string): Finding {
 }
 
 describe("auditRoom", () => {
+  it("room version 12: says who holds creator power, and nothing of the kind before v12", () => {
+    const v12 = room({ "m.room.power_levels": securePl }, "12");
+    v12.set({
+      type: "m.room.create",
+      stateKey: "",
+      sender: CREATOR,
+      eventId: "$create",
+      content: { room_version: "12", additional_creators: [MOD, "@other:elsewhere.org"] },
+      ts: 0,
+    });
+    const f = finding(auditRoom(facts(v12)).findings, "Creator power");
+    expect(f.value).toBe(`${CREATOR}, ${MOD}, @other:elsewhere.org`);
+    expect(f.verdict).toBe("info");
+    expect(f.says).toMatch(
+      /unlimited power \(room version 12\): nobody, Tyr included, can ban, kick or demote any of them/,
+    );
+    expect(f.says).toMatch(/Not a moderator through Tyr: @owner:example.org, @other:elsewhere.org/);
+    const v10 = room({ "m.room.power_levels": securePl }, "10");
+    expect(auditRoom(facts(v10)).findings.map((x) => x.topic)).not.toContain("Creator power");
+  });
+
   it("finds every weakness of a deliberately insecure room", () => {
     const s = room({
       "m.room.join_rules": { join_rule: "public" },

@@ -34,6 +34,7 @@ function input(over: Partial<PlanInput> & { rules?: Record<string, Rule> } = {})
     policyBansOf: () => new Map(),
     membership: () => "join",
     canBan: () => true,
+    isCreator: () => false,
     isShielded: (u) => u === "@tyr:x" || u === "@mod:x",
     allowUnbans: true,
     ...over,
@@ -41,6 +42,19 @@ function input(over: Partial<PlanInput> & { rules?: Record<string, Rule> } = {})
 }
 
 describe("planMemberBans", () => {
+  it("never bans a room creator (room version 12): reported apart from missing power", () => {
+    const plan = planMemberBans(
+      input({
+        candidates: ["@owner:x"],
+        rules: { "@owner:x": rule("@owner:x") },
+        isCreator: (room, u) => room === "!a" && u === "@owner:x",
+      }),
+    );
+    expect(plan.bans.map((b) => b.room)).toEqual(["!b"]);
+    expect(plan.creators).toEqual([{ room: "!a", user: "@owner:x", rule: rule("@owner:x") }]);
+    expect(plan.noPower.size).toBe(0);
+  });
+
   it("bans a matching member in every protected room they are in, once", () => {
     const plan = planMemberBans(input({ candidates: ["@s:x", "@s:x"], rules: { "@s:x": rule("@s:x") } }));
     expect(plan.bans.map((b) => b.room)).toEqual(["!a", "!b"]);
@@ -82,12 +96,20 @@ describe("planMemberBans", () => {
     expect(planMemberBans(input({ ...over, allowUnbans: false })).unbans).toEqual([]);
   });
 
-  it("turns takedowns into a ban plus redactions of the given events", () => {
+  it("turns takedowns into a ban with redact_events plus a redaction of the user's events", () => {
     const r = rule("@s:x", "takedown", "abuse");
     const plan = planMemberBans(input({ candidates: ["@s:x"], rules: { "@s:x": r }, roomsOf: () => ["!a"] }));
     const cs = planConsequences(plan, () => ["$1", "$2"]);
-    expect(cs.map((c) => c.kind)).toEqual(["ban", "redact", "redact"]);
-    expect(cs[0]).toMatchObject({ reason: "abuse", cause: { by: "policy", rule: r } });
+    expect(cs.map((c) => c.kind)).toEqual(["ban", "redactUser"]);
+    expect(cs[0]).toMatchObject({ reason: "abuse", cause: { by: "policy", rule: r }, redactEvents: true });
+    expect(cs[1]).toMatchObject({ room: "!a", user: "@s:x", events: ["$1", "$2"] });
+    // A plain ban leaves the user's events alone.
+    const banned = planMemberBans(
+      input({ candidates: ["@s:x"], rules: { "@s:x": rule("@s:x") }, roomsOf: () => ["!a"] }),
+    );
+    expect(planConsequences(banned, () => ["$1"])).toEqual([
+      expect.not.objectContaining({ redactEvents: true }),
+    ]);
   });
 
   it("uses a default reason when the rule has none", () => {
