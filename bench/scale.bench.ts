@@ -139,7 +139,7 @@ async function measure(dataPath: string): Promise<BenchResult[]> {
       name: "scale.startup_s",
       value: round(startupS, 2),
       unit: "s",
-      note: `${shape}; first sync → last of ${startupBans.toLocaleString("en")} bans counted, ${joinTimes.toLocaleString("en")} join times kept by protections (reconciliation returned at ${round(settledS, 2)} s); ${load}`,
+      note: `${shape}; first sync → last of ${startupBans.toLocaleString("en")} bans counted, ${joinTimes.toLocaleString("en")} join times in the protections' own store (live joins only; members' join times come from room state) (reconciliation returned at ${round(settledS, 2)} s); ${load}`,
     },
     {
       name: "scale.rss_mb",

@@ -115,6 +115,15 @@ export class RoomState {
     return ev === undefined ? undefined : (this.stayStart(ev) ?? undefined);
   }
 
+  /**
+   * True when the user's current member event continues an earlier stay (a profile change) rather
+   * than starting one, as far as Tyr can tell: what a protection needs to tell a join from a rename
+   * when the event lacks `prev_content`.
+   */
+  continuesStay(userId: string): boolean {
+    return this.staySince.has(userId) && this.membership(userId) === "join";
+  }
+
   /** Joined members whose stay began between `from` and `to` (epoch ms, inclusive), with when. */
   joinedBetween(from: number, to: number): [user: string, at: number][] {
     const out: [string, number][] = [];
@@ -186,6 +195,16 @@ export class RoomStateCache {
 
   forget(roomId: string): void {
     this.rooms.delete(roomId);
+  }
+
+  /** `RoomState.joinedAt` of a room Tyr is in (undefined for other rooms). */
+  joinedAt(roomId: string, userId: string): number | undefined {
+    return this.rooms.get(roomId)?.joinedAt(userId);
+  }
+
+  /** `RoomState.continuesStay` of a room Tyr is in (false for other rooms). */
+  continuesStay(roomId: string, userId: string): boolean {
+    return this.rooms.get(roomId)?.continuesStay(userId) ?? false;
   }
 
   roomIds(): string[] {
