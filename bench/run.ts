@@ -31,6 +31,7 @@ const TARGETS: Record<string, { atLeast?: number; atMost?: number; ratioAtLeast?
   "policyserver.requests_per_s": { atLeast: 500 * 0.98 },
   "scale.rss_mb": { atMost: 500 },
   "scale.rule_to_decisions_ms": { atMost: 100 },
+  "live.ban_100_rooms_s": { atMost: 10 },
 };
 
 function verdict(r: BenchResult): string {
