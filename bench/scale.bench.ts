@@ -4,141 +4,30 @@
 // sync Router, the policy feature (matcher, member index, reconciliation, plan) and the
 // protections feature, with the real ConsequenceQueue (guard, dedupe, action log on disk).
 // Only the network is replaced (bench/scaleStandIns.ts): the client answers locally and the
-// executor counts the effects instead of sending them. Deterministic: seeded PRNG.
+// executor counts the effects instead of sending them. The /sync body comes from
+// bench/scaleSync.ts, parsed from JSON text. Deterministic: seeded PRNG.
 import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { Matcher } from "../src/banlists/matcher.ts";
-import type { Rule } from "../src/banlists/rule.ts";
-import type { RawEvent, SyncResponse } from "../src/matrix/syncTypes.ts";
+import type { SyncResponse } from "../src/matrix/syncTypes.ts";
 import { RecentEvents } from "../src/matrix/recentEvents.ts";
 import { PolicyFeature } from "../src/policy/feature.ts";
 import { ProtectionsFeature } from "../src/protections/feature.ts";
-import { PROTECTED_ROOMS_KEY, WATCHED_LISTS_KEY } from "../src/policy/settings.ts";
 import type { BenchResult } from "./types.ts";
-import { dataset, makeChecks, makeHashedRules, makeRules } from "./matcher.bench.ts";
-import { BENCH_BOT, BENCH_MODERATOR, benchBot } from "./scaleStandIns.ts";
-import { mulberry32 } from "../tests/harness/prng.ts";
+import { benchBot } from "./scaleStandIns.ts";
+import { compactHeap } from "../src/util/heap.ts";
+import {
+  generateScenario,
+  HASHED,
+  LISTS,
+  MANAGEMENT,
+  ROOMS,
+  ROOMS_PER_MEMBER,
+  stateEvent,
+} from "./scaleSync.ts";
 
-const ROOMS = 1_000;
-const MEMBERS = 100_000;
-const ROOMS_PER_MEMBER = 3;
-/** Members a rule bans (the rest are unlisted). */
-const BANNED_MEMBERS = 2_000;
-const HASHED = 1_000;
 /** One-rule changes timed after start-up; the median is reported. */
 const RULE_ROUNDS = 15;
-const LISTS = ["!community:example.org", "!shared-a:example.org", "!shared-b:example.org"];
-const MANAGEMENT = "!management:bench.example";
-
-let eventSeq = 0;
-function stateEvent(
-  type: string,
-  stateKey: string,
-  content: Record<string, unknown>,
-  sender = BENCH_BOT,
-): RawEvent {
-  return {
-    type,
-    state_key: stateKey,
-    content,
-    sender,
-    event_id: `$e${(eventSeq++).toString(36)}`,
-    origin_server_ts: 1,
-  };
-}
-
-function ruleEvent(r: Rule): RawEvent {
-  const content: Record<string, unknown> = {
-    recommendation: r.recommendation === "takedown" ? "m.takedown" : "m.ban",
-    reason: r.reason,
-  };
-  if (r.sha256 !== undefined) content["org.matrix.msc4205.hashes"] = { sha256: r.sha256 };
-  else content.entity = r.entity;
-  return stateEvent(r.eventType, r.stateKey, content, "@lister:example.org");
-}
-
-function roomState(creator: string, extra: RawEvent[]): RawEvent[] {
-  return [
-    stateEvent("m.room.create", "", { creator, room_version: "10" }, creator),
-    stateEvent("m.room.member", BENCH_BOT, { membership: "join" }),
-    stateEvent("m.room.power_levels", "", { users: { [BENCH_BOT]: 100 }, ban: 50, kick: 50, redact: 50 }),
-    ...extra,
-  ];
-}
-
-interface Scenario {
-  body: SyncResponse;
-  members: string[];
-  /** Members no rule matches (the one-rule changes name them). */
-  unlisted: string[];
-  rules: number;
-  memberships: number;
-}
-
-function scenario(): Scenario {
-  const d = dataset(0x5ca1e);
-  const rand = mulberry32(0x5ca1e);
-  const base = makeRules(d);
-  const pool = makeChecks(d, base, MEMBERS * 2, true);
-  // Half of the hashed user rules name IDs of the pool, so some members are matched by hash only.
-  const rules = [...makeHashedRules(d, pool, HASHED), ...base.slice(HASHED)];
-  const m = new Matcher({ listOrder: LISTS });
-  m.addAll(rules);
-  const listed: string[] = [];
-  const unlisted: string[] = [];
-  for (const id of pool) (m.matchUser(id).length > 0 ? listed : unlisted).push(id);
-  const members = [...listed.slice(0, BANNED_MEMBERS), ...unlisted.slice(0, MEMBERS - BANNED_MEMBERS)];
-
-  const roomIds = Array.from({ length: ROOMS }, (_, i) => `!room${i}:bench.example`);
-  const roomMembers: RawEvent[][] = roomIds.map(() => []);
-  let memberships = 0;
-  for (const user of members) {
-    const picked = new Set<number>();
-    while (picked.size < ROOMS_PER_MEMBER) picked.add(Math.floor(rand() * ROOMS));
-    for (const i of picked) {
-      roomMembers[i]!.push(stateEvent("m.room.member", user, { membership: "join" }, user));
-      memberships++;
-    }
-  }
-  const join: NonNullable<NonNullable<SyncResponse["rooms"]>["join"]> = {};
-  join[MANAGEMENT] = {
-    state: {
-      events: roomState(BENCH_MODERATOR, [
-        stateEvent("m.room.member", BENCH_MODERATOR, { membership: "join" }, BENCH_MODERATOR),
-      ]),
-    },
-    timeline: { events: [] },
-  };
-  for (const list of LISTS) {
-    join[list] = {
-      state: {
-        events: roomState("@lister:example.org", rules.filter((r) => r.list === list).map(ruleEvent)),
-      },
-      timeline: { events: [] },
-    };
-  }
-  for (const [i, room] of roomIds.entries())
-    join[room] = { state: { events: roomState(BENCH_MODERATOR, roomMembers[i]!) }, timeline: { events: [] } };
-  const body: SyncResponse = {
-    next_batch: "s1",
-    account_data: {
-      events: [
-        { type: WATCHED_LISTS_KEY, content: { references: LISTS } },
-        { type: PROTECTED_ROOMS_KEY, content: { rooms: roomIds } },
-      ],
-    },
-    rooms: { join },
-  };
-  // Parsed from JSON, as a /sync response is (flat strings, no shared objects).
-  return {
-    body: JSON.parse(JSON.stringify(body)) as SyncResponse,
-    members,
-    unlisted: members.slice(BANNED_MEMBERS),
-    rules: rules.length,
-    memberships,
-  };
-}
 
 function gc(): void {
   (globalThis as { gc?: () => void }).gc?.();
@@ -157,7 +46,7 @@ export async function run(): Promise<BenchResult[]> {
 
 async function measure(dataPath: string): Promise<BenchResult[]> {
   const load0 = loadavg()[0]!;
-  const sc = scenario();
+  const sc = generateScenario();
   const bot = benchBot({ dataPath, managementRoomId: MANAGEMENT });
   const recent = new RecentEvents();
   bot.router.subscribe(recent);
@@ -171,6 +60,7 @@ async function measure(dataPath: string): Promise<BenchResult[]> {
   // ---- start-up: first sync → every ban decided and counted by the executor ----
   const t0 = performance.now();
   await bot.router.handle(sc.body, { initial: true });
+  const compaction = compactHeap(); // as src/bot.ts does after the first batch of a run
   await policy.settled();
   await bot.queue.idle();
   const settledS = (performance.now() - t0) / 1000;
@@ -249,13 +139,13 @@ async function measure(dataPath: string): Promise<BenchResult[]> {
       name: "scale.startup_s",
       value: round(startupS, 2),
       unit: "s",
-      note: `${shape}; first sync → last of ${startupBans.toLocaleString("en")} bans counted, ${joinTimes.toLocaleString("en")} join times kept by protections (reconciliation returned at ${round(settledS, 2)} s); ${load}`,
+      note: `${shape}; first sync → last of ${startupBans.toLocaleString("en")} bans counted, ${joinTimes.toLocaleString("en")} join times in the protections' own store (live joins only; members' join times come from room state) (reconciliation returned at ${round(settledS, 2)} s); ${load}`,
     },
     {
       name: "scale.rss_mb",
       value: round(rssMb, 0),
       unit: "MB",
-      note: `after start-up${(globalThis as { gc?: unknown }).gc ? ", after gc" : " (no --expose-gc)"}, sync body dropped; whole process (JS heap in use + external: ${round(heapMb, 0)} MB)`,
+      note: `after start-up${(globalThis as { gc?: unknown }).gc ? ", after gc" : " (no --expose-gc)"}, sync body dropped; whole process (JS heap in use + external: ${round(heapMb, 0)} MB); ${compaction ? `the bot's compaction after the first sync: ${compaction.rssBeforeMb} → ${compaction.rssAfterMb} MB in ${compaction.ms} ms` : "no compaction (gc unavailable)"}; peak RSS of the bench process ${round(process.resourceUsage().maxRSS / 1024, 0)} MB (generating the sync body included)`,
     },
     {
       name: "scale.rule_to_decisions_ms",

@@ -21,6 +21,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { readStoredIdentity } from "./matrix/crypto/store-files.ts";
 import { CRYPTO_DIR } from "./matrix/crypto/feature.ts";
+import { compactHeap } from "./util/heap.ts";
 import { SAFE_MODE_COMMANDS, SafeModeReasons, allowedInSafeMode } from "./safemode/reasons.ts";
 
 export { VERSION } from "./version.ts";
@@ -115,6 +116,7 @@ export class Tyr implements ShellParts {
     });
     const tokens = new SyncTokenStore(this.config.dataPath, this.session.userId);
     this.resumed = tokens.load() !== undefined;
+    let firstBatch = true;
     this.sync = new SyncLoop(this.client, {
       log: this.log.child({ module: "sync" }),
       loadToken: () => tokens.load(),
@@ -124,6 +126,12 @@ export class Tyr implements ShellParts {
         // the sync token moves on: a crash then replays the batch instead of losing keys.
         for (const h of this.syncHooks) await h.beforeBatch?.(body);
         await this.router.handle(body, meta);
+        if (firstBatch) {
+          // The run's first batch is every room's full state: give its transient memory back.
+          firstBatch = false;
+          const c = compactHeap();
+          if (c) this.log.info(c, "heap compacted after the first sync");
+        }
         for (const h of this.syncHooks) await h.afterBatch?.();
       },
     });

@@ -54,7 +54,6 @@ export class AntispamFeature implements Feature, Reporting {
     this.config = bot.config.antispam;
     this.serverJudge = new ServerJudge(bot, deps.protections, {
       isProtected: (room) => deps.policy.protectedRooms.has(room),
-      protectedRooms: () => deps.policy.protectedRooms,
     });
     const ownServer = serverHost(bot.serverName);
     const matcher = deps.policy.matcher;
@@ -99,10 +98,6 @@ export class AntispamFeature implements Feature, Reporting {
 
   onTimeline(ev: TimelineEvent, meta: BatchMeta): void {
     this.serverJudge.onTimeline(ev, meta);
-  }
-
-  onBatchEnd(): void {
-    this.serverJudge.onBatchEnd();
   }
 
   onLeave(roomId: string): void {

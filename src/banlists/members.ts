@@ -38,14 +38,28 @@ function colonSuffixes(lower: string): string[] {
   return out;
 }
 
+/** Where `room` sits in a flat [room, membership, …] array, or -1. */
+function pairIndex(pairs: readonly string[], room: string): number {
+  for (let i = 0; i < pairs.length; i += 2) if (pairs[i] === room) return i;
+  return -1;
+}
+
 const NO_ROOMS: ReadonlyMap<string, Membership> = new Map();
 
 export class MemberIndex {
-  /** Exact user ID → room → membership. */
-  private readonly users = new Map<string, Map<string, Membership>>();
+  /**
+   * Exact user ID → its rooms and memberships as a flat [room, membership, room, …] array: a
+   * member is in a handful of rooms, and a Map per user cost 18 MB at 100,000 members (an array
+   * of a few pairs is about half).
+   */
+  private readonly users = new Map<string, string[]>();
   private readonly rooms = new Map<string, Set<string>>();
-  /** Lower-cased ID → exact IDs (letter-case variants are distinct Matrix users). */
-  private readonly byLower = new Map<string, Set<string>>();
+  /**
+   * Lower-cased ID → exact ID(s) (letter-case variants are distinct Matrix users). Nearly every
+   * ID has no variant, so one ID is stored bare and a Set only appears for a second one (a Set
+   * per user cost 14 MB at 100,000 members).
+   */
+  private readonly byLower = new Map<string, string | Set<string>>();
   /** `:`-suffix of lower-cased IDs → lower-cased IDs. */
   private readonly bySuffix = new Map<string, Set<string>>();
   /** Server host (lower-cased, no port) → lower-cased IDs. */
@@ -55,21 +69,21 @@ export class MemberIndex {
 
   /** Records a membership; anything but join/invite/knock (leave, ban, null) forgets it. */
   setMembership(roomId: string, userId: string, membership: unknown): void {
+    const rooms = this.users.get(userId);
+    const at = rooms === undefined ? -1 : pairIndex(rooms, roomId);
     if (isTrackedMembership(membership)) {
-      let rooms = this.users.get(userId);
       if (rooms === undefined) {
-        rooms = new Map();
-        this.users.set(userId, rooms);
+        this.users.set(userId, [roomId, membership]);
         this.indexUser(userId);
-      }
-      rooms.set(roomId, membership);
+      } else if (at >= 0) rooms[at + 1] = membership;
+      else this.users.set(userId, rooms.concat(roomId, membership)); // exact size: push over-allocates
       addTo(this.rooms, roomId, userId);
       return;
     }
-    const rooms = this.users.get(userId);
-    if (rooms === undefined || !rooms.delete(roomId)) return;
+    if (rooms === undefined || at < 0) return;
+    rooms.splice(at, 2);
     deleteFrom(this.rooms, roomId, userId);
-    if (rooms.size === 0) {
+    if (rooms.length === 0) {
       this.users.delete(userId);
       this.unindexUser(userId);
     }
@@ -90,9 +104,11 @@ export class MemberIndex {
 
   private indexUser(userId: string): void {
     const lower = userId.toLowerCase();
-    const known = this.byLower.has(lower);
-    addTo(this.byLower, lower, userId);
-    if (!known) {
+    const known = this.byLower.get(lower);
+    if (known === undefined) this.byLower.set(lower, userId);
+    else if (typeof known === "string") this.byLower.set(lower, new Set([known, userId]));
+    else known.add(userId);
+    if (known === undefined) {
       for (const s of colonSuffixes(lower)) addTo(this.bySuffix, s, lower);
       addTo(this.byHost, serverOfUser(lower), lower);
     }
@@ -101,7 +117,12 @@ export class MemberIndex {
 
   private unindexUser(userId: string): void {
     const lower = userId.toLowerCase();
-    deleteFrom(this.byLower, lower, userId);
+    const ids = this.byLower.get(lower);
+    if (ids === userId) this.byLower.delete(lower);
+    else if (typeof ids === "object") {
+      ids.delete(userId);
+      if (ids.size === 1) this.byLower.set(lower, ids.values().next().value!);
+    }
     if (!this.byLower.has(lower)) {
       for (const s of colonSuffixes(lower)) deleteFrom(this.bySuffix, s, lower);
       deleteFrom(this.byHost, serverOfUser(lower), lower);
@@ -120,7 +141,11 @@ export class MemberIndex {
 
   /** Rooms (with membership) the user is tracked in; empty when unknown. */
   roomsOf(userId: string): ReadonlyMap<string, Membership> {
-    return this.users.get(userId) ?? NO_ROOMS;
+    const rooms = this.users.get(userId);
+    if (rooms === undefined) return NO_ROOMS;
+    const out = new Map<string, Membership>();
+    for (let i = 0; i < rooms.length; i += 2) out.set(rooms[i]!, rooms[i + 1] as Membership);
+    return out;
   }
 
   /** Tracked users of one room. */
@@ -135,7 +160,8 @@ export class MemberIndex {
   /** Exact IDs whose lower-cased form is `lower`. */
   private expand(lower: string, out: string[]): void {
     const ids = this.byLower.get(lower);
-    if (ids !== undefined) for (const id of ids) out.push(id);
+    if (typeof ids === "string") out.push(ids);
+    else if (ids !== undefined) for (const id of ids) out.push(id);
   }
 
   /** Tracked users on a server (host compared case-insensitively, port ignored). */

@@ -16,15 +16,38 @@ export interface StateEvent {
 
 export type Membership = "join" | "invite" | "knock" | "leave" | "ban";
 
+/**
+ * The state event types every room has many of, as one shared string each: a parsed /sync body
+ * holds its own copy of the type in every event, and a cache of 1,000 rooms keeps hundreds of
+ * thousands of member events (measured: 12 MB of duplicate type strings at 300,000 memberships).
+ */
+const SHARED_TYPES: ReadonlyMap<string, string> = new Map(
+  [
+    "m.room.member",
+    "m.policy.rule.user",
+    "m.policy.rule.server",
+    "m.policy.rule.room",
+    "m.room.rule.user",
+    "m.room.rule.server",
+    "m.room.rule.room",
+    "org.matrix.mjolnir.rule.user",
+    "org.matrix.mjolnir.rule.server",
+    "org.matrix.mjolnir.rule.room",
+  ].map((t) => [t, t]),
+);
+
 /** Validates the envelope of a state event; content stays untrusted (an object, nothing more). */
 export function toStateEvent(raw: RawEvent): StateEvent | undefined {
   if (typeof raw.type !== "string" || typeof raw.state_key !== "string") return undefined;
   const content =
     raw.content && typeof raw.content === "object" && !Array.isArray(raw.content) ? raw.content : {};
+  const stateKey = raw.state_key;
+  const sender = typeof raw.sender === "string" ? raw.sender : "";
   const ev: StateEvent = {
-    type: raw.type,
-    stateKey: raw.state_key,
-    sender: typeof raw.sender === "string" ? raw.sender : "",
+    type: SHARED_TYPES.get(raw.type) ?? raw.type,
+    stateKey,
+    // A member's own join/leave: one string for both (the parsed body has two equal copies).
+    sender: sender === stateKey ? stateKey : sender,
     eventId: typeof raw.event_id === "string" ? raw.event_id : "",
     content: content as Record<string, unknown>,
     ts: typeof raw.origin_server_ts === "number" ? raw.origin_server_ts : 0,
@@ -39,8 +62,13 @@ export function toStateEvent(raw: RawEvent): StateEvent | undefined {
 export class RoomState {
   readonly roomId: string;
   private readonly byType = new Map<string, Map<string, StateEvent>>();
-  /** When each joined member's current stay began, where Tyr can tell (see `joinedAt`). */
-  private readonly joinedSince = new Map<string, number>();
+  /**
+   * When a joined member's current stay began, for the few members where that is NOT the
+   * timestamp of their current member event (a profile change after the join: the earlier start,
+   * or null when Tyr never saw the join). Everyone else's stay began at their member event, so
+   * 300,000 memberships need no second table (see `joinedAt`).
+   */
+  private readonly staySince = new Map<string, number | null>();
 
   constructor(roomId: string) {
     this.roomId = roomId;
@@ -51,8 +79,8 @@ export class RoomState {
     let m = this.byType.get(ev.type);
     if (!m) this.byType.set(ev.type, (m = new Map()));
     const prev = m.get(ev.stateKey);
-    m.set(ev.stateKey, ev);
     if (ev.type === "m.room.member") this.trackJoin(ev, prev);
+    m.set(ev.stateKey, ev);
     return prev;
   }
 
@@ -60,15 +88,22 @@ export class RoomState {
    * A join starts a stay; a later profile change (join → join) does not restart it. Without the
    * previous event (the first full state), the server's `prev_content` tells a join from a
    * profile change; a profile change of someone whose join Tyr never saw leaves the time unknown.
+   * Called before `ev` replaces `prev`.
    */
   private trackJoin(ev: StateEvent, prev: StateEvent | undefined): void {
     const user = ev.stateKey;
-    if (ev.content.membership !== "join") {
-      this.joinedSince.delete(user);
+    const wasJoined = prev !== undefined ? prev.content.membership === "join" : ev.prevMembership === "join";
+    if (ev.content.membership !== "join" || !wasJoined) {
+      this.staySince.delete(user); // no stay, or one that starts at `ev`
       return;
     }
-    const wasJoined = prev !== undefined ? prev.content.membership === "join" : ev.prevMembership === "join";
-    if (!wasJoined) this.joinedSince.set(user, ev.ts);
+    this.staySince.set(user, prev !== undefined ? this.stayStart(prev) : null);
+  }
+
+  private stayStart(ev: StateEvent): number | null {
+    if (ev.content.membership !== "join") return null;
+    const since = this.staySince.get(ev.stateKey);
+    return since === undefined ? ev.ts : since;
   }
 
   /**
@@ -76,13 +111,26 @@ export class RoomState {
    * undefined when they are not joined or joined before anything Tyr saw says when.
    */
   joinedAt(userId: string): number | undefined {
-    return this.joinedSince.get(userId);
+    const ev = this.get("m.room.member", userId);
+    return ev === undefined ? undefined : (this.stayStart(ev) ?? undefined);
+  }
+
+  /**
+   * True when the user's current member event continues an earlier stay (a profile change) rather
+   * than starting one, as far as Tyr can tell: what a protection needs to tell a join from a rename
+   * when the event lacks `prev_content`.
+   */
+  continuesStay(userId: string): boolean {
+    return this.staySince.has(userId) && this.membership(userId) === "join";
   }
 
   /** Joined members whose stay began between `from` and `to` (epoch ms, inclusive), with when. */
   joinedBetween(from: number, to: number): [user: string, at: number][] {
     const out: [string, number][] = [];
-    for (const [user, at] of this.joinedSince) if (at >= from && at <= to) out.push([user, at]);
+    for (const ev of this.all("m.room.member")) {
+      const at = this.stayStart(ev);
+      if (at !== null && at >= from && at <= to) out.push([ev.stateKey, at]);
+    }
     return out;
   }
 
@@ -147,6 +195,16 @@ export class RoomStateCache {
 
   forget(roomId: string): void {
     this.rooms.delete(roomId);
+  }
+
+  /** `RoomState.joinedAt` of a room Tyr is in (undefined for other rooms). */
+  joinedAt(roomId: string, userId: string): number | undefined {
+    return this.rooms.get(roomId)?.joinedAt(userId);
+  }
+
+  /** `RoomState.continuesStay` of a room Tyr is in (false for other rooms). */
+  continuesStay(roomId: string, userId: string): boolean {
+    return this.rooms.get(roomId)?.continuesStay(userId) ?? false;
   }
 
   roomIds(): string[] {

@@ -1,5 +1,6 @@
 // What /readyz answers: ready when Tyr has synced recently and its last sync did not fail, every
-// watched list is loaded, and (with encryption on) the crypto engine is up. Pure.
+// watched list is loaded, (with encryption on) the crypto engine is up, and Tyr is not in safe
+// mode (it applies no moderation then, however healthy the rest looks). Pure.
 
 export interface ReadinessInput {
   readonly now: number;
@@ -11,6 +12,8 @@ export interface ReadinessInput {
   readonly listsLoaded: boolean | undefined;
   readonly encryption: boolean;
   readonly cryptoReady: boolean;
+  /** Why Tyr is in safe mode (src/safemode/); empty when it is not. */
+  readonly safeMode: readonly { readonly what: string; readonly fix: string }[];
 }
 
 export interface Readiness {
@@ -30,5 +33,6 @@ export function readiness(i: ReadinessInput): Readiness {
     notReady.push(`sync: the last successful sync was ${Math.round((i.now - i.lastSyncAt) / 1000)} s ago`);
   if (i.listsLoaded !== true) notReady.push("lists: the watched policy lists are not loaded yet");
   if (i.encryption && !i.cryptoReady) notReady.push("crypto: end-to-end encryption is not ready");
+  for (const r of i.safeMode) notReady.push(`safe mode: ${r.what}; fix: ${r.fix}`);
   return { ready: notReady.length === 0, notReady };
 }

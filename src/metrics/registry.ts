@@ -43,6 +43,8 @@ export interface MetricsSources {
     readonly refusals: ReadonlyMap<string, number>;
     readonly authFailures: number;
   };
+  /** Start-up failures holding Tyr in safe mode (src/safemode/). */
+  readonly safeMode?: { list(): readonly unknown[] };
   readonly now?: () => number;
 }
 
@@ -180,6 +182,15 @@ export function createMetrics(src: MetricsSources): Registry {
       "Encrypted timeline events that could not be decrypted when they arrived",
       [],
       () => one(router.stats.undecryptable),
+    );
+  }
+
+  const safeMode = src.safeMode;
+  if (safeMode) {
+    gauge(
+      "tyr_safe_mode_reasons",
+      "Start-up failures holding Tyr in safe mode, where it applies no moderation (0: not in safe mode)",
+      () => safeMode.list().length,
     );
   }
 

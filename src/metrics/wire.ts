@@ -23,6 +23,7 @@ export function registerMetrics(
     sync: () => bot.syncStatus(),
     router: bot.router,
     policy,
+    safeMode: bot.safeMode,
     aclBytes: function* () {
       for (const room of policy.protectedRooms) {
         const acl = bot.state.peek(room)?.get(ACL_TYPE);
@@ -47,6 +48,7 @@ export function registerMetrics(
           listsLoaded: policy.loaded,
           encryption: bot.config.encryption.enabled,
           cryptoReady: parts.cryptoReady(),
+          safeMode: bot.safeMode.list(),
         });
       },
     }),

@@ -185,7 +185,9 @@ export class Reconciler {
         ? new ProgressMessage(bot.queue, bot.managementRoomId, { intervalMs: 3_000 })
         : undefined;
     const label = `Policy sync: ${what} member(s)${rooms.size ? ` in ${rooms.size} room(s)` : ""}`;
-    await progress?.update(`${label}: 0/${consequences.length}`);
+    // Queued ahead of the bans (front of the queue), not waited for: the bans need not sit out
+    // its round trip.
+    void progress?.update(`${label}: 0/${consequences.length}`);
     const results = await bot.queue.submitAll(consequences, (done, total, failed) => {
       void progress?.update(`${label}: ${done}/${total}${failed ? ` (${failed} failed)` : ""}`);
     });

@@ -108,7 +108,6 @@ export class PolicyServerFeature implements Feature, Reporting {
     });
     this.serverJudge = new ServerJudge(bot, deps.protections, {
       isProtected: (room) => deps.policy.protectedRooms.has(room),
-      protectedRooms: () => deps.policy.protectedRooms,
     });
     this.ctx = {
       serverName: this.serverName,
@@ -147,10 +146,6 @@ export class PolicyServerFeature implements Feature, Reporting {
   onTimeline(ev: TimelineEvent, meta: BatchMeta): void {
     this.serverJudge.onTimeline(ev, meta);
     if (ev.type === "m.room.member") this.servers = undefined;
-  }
-
-  onBatchEnd(): void {
-    this.serverJudge.onBatchEnd();
   }
 
   onLeave(roomId: string): void {

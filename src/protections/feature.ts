@@ -107,7 +107,8 @@ export class ProtectionsFeature implements Feature, Reporting {
 
   private readonly configRooms = new Set<string>();
   private accountRooms = new Set<string>();
-  private readonly seeded = new Set<string>();
+  /** Protected rooms seen at a batch end (their protection state is dropped once unprotected). */
+  private readonly watched = new Set<string>();
   private readonly gapped = new Set<string>();
   /** Gaps waiting for the first event after them: room → last event seen before the gap. */
   private readonly gapAnchors = new Map<string, string | undefined>();
@@ -128,7 +129,11 @@ export class ProtectionsFeature implements Feature, Reporting {
     this.now = opts.now ?? Date.now;
     this.tickMs = opts.tickMs ?? 15_000;
     this.coalescer = new DryRunCoalescer({ windowMs: opts.dryRunWindowMs ?? 30_000 });
-    this.pipeline = new ProtectionPipeline({ botUserId: bot.session.userId, protections: this.protections });
+    this.pipeline = new ProtectionPipeline({
+      botUserId: bot.session.userId,
+      protections: this.protections,
+      memberState: bot.state,
+    });
   }
 
   // ---- protected rooms ----
@@ -213,7 +218,7 @@ export class ProtectionsFeature implements Feature, Reporting {
 
   onLeave(roomId: string): void {
     this.pipeline.forgetRoom(roomId);
-    this.seeded.delete(roomId);
+    this.watched.delete(roomId);
     this.roomContexts.delete(roomId);
     this.lastSeen.delete(roomId);
     if (roomId === this.bot.managementRoomId) this.management = undefined;
@@ -222,7 +227,6 @@ export class ProtectionsFeature implements Feature, Reporting {
   onGap(roomId: string): void {
     if (!this.isProtected(roomId)) return;
     this.gapped.add(roomId);
-    this.seeded.delete(roomId); // joins inside the gap: take them from state again
     this.gapAnchors.set(roomId, this.lastSeen.get(roomId));
   }
 
@@ -243,11 +247,11 @@ export class ProtectionsFeature implements Feature, Reporting {
     if (this.firstBatch) this.ensureLoaded();
     this.firstBatch = false;
     this.gapped.clear();
-    for (const room of this.protectedRoomIds()) if (!this.seeded.has(room)) this.seed(room);
+    for (const room of this.protectedRoomIds()) this.watched.add(room);
     // Rooms no longer protected: their protection state goes (it is stale when they come back).
-    for (const room of this.seeded) {
+    for (const room of this.watched) {
       if (!this.isProtected(room)) {
-        this.seeded.delete(room);
+        this.watched.delete(room);
         this.pipeline.forgetRoom(room);
         this.roomContexts.delete(room);
       }
@@ -371,18 +375,6 @@ export class ProtectionsFeature implements Feature, Reporting {
     }
     this.management = { members, names: [...names] };
     return this.management;
-  }
-
-  /** Join times of the current members, from room state, so "new member" checks work after a restart. */
-  private seed(room: string): void {
-    const state = this.bot.state.peek(room);
-    if (state === undefined) return;
-    const now = this.now();
-    for (const ev of state.all("m.room.member")) {
-      if (ev.content.membership !== "join") continue;
-      this.pipeline.noteJoin(room, ev.stateKey, ev.ts > 0 ? Math.min(ev.ts, now) : now);
-    }
-    this.seeded.add(room);
   }
 
   /** Fetches what a gap in a room's timeline skipped (back to the last event seen, or BACKLOG_MS). */

@@ -53,11 +53,25 @@ export interface PipelineResult {
   readonly skipped?: string;
 }
 
+/**
+ * Join times from room state (`RoomStateCache`): every current member's, kept by the sync router
+ * anyway. The pipeline's own bounded store holds only the joins it saw live; a member it never saw
+ * join (joined before start-up) or has forgotten is looked up here, so no member is ever taken for
+ * an old one because a store overflowed.
+ */
+export interface MemberJoins {
+  joinedAt(room: string, user: string): number | undefined;
+  /** The user's current member event is a profile change of an ongoing stay, not a join. */
+  continuesStay(room: string, user: string): boolean;
+}
+
 export interface PipelineInit {
   readonly botUserId: string;
   readonly protections: readonly AnyProtection[];
   readonly config?: ProtectionsConfig;
   readonly limits?: Partial<PipelineLimits>;
+  /** Where join times the pipeline did not see live come from (room state); none without it. */
+  readonly memberState?: MemberJoins;
 }
 
 /** A protection enabled in a room, with its resolved settings. */
@@ -135,8 +149,10 @@ export class ProtectionPipeline {
   readonly #incidents: Lru<string, Incident>;
   readonly #recent: Lru<string, Recent[]>;
   readonly #redacted: Lru<string, true>;
+  readonly #memberState: MemberJoins | undefined;
 
   constructor(init: PipelineInit) {
+    this.#memberState = init.memberState;
     this.botUserId = init.botUserId;
     this.protections = init.protections;
     this.limits = { ...DEFAULT_LIMITS, ...init.limits };
@@ -164,9 +180,12 @@ export class ProtectionPipeline {
     this.#globalSettings.clear();
   }
 
-  /** Records a join the pipeline didn't see live (e.g. from room state at startup). */
-  noteJoin(room: string, user: string, joinedAt: number): void {
-    this.#members.set(key(room, user), joinedAt);
+  /** When the user's current stay in the room began: seen live, else from room state (clamped to `now`). */
+  #joinedAt(room: string, user: string, now: number): number | undefined {
+    const live = this.#members.peek(key(room, user));
+    if (live !== undefined) return live;
+    const at = this.#memberState?.joinedAt(room, user);
+    return at !== undefined && at > 0 ? Math.min(at, now) : undefined;
   }
 
   /** Drops all state of a room (the bot left it or it is no longer protected). */
@@ -255,7 +274,8 @@ export class ProtectionPipeline {
       if (
         ev.membership === "join" &&
         ev.prevMembership === null &&
-        this.#members.has(key(ev.room, ev.user))
+        (this.#members.has(key(ev.room, ev.user)) ||
+          this.#memberState?.continuesStay(ev.room, ev.user) === true)
       ) {
         ev = { ...ev, prevMembership: "join" };
       }
@@ -277,7 +297,6 @@ export class ProtectionPipeline {
     }
 
     const real: Consequence[] = [];
-    const members = this.#members;
     const room = ev.room;
     for (const entry of this.enabledFor(room)) {
       if (only !== undefined && !only(entry)) continue;
@@ -292,7 +311,7 @@ export class ProtectionPipeline {
         now,
         cause: entry.cause,
         roomInfo,
-        joinedAt: (user: string) => members.peek(key(room, user)),
+        joinedAt: (user: string) => this.#joinedAt(room, user, now),
       };
       let out: unknown;
       try {

@@ -1,7 +1,8 @@
 // The protections enforced at the server (`enforceAtServer`), run on single events a server asks
 // about before they exist: the homeserver antispam backend (src/antispam/) and the policy server
 // (src/policyserver/) each own one, so live traffic is not counted twice (flooding, first
-// message). It keeps its own join times from the sync (first-message and similar need them).
+// message). Join times it did not see live come from the room state cache (first-message and
+// similar need them).
 import type { BotParts } from "../feature.ts";
 import type { BatchMeta, TimelineEvent } from "../router.ts";
 import { enforcedAtServer } from "./enforce.ts";
@@ -10,25 +11,21 @@ import { ProtectionPipeline, type PipelineResult } from "./pipeline.ts";
 
 export class ServerJudge {
   private readonly pipeline: ProtectionPipeline;
-  private readonly seeded = new Set<string>();
-  private readonly bot: BotParts;
   private readonly protections: ProtectionsFeature;
   private readonly isProtected: (room: string) => boolean;
-  private readonly protectedRooms: () => Iterable<string>;
 
   constructor(
     bot: BotParts,
     protections: ProtectionsFeature,
-    rooms: { isProtected: (room: string) => boolean; protectedRooms: () => Iterable<string> },
+    rooms: { isProtected: (room: string) => boolean },
   ) {
-    this.bot = bot;
     this.protections = protections;
     this.isProtected = rooms.isProtected;
-    this.protectedRooms = rooms.protectedRooms;
     this.pipeline = new ProtectionPipeline({
       botUserId: bot.session.userId,
       protections: protections.protections,
       config: protections.config,
+      memberState: bot.state,
     });
     protections.configListeners.push((c) => this.pipeline.setConfig(c));
   }
@@ -45,21 +42,7 @@ export class ServerJudge {
     this.pipeline.handleRaw(ev.raw, ev.roomId, {}, Date.now(), () => false);
   }
 
-  onBatchEnd(): void {
-    for (const room of this.protectedRooms()) {
-      if (this.seeded.has(room)) continue;
-      const state = this.bot.state.peek(room);
-      if (state === undefined) continue;
-      const now = Date.now();
-      for (const m of state.all("m.room.member"))
-        if (m.content.membership === "join")
-          this.pipeline.noteJoin(room, m.stateKey, m.ts > 0 ? Math.min(m.ts, now) : now);
-      this.seeded.add(room);
-    }
-  }
-
   onLeave(roomId: string): void {
     this.pipeline.forgetRoom(roomId);
-    this.seeded.delete(roomId);
   }
 }

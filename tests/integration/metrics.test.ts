@@ -1,6 +1,7 @@
 // /metrics, /healthz and /readyz of a running Tyr against the real Synapse: the action counters
 // move as a moderator kicks and a policy list bans, the sync metrics are there, and readiness
-// follows the homeserver going away and coming back (on a Synapse of this file's own).
+// follows the homeserver going away and coming back (on a Synapse of this file's own) and shows
+// safe mode.
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -8,6 +9,7 @@ import { join } from "node:path";
 import { DEV_DIR, Synapse, freePort } from "../harness/synapse.ts";
 import { TestUser, eventually } from "../harness/user.ts";
 import { policyListCast, runBot, testConfig, watchAndProtect, type RunningBot } from "../harness/bot.ts";
+import { TYR_PROTECTIONS_KEY } from "../../src/protections/config.ts";
 
 const synapse = Synapse.attach(inject("synapse"));
 const TOKEN = "integration-metrics-token-0123456789";
@@ -242,5 +244,35 @@ describe("metrics: readiness follows the homeserver", () => {
       60_000,
       "ready again after Synapse returned",
     );
+  });
+});
+
+describe("metrics: safe mode", () => {
+  let bot: RunningBot | undefined;
+  afterAll(async () => {
+    await bot?.stop();
+  });
+
+  it("is not ready in safe mode, says why in /readyz, and counts the reasons", async () => {
+    // Broken protection settings: the lists load and sync is fine, yet Tyr moderates nothing.
+    const { tyr, mod, mgmt, list } = await policyListCast(synapse, { listName: "safe-mode list" });
+    await tyr.join(mgmt);
+    await tyr.join(list);
+    await watchAndProtect(tyr, { watchedLists: [list], protectedRooms: [] });
+    await tyr.api(
+      "PUT",
+      `/_matrix/client/v3/user/${encodeURIComponent(tyr.userId)}/account_data/${TYR_PROTECTIONS_KEY}`,
+      { protections: { "media-filter": { settings: { blocked: ["bogus"] } } } },
+    );
+    const c = await metricsConfig(synapse.url, tyr.accessToken, mgmt, false);
+    bot = await runBot(c.loaded);
+    await mod.waitForNotice(mgmt, tyr.userId, /Tyr is in safe mode/);
+    const r = await fetch(`${c.base}/readyz`);
+    expect(r.status).toBe(503);
+    const body = (await r.json()) as { status: string; notReady: string[] };
+    expect(body.status).toBe("not ready");
+    expect(body.notReady).toEqual([expect.stringMatching(/^safe mode: the protection settings .*; fix: /)]);
+    const text = await (await fetch(`${c.base}/metrics`)).text();
+    expect(sample(text, "tyr_safe_mode_reasons")).toBe(1);
   });
 });

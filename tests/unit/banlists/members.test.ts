@@ -77,6 +77,21 @@ describe("MemberIndex", () => {
     expect([...idx.userIds()]).toEqual(["@b:x"]);
   });
 
+  it("keeps letter-case variants apart as they come and go", () => {
+    const idx = new MemberIndex();
+    for (const u of ["@Spam:x", "@spam:x", "@SPAM:x"]) idx.setMembership("!r", u, "join");
+    const matching = () => idx.membersMatching(mk("user", "@spam:x")).sort();
+    expect(matching()).toEqual(["@SPAM:x", "@Spam:x", "@spam:x"]);
+    idx.setMembership("!r", "@spam:x", "leave");
+    expect(matching()).toEqual(["@SPAM:x", "@Spam:x"]);
+    idx.setMembership("!r", "@SPAM:x", "leave");
+    expect(matching()).toEqual(["@Spam:x"]);
+    expect(idx.membersMatching(mk("user", "@*:x"))).toEqual(["@Spam:x"]);
+    idx.setMembership("!r", "@Spam:x", "ban");
+    expect(matching()).toEqual([]);
+    expect(idx.usersOnServer("x")).toEqual([]);
+  });
+
   it("finds members by exact ID (all letter-case variants), glob, server and hash", () => {
     const idx = new MemberIndex();
     for (const u of [

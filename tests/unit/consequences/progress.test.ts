@@ -44,4 +44,20 @@ describe("ProgressMessage", () => {
     await vi.advanceTimersByTimeAsync(5_000);
     expect(sent).toEqual(["1/100", "done: 100/100"]);
   });
+
+  it("spaces its edits out as the job goes on: a few edits, however long the job", async () => {
+    // Every edit is an event under the homeserver's message rate limit, the same limit the bans
+    // of the job wait for: one edit per interval would cost a long, rate-limited job half its pace.
+    const { queue, sent } = recordingQueue();
+    const p = new ProgressMessage(queue, "!r:x", { intervalMs: 3_000 });
+    for (let i = 1; i <= 1_000; i++) {
+      await p.update(`${i}/1000`);
+      await vi.advanceTimersByTimeAsync(100); // a 100 s job
+    }
+    await p.finish("done");
+    // Edits at 0, 3, 6, 12, 24, 48 and 96 s (each wait as long as the job has run), then the end.
+    expect(sent.length).toBeLessThanOrEqual(8);
+    expect(sent.length).toBeGreaterThanOrEqual(5);
+    expect(sent.at(-1)).toBe("done");
+  });
 });

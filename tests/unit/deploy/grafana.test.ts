@@ -108,6 +108,7 @@ async function exportedNames(): Promise<Set<string>> {
     },
     aclBytes: () => [],
     antispam: { calls: new Map(), refusals: new Map(), authFailures: 0 },
+    safeMode: { list: () => [] },
   });
   const names = new Set<string>();
   for (const m of await registry.getMetricsAsJSON()) {

@@ -50,6 +50,7 @@ describe("readiness", () => {
     listsLoaded: true,
     encryption: true,
     cryptoReady: true,
+    safeMode: [],
   };
   it("is ready when synced recently, lists loaded and crypto up", () => {
     expect(readiness(ok)).toEqual({ ready: true, notReady: [] });
@@ -66,6 +67,16 @@ describe("readiness", () => {
     expect(readiness({ ...ok, lastSyncAt: 30_000 }).notReady).toEqual([
       "sync: the last successful sync was 70 s ago",
     ]);
+  });
+  it("is not ready in safe mode, and says what failed and what fixes it", () => {
+    const r = readiness({
+      ...ok,
+      safeMode: [{ what: "Tyr cannot join the watched list !l:x (M_FORBIDDEN)", fix: "unwatch !l:x" }],
+    });
+    expect(r).toEqual({
+      ready: false,
+      notReady: ["safe mode: Tyr cannot join the watched list !l:x (M_FORBIDDEN); fix: unwatch !l:x"],
+    });
   });
   it("ignores crypto when encryption is off", () => {
     expect(readiness({ ...ok, encryption: false, cryptoReady: false }).ready).toBe(true);
@@ -166,11 +177,13 @@ describe("createMetrics", () => {
         refusals: new Map([["user_may_invite", 2]]),
         authFailures: 0,
       },
+      safeMode: { list: () => [{ what: "x", fix: "y" }] },
       now: () => 1_010_000,
     };
     timer.stop(timer.start());
     const reg = createMetrics(src);
     let text = await reg.metrics();
+    expect(sample(text, "tyr_safe_mode_reasons")).toBe(1);
     expect(sample(text, "tyr_homeserver_requests_total")).toBe(10);
     expect(sample(text, "tyr_homeserver_rate_limited_total")).toBe(2);
     expect(sample(text, "tyr_events_total")).toBe(7);

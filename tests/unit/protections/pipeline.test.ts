@@ -11,6 +11,7 @@ import {
 import { parsePowerLevels } from "../../../src/protections/exemptions.ts";
 import { defineProtection, redact, type AnyProtection } from "../../../src/protections/framework.ts";
 import { dryRunNotice, ProtectionPipeline } from "../../../src/protections/pipeline.ts";
+import { RoomStateCache, toStateEvent } from "../../../src/matrix/roomState.ts";
 import { BUILTIN_PROTECTIONS } from "../../../src/protections/registry.ts";
 import { media, OTHER_ROOM, rawMember, ROOM, T0, text } from "./helpers.ts";
 
@@ -397,14 +398,67 @@ describe("timers and bounds", () => {
     ]);
   });
 
+  /** Room state as the sync router keeps it: member events with their join times. */
+  function stateWith(...members: [user: string, membership: string, ts: number, prev?: string][]) {
+    const cache = new RoomStateCache();
+    for (const [user, membership, ts, prev] of members) {
+      const ev = toStateEvent({ ...rawMember(user, membership, prev ? { prev } : {}), origin_server_ts: ts });
+      cache.room(ROOM).set(ev!);
+    }
+    return cache;
+  }
+
   it("a membership event without prev_content is not mistaken for a new join", () => {
     const config = configWith(enable("first-message"));
-    const p = new ProtectionPipeline({ botUserId: BOT, protections: R, config });
-    p.noteJoin(ROOM, "@old:x.org", T0 - 86_400_000);
-    p.handleRaw(rawMember("@old:x.org", "join", { displayname: "new name" }), undefined, {}, T0);
+    const memberState = stateWith(["@old:x.org", "join", T0 - 86_400_000]);
+    const p = new ProtectionPipeline({ botUserId: BOT, protections: R, config, memberState });
+    const rename = rawMember("@old:x.org", "join", { displayname: "new name" });
+    memberState.room(ROOM).set(toStateEvent(rename)!); // the router applies state before the timeline
+    p.handleRaw(rename, undefined, {}, T0);
     expect(
       p.handleRaw(media("m.image", { sender: "@old:x.org" }), undefined, {}, T0 + 1).consequences,
     ).toEqual([]);
+  });
+
+  it("a new join without prev_content still counts as a join (join-wave)", () => {
+    const config = configWith(enable("join-wave"), set("join-wave", "maxJoins", 2));
+    const memberState = new RoomStateCache();
+    const p = new ProtectionPipeline({ botUserId: BOT, protections: R, config, memberState });
+    const kinds: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const join = { ...rawMember(`@new${i}:x.org`, "join"), origin_server_ts: T0 + i };
+      memberState.room(ROOM).set(toStateEvent(join)!);
+      kinds.push(...p.handleRaw(join, undefined, {}, T0 + i).consequences.map((c) => c.kind));
+    }
+    expect(kinds).toContain("notify");
+  });
+
+  it("knows every member's join time from room state, however many members there are", () => {
+    // The join-time store is bounded (here 2): members it never saw join live, or forgot, are
+    // looked up in the room state, so a recent joiner is never taken for an old member.
+    const config = configWith(enable("first-message"));
+    const memberState = stateWith(
+      ["@recent:x.org", "join", T0 - 60_000],
+      ["@a:x.org", "join", T0 - 86_400_000],
+      ["@b:x.org", "join", T0 - 86_400_000],
+      ["@old:x.org", "join", T0 - 86_400_000],
+    );
+    const p = new ProtectionPipeline({
+      botUserId: BOT,
+      protections: R,
+      config,
+      memberState,
+      limits: { members: 2 },
+    });
+    for (const u of ["@a:x.org", "@b:x.org"]) {
+      const rejoin = { ...rawMember(u, "join", { prev: "leave" }), origin_server_ts: T0 - 1 };
+      p.handleRaw(rejoin, undefined, {}, T0 - 1);
+    }
+    expect(p.stats().members).toBe(2);
+    const redacted = (sender: string) =>
+      redactedIds(p.handleRaw(media("m.image", { sender }), undefined, {}, T0).consequences).length;
+    expect(redacted("@recent:x.org")).toBe(1);
+    expect(redacted("@old:x.org")).toBe(0);
   });
 
   it("memory stays bounded under a wave of distinct users and rooms", () => {
