@@ -1,7 +1,9 @@
 // Searches over the action log, as SQL. Pure: a search description in, SQL text and its
 // parameters out (values are always bound, never spliced into the text). The schema lives in
 // actionLog.ts; the indexes there are chosen for exactly these shapes: one equality filter plus
-// "newest first", keyset pagination by id, and free text through an FTS5 trigram index.
+// "newest first", keyset pagination by id, and free text through an FTS5 trigram index. The
+// index is filled behind the writes (actionLog.ts), so a search also reads the few newest records
+// it has not reached yet, with LIKE.
 
 export type CauseKind = "policy" | "protection" | "moderator" | "system";
 export const CAUSE_KINDS: readonly CauseKind[] = ["policy", "protection", "moderator", "system"];
@@ -61,8 +63,11 @@ export function causeOfActor(actor: string): CauseKind {
   return "system";
 }
 
-/** The SELECT for one page of a search, newest first. */
-export function buildSearch(s: ActionSearch): Sql {
+/**
+ * The SELECT for one page of a search, newest first. `unindexedAfter`: records with a greater id
+ * are not in the free-text index yet (undefined: all are), so free text also matches them by LIKE.
+ */
+export function buildSearch(s: ActionSearch, unindexedAfter?: number): Sql {
   const where: string[] = [];
   const params: (string | number)[] = [];
   let from = "actions a";
@@ -73,10 +78,15 @@ export function buildSearch(s: ActionSearch): Sql {
     // matching rowids come from a subquery (`log` asks for a few records, newest first).
     const about = s.about;
     if ([...about].length >= MIN_TRIGRAM) {
+      const tail = unindexedAfter === undefined ? undefined : likeAny(about, ABOUT_COLUMNS);
       where.push(
-        "(a.id IN (SELECT rowid FROM actions_fts WHERE actions_fts MATCH ?) OR a.report = ? COLLATE NOCASE)",
+        "(a.id IN (SELECT rowid FROM actions_fts WHERE actions_fts MATCH ?)" +
+          (tail ? ` OR (a.id > ? AND ${tail.sql})` : "") +
+          " OR a.report = ? COLLATE NOCASE)",
       );
-      params.push(ftsPhrase(about, ABOUT_COLUMNS), about);
+      params.push(ftsPhrase(about, ABOUT_COLUMNS));
+      if (tail) params.push(unindexedAfter!, ...tail.params);
+      params.push(about);
     } else {
       where.push(
         `(${ABOUT_COLUMNS.map((c) => `a.${c} LIKE ? ESCAPE '\\'`).join(" OR ")} OR a.report = ? COLLATE NOCASE)`,
@@ -86,16 +96,25 @@ export function buildSearch(s: ActionSearch): Sql {
     }
   }
   const fts = needles.filter((n) => [...n.needle].length >= MIN_TRIGRAM);
-  if (fts.length > 0) {
+  const phrase = fts.map((n) => ftsPhrase(n.needle, n.columns)).join(" AND ");
+  const ftsDrives = fts.length > 0 && unindexedAfter === undefined;
+  if (ftsDrives) {
     // FTS5 drives the query: it walks matching rowids newest first and stops at the limit.
     from = "actions_fts f JOIN actions a ON a.id = f.rowid";
     where.push("actions_fts MATCH ?");
-    params.push(fts.map((n) => ftsPhrase(n.needle, n.columns)).join(" AND "));
+    params.push(phrase);
+  } else if (fts.length > 0) {
+    // The index lags behind the newest records: those are matched by LIKE instead.
+    const tails = fts.map((n) => likeAny(n.needle, n.columns ?? FTS_COLUMNS));
+    where.push(
+      `(a.id IN (SELECT rowid FROM actions_fts WHERE actions_fts MATCH ?) OR (a.id > ? AND ${tails.map((t) => t.sql).join(" AND ")}))`,
+    );
+    params.push(phrase, unindexedAfter!, ...tails.flatMap((t) => t.params));
   }
   for (const n of needles.filter((x) => !fts.includes(x))) {
-    const cols = n.columns ?? FTS_COLUMNS;
-    where.push(`(${cols.map((c) => `a.${c} LIKE ? ESCAPE '\\'`).join(" OR ")})`);
-    for (let i = 0; i < cols.length; i++) params.push(likePattern(n.needle));
+    const like = likeAny(n.needle, n.columns ?? FTS_COLUMNS);
+    where.push(like.sql);
+    params.push(...like.params);
   }
   const eq = (column: string, value: string | undefined, nocase = false) => {
     if (value === undefined || value.length === 0) return;
@@ -120,7 +139,7 @@ export function buildSearch(s: ActionSearch): Sql {
     where.push("a.id < ?");
     params.push(s.before);
   }
-  const order = fts.length > 0 ? "f.rowid DESC" : "a.id DESC";
+  const order = ftsDrives ? "f.rowid DESC" : "a.id DESC";
   const sql =
     `SELECT a.* FROM ${from}` +
     (where.length > 0 ? ` WHERE ${where.join(" AND ")}` : "") +
@@ -128,9 +147,21 @@ export function buildSearch(s: ActionSearch): Sql {
   return { sql, params: [...params, Math.max(1, Math.floor(s.limit))] };
 }
 
+/** `needle` as a substring of any of `columns` (case-insensitive for ASCII, as LIKE is). */
+function likeAny(needle: string, columns: readonly string[]): Sql {
+  return {
+    sql: `(${columns.map((c) => `a.${c} LIKE ? ESCAPE '\\'`).join(" OR ")})`,
+    params: columns.map(() => likePattern(needle)),
+  };
+}
+
 /** How many actions match (at most `cap`, so a broad search stays cheap). */
-export function buildCount(s: Omit<ActionSearch, "limit" | "before">, cap: number): Sql {
-  const page = buildSearch({ ...s, limit: cap });
+export function buildCount(
+  s: Omit<ActionSearch, "limit" | "before">,
+  cap: number,
+  unindexedAfter?: number,
+): Sql {
+  const page = buildSearch({ ...s, limit: cap }, unindexedAfter);
   const inner = page.sql.replace(/^SELECT a\.\* /, "SELECT 1 ").replace(/ ORDER BY [^ ]+ DESC LIMIT \?$/, "");
   return { sql: `SELECT count(*) AS n FROM (${inner} LIMIT ?)`, params: page.params };
 }

@@ -3,6 +3,7 @@
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { describe, expect, it } from "vitest";
 import { ActionLog, type ActionRecord } from "../../../src/store/actionLog.ts";
 import { buildSearch, causeOfActor, ftsPhrase, likePattern } from "../../../src/store/actionQuery.ts";
@@ -57,6 +58,82 @@ describe("action log batching", () => {
     expect(raw.prepare("SELECT count(*) AS n FROM actions").get()).toEqual({ n: 50 });
     raw.close();
     log.close();
+  });
+});
+
+describe("action log free-text index, filled behind the writes", () => {
+  const turn = () => new Promise((r) => setImmediate(r));
+  /** `fts_upto`, after FTS5's own consistency check (against the table too once caught up). */
+  const indexState = (d: string) => {
+    const db = new DatabaseSync(join(d, "action-log.sqlite"));
+    try {
+      const upto = Number(
+        (db.prepare("SELECT value FROM meta WHERE key = 'fts_upto'").get() as { value: string }).value,
+      );
+      const last = Number((db.prepare("SELECT max(id) AS n FROM actions").get() as { n: number }).n);
+      const againstTable = upto === last ? 1 : 0;
+      db.exec(`INSERT INTO actions_fts (actions_fts, rank) VALUES ('integrity-check', ${againstTable})`);
+      return upto;
+    } finally {
+      db.close();
+    }
+  };
+
+  it("does not index in the append itself; finds new records by text at once, and catches up", async () => {
+    const d = dir();
+    const log = new ActionLog(d);
+    for (let i = 0; i < 1_000; i++) log.append(rec(i));
+    // Same turn: nothing indexed yet, and the newest records are still found (by LIKE).
+    expect(log.search({ text: "user999:spam", limit: 5 }).map((r) => r.target)).toEqual([
+      "@user999:spam.example",
+    ]);
+    expect(log.query({ about: "user998:spam" }).map((r) => r.target)).toEqual(["@user998:spam.example"]);
+    expect(log.countMatches({ text: "spam.example" })).toBe(1_000);
+    for (let i = 0; i < 20; i++) await turn();
+    expect(indexState(d)).toBe(1_000);
+    expect(log.search({ text: "user999:spam", limit: 5 }).map((r) => r.target)).toEqual([
+      "@user999:spam.example",
+    ]);
+    expect(log.countMatches({ text: "spam.example" })).toBe(1_000);
+    log.close();
+  });
+
+  it("trims records the index has not reached without damaging it, and resumes after a restart", async () => {
+    const d = dir();
+    const log = new ActionLog(d, { maxRecords: 600 });
+    for (let i = 0; i < 300; i++) log.append(rec(i));
+    for (let i = 0; i < 10; i++) await turn(); // these are indexed
+    for (let i = 300; i < 700; i++) log.append(rec(i)); // these are not yet, and trigger a trim
+    log.close(); // stopped before the index caught up
+    expect(indexState(d)).toBeLessThan(700);
+    const again = new ActionLog(d, { maxRecords: 600 });
+    for (let i = 0; i < 20; i++) await turn();
+    expect(indexState(d)).toBe(700);
+    expect(again.search({ text: "user650:spam", limit: 5 }).map((r) => r.target)).toEqual([
+      "@user650:spam.example",
+    ]);
+    expect(again.search({ text: "user10:spam", limit: 5 })).toEqual([]); // trimmed
+    again.close();
+  });
+
+  it("opens a log written with the old insert trigger (all indexed) without indexing it twice", async () => {
+    const d = dir();
+    const log = new ActionLog(d);
+    for (let i = 0; i < 50; i++) log.append(rec(i));
+    log.close();
+    // The shape of a log from before: an insert trigger and no `fts_upto`.
+    const db = new DatabaseSync(join(d, "action-log.sqlite"));
+    db.exec("DELETE FROM meta WHERE key = 'fts_upto'");
+    db.exec(`CREATE TRIGGER actions_fts_insert AFTER INSERT ON actions BEGIN
+      INSERT INTO actions_fts (rowid, target, room, actor, list, reason, detail)
+      VALUES (new.id, new.target, new.room, new.actor, new.list, new.reason, new.detail); END;`);
+    db.exec("INSERT INTO actions_fts (actions_fts) VALUES ('rebuild')");
+    db.close();
+    const reopened = new ActionLog(d);
+    for (let i = 0; i < 5; i++) await turn();
+    expect(indexState(d)).toBe(50);
+    expect(reopened.countMatches({ text: "spam.example" })).toBe(50);
+    reopened.close();
   });
 });
 
