@@ -121,6 +121,48 @@ export async function run(): Promise<BenchResult[]> {
   for (let i = 0, page = log.search({ limit: PAGE }); i < 20; i++, page = log.search({ before, limit: PAGE }))
     before = page.at(-1)!.id;
   searches.push(["page-21", { before }]);
+  // Right after a bulk load nothing is in the free-text index yet (it is filled behind the
+  // writes): the worst case, every text search by LIKE. Then the steady state, once it caught up.
+  const unindexed = timeSearches(log, records);
+  const t1 = performance.now();
+  while (log.indexBacklog() > 0) await new Promise((r) => setImmediate(r));
+  const catchUpMs = performance.now() - t1;
+  const per = timeSearches(log, records);
+  log.close();
+  rmSync(dir, { recursive: true, force: true });
+  const worst = per.reduce((a, b) => (b.ms > a.ms ? b : a));
+  const worstScan = Math.max(...per.map((p) => p.scanMs));
+  const worstUnindexed = unindexed.reduce((a, b) => (b.ms > a.ms ? b : a));
+  return [
+    {
+      name: "dashboard.search_ms",
+      value: worst.ms,
+      unit: "ms",
+      baseline: worstScan,
+      ratio: worstScan / worst.ms,
+      note: `slowest of ${per.length} searches (${worst.name}) over ${RECORDS.toLocaleString("en-US")} records, page of ${PAGE} + count; baseline: in-memory scan. ${per.map((p) => `${p.name} ${p.ms.toFixed(1)}`).join(", ")}`,
+    },
+    {
+      name: "dashboard.search_unindexed_ms",
+      value: worstUnindexed.ms,
+      unit: "ms",
+      baseline: Math.max(...unindexed.map((p) => p.scanMs)),
+      ratio: Math.max(...unindexed.map((p) => p.scanMs)) / worstUnindexed.ms,
+      note: `the same searches before the free-text index caught up (text by LIKE): slowest ${worstUnindexed.name}; the index caught up with ${RECORDS.toLocaleString("en-US")} records in ${(catchUpMs / 1000).toFixed(1)} s of slices`,
+    },
+    {
+      name: "dashboard.append_us",
+      value: (fillMs * 1000) / RECORDS,
+      unit: "µs",
+      note: "one append (SQLite, WAL; the free-text index is filled behind the writes)",
+    },
+  ];
+}
+
+function timeSearches(
+  log: ActionLog,
+  records: readonly ActionRecord[],
+): { name: string; ms: number; scanMs: number }[] {
   const per: { name: string; ms: number; scanMs: number }[] = [];
   for (const [name, s] of searches) {
     const sql: number[] = [];
@@ -145,24 +187,5 @@ export async function run(): Promise<BenchResult[]> {
     }
     per.push({ name, ms: median(sql), scanMs: median(mem) });
   }
-  log.close();
-  rmSync(dir, { recursive: true, force: true });
-  const worst = per.reduce((a, b) => (b.ms > a.ms ? b : a));
-  const worstScan = Math.max(...per.map((p) => p.scanMs));
-  return [
-    {
-      name: "dashboard.search_ms",
-      value: worst.ms,
-      unit: "ms",
-      baseline: worstScan,
-      ratio: worstScan / worst.ms,
-      note: `slowest of ${per.length} searches (${worst.name}) over ${RECORDS.toLocaleString("en-US")} records, page of ${PAGE} + count; baseline: in-memory scan. ${per.map((p) => `${p.name} ${p.ms.toFixed(1)}`).join(", ")}`,
-    },
-    {
-      name: "dashboard.append_us",
-      value: (fillMs * 1000) / RECORDS,
-      unit: "µs",
-      note: "one append (SQLite, WAL)",
-    },
-  ];
+  return per;
 }

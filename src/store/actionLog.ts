@@ -222,6 +222,13 @@ export class ActionLog {
     return upto < Number((this.lastId.get() as Row).n) ? upto : undefined;
   }
 
+  /** How many records the free-text index has not reached yet (they are searched by LIKE). */
+  indexBacklog(): number {
+    const upto = this.unindexedAfter();
+    if (upto === undefined) return 0;
+    return Number((this.db.prepare("SELECT count(*) AS n FROM actions WHERE id > ?").get(upto) as Row).n);
+  }
+
   /** Index the next slice after the current turn, and so on until the index has caught up. */
   private scheduleIndexing(): void {
     if (this.indexingScheduled) return;
