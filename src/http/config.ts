@@ -1,6 +1,7 @@
 // The `http:` block of the config: where Tyr's HTTP listener binds and its limits. Kept here (and
 // spread into src/config/schema.ts) so the listener's settings live beside the listener.
 import { z } from "zod";
+import { isProxyEntry } from "./clientAddress.ts";
 
 const int = (min: number, max: number) =>
   z
@@ -36,8 +37,13 @@ export const HTTP_DEFAULTS = {
   headersTimeoutSeconds: 5,
   keepAliveTimeoutSeconds: 5,
   maxConnections: 256,
+  trustedProxies: [],
   listeners: {},
 } as const;
+
+const proxyEntry = z
+  .string({ error: "expected an IP address or CIDR range, such as 127.0.0.1 or 10.0.0.0/8" })
+  .refine(isProxyEntry, { error: "expected an IP address or CIDR range, such as 127.0.0.1 or 10.0.0.0/8" });
 
 export const httpSchema = z
   .strictObject(
@@ -50,6 +56,10 @@ export const httpSchema = z
       keepAliveTimeoutSeconds: int(1, 600).default(HTTP_DEFAULTS.keepAliveTimeoutSeconds),
       maxConnections: int(1, 65_535).default(HTTP_DEFAULTS.maxConnections),
       tls: tls.optional(),
+      /** Reverse proxies whose X-Forwarded-For Tyr believes (for rate limits and logs). */
+      trustedProxies: z
+        .array(proxyEntry, { error: "expected a list of IP addresses or CIDR ranges" })
+        .default([]),
       /** A feature's routes on an address of their own, e.g. `metrics: {port: 9090}`. */
       listeners: z
         .record(z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, { error: "expected a feature name" }), address, {
@@ -59,7 +69,7 @@ export const httpSchema = z
     },
     { error: "expected a mapping" },
   )
-  .default({ ...HTTP_DEFAULTS, listeners: {} });
+  .default({ ...HTTP_DEFAULTS, trustedProxies: [], listeners: {} });
 
 export type HttpConfig = z.output<typeof httpSchema>;
 

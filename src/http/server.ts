@@ -5,9 +5,10 @@
 // 500 for a handler that throws. No request can crash the process.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createTlsServer } from "node:https";
-import type { Socket } from "node:net";
+import type { BlockList, Socket } from "node:net";
 import type { Logger } from "../logging.ts";
 import type { AuthResult } from "./auth.ts";
+import { clientAddress } from "./clientAddress.ts";
 import { LogLimiter } from "./logLimiter.ts";
 import {
   matrixError,
@@ -40,6 +41,8 @@ export interface ListenerOptions {
   readonly log: Logger;
   /** Serve HTTPS with this certificate and key (PEM). */
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
+  /** Proxies whose X-Forwarded-For names the client (see clientAddress.ts). */
+  readonly trustedProxies?: BlockList;
 }
 
 /** A refusal decided before the handler ran: status, Matrix error, and the reason for the log. */
@@ -310,7 +313,11 @@ export class HttpListener {
       query: new URLSearchParams(q < 0 ? "" : rawUrl.slice(q + 1)),
       headers: req.headers,
       body,
-      remote: req.socket.remoteAddress ?? "",
+      remote: clientAddress(
+        req.socket.remoteAddress ?? "",
+        req.headers["x-forwarded-for"],
+        this.opts.trustedProxies,
+      ),
       ...(principal !== undefined ? { principal } : {}),
     };
     const out = route.handler(request);

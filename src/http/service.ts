@@ -6,6 +6,7 @@ import type { Feature } from "../feature.ts";
 import type { Logger } from "../logging.ts";
 import { readFileSync } from "node:fs";
 import type { HttpConfig, TlsFiles } from "./config.ts";
+import { trustedProxyList } from "./clientAddress.ts";
 import { HttpListener } from "./server.ts";
 import type { Route } from "./types.ts";
 
@@ -59,6 +60,9 @@ export class HttpService implements Feature {
         ...where,
         ...(tls ? { tls: readTls(tls, group.name) } : {}),
         limits: limitsOf(this.config),
+        ...(this.config.trustedProxies.length > 0
+          ? { trustedProxies: trustedProxyList(this.config.trustedProxies) }
+          : {}),
         log: this.log,
       });
       try {

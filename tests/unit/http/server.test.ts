@@ -16,6 +16,7 @@ import type { ListenerLimits, Route } from "../../../src/http/types.ts";
 import { LogLimiter } from "../../../src/http/logLimiter.ts";
 import { groupRoutes, HttpService } from "../../../src/http/service.ts";
 import { httpSchema } from "../../../src/http/config.ts";
+import { trustedProxyList } from "../../../src/http/clientAddress.ts";
 
 const SECRET = "s3cret-value-for-tests-only";
 
@@ -288,6 +289,49 @@ describe("HTTP listener", () => {
     const res = await fetch(`${s.base}/healthz`);
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ ok: true });
+  });
+});
+
+describe("HTTP listener behind a reverse proxy", () => {
+  const whoami: Route = {
+    feature: "test",
+    method: "GET",
+    path: "/whoami",
+    auth: none,
+    body: "none",
+    handler: (req) => ({ status: 200, body: { remote: req.remote } }),
+  };
+  const remoteOf = async (base: string, xff?: string) =>
+    (
+      (await (await fetch(`${base}/whoami`, { headers: xff ? { "X-Forwarded-For": xff } : {} })).json()) as {
+        remote: string;
+      }
+    ).remote;
+
+  it("names the client from X-Forwarded-For only when the peer is a trusted proxy", async () => {
+    const c = capture();
+    const trusting = new HttpListener({
+      name: "main",
+      bind: "127.0.0.1",
+      port: 0,
+      routes: [whoami],
+      log: c.log,
+      trustedProxies: trustedProxyList(["127.0.0.1"]),
+    });
+    listeners.push(trusting);
+    const { port } = await trusting.start();
+    expect(await remoteOf(`http://127.0.0.1:${port}`, "6.6.6.6, 198.51.100.7")).toBe("198.51.100.7");
+    expect(await remoteOf(`http://127.0.0.1:${port}`)).toMatch(/127\.0\.0\.1$/);
+    // Not trusted (the default): the header is whatever the client says, and is ignored.
+    const s = await start([whoami]);
+    expect(await remoteOf(s.base, "198.51.100.7")).toMatch(/127\.0\.0\.1$/);
+  });
+
+  it("refuses a trusted proxy entry that is not an address or range", () => {
+    expect(httpSchema.safeParse({ trustedProxies: ["10.0.0.0/8", "::1"] }).success).toBe(true);
+    const bad = httpSchema.safeParse({ trustedProxies: ["proxy.local"] });
+    expect(bad.success).toBe(false);
+    expect(JSON.stringify(bad.error?.issues)).toContain("IP address or CIDR range");
   });
 });
 
