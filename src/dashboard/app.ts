@@ -101,6 +101,14 @@ export class DashboardApp {
     if (path === `${BASE}/static/app.css`) return this.asset(CSS, "text/css; charset=utf-8");
     if (path === `${BASE}/static/app.js`) return this.asset(JS, "text/javascript; charset=utf-8");
     if (req.method === "GET" && path === `${BASE}/login`) return this.loginForm(req);
+    if (req.method === "POST" && crossSite(req)) {
+      // Logins have no session (and so no CSRF token) yet: a page elsewhere must not be able to
+      // log a moderator's browser in, or post anything else. Browsers say where a request came from.
+      this.deps.log.info({ path }, "dashboard: refused a form posted from another site");
+      return this.loginRefused(
+        "That form was posted from another site. Open the dashboard and log in there.",
+      );
+    }
     if (req.method === "POST" && path === `${BASE}/login/link`) return this.loginByLink(req);
     if (req.method === "POST" && path === `${BASE}/login/matrix`) return this.loginByMatrix(req);
 
@@ -543,4 +551,15 @@ export function cookie(req: HttpRequest, name: string): string | undefined {
     if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
   }
   return undefined;
+}
+
+/**
+ * Whether the browser says the request was made by another site (`Sec-Fetch-Site`, sent by every
+ * current browser). The Origin header cannot serve: under `Referrer-Policy: no-referrer` browsers
+ * send `Origin: null` even for the dashboard's own forms. No header (an old browser, curl): not
+ * known to be cross-site; the session's CSRF token still guards every change.
+ */
+function crossSite(req: HttpRequest): boolean {
+  const site = req.headers["sec-fetch-site"];
+  return site === "cross-site" || site === "same-site";
 }

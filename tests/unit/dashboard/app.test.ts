@@ -43,14 +43,18 @@ function setup(opts: { secure?: boolean } = {}) {
   const req = (
     method: "GET" | "POST",
     path: string,
-    o: { cookie?: string; form?: Record<string, string> } = {},
+    o: { cookie?: string; form?: Record<string, string>; site?: string } = {},
   ) => {
     const [p, q] = path.split("?");
     return app.handle({
       method,
       path: p!,
       query: new URLSearchParams(q ?? ""),
-      headers: { ...(o.cookie ? { cookie: `${COOKIE}=${o.cookie}` } : {}), "user-agent": "test" },
+      headers: {
+        ...(o.cookie ? { cookie: `${COOKIE}=${o.cookie}` } : {}),
+        ...(o.site ? { "sec-fetch-site": o.site } : {}),
+        "user-agent": "test",
+      },
       body: method === "POST" ? new URLSearchParams(o.form ?? {}) : undefined,
       remote: `10.0.0.${n++ % 1}`,
     } satisfies HttpRequest);
@@ -90,6 +94,30 @@ describe("dashboard requests", () => {
     });
     expect(openid.status).toBe(403);
     expect(String(openid.body)).toContain("@outsider:x may not use the dashboard");
+  });
+
+  it("refuses logins (and any form) posted from another site, before looking at the token", async () => {
+    const s = setup();
+    const token = (s.app as unknown as { deps: DashboardDeps }).deps.links.issue("@mod:x");
+    for (const site of ["cross-site", "same-site"]) {
+      const r = await s.req("POST", "/dashboard/login/link", { form: { token }, site });
+      expect(r.status).toBe(403);
+      expect(r.headers?.["Set-Cookie"]).toBeUndefined();
+      expect(String(r.body)).toContain("posted from another site");
+    }
+    // The link was not spent by the refused posts: the dashboard's own form still logs in.
+    const own = await s.req("POST", "/dashboard/login/link", { form: { token }, site: "same-origin" });
+    expect(own.status).toBe(303);
+    const cookie = /tyr_dashboard=([^;]+)/.exec(own.headers?.["Set-Cookie"] ?? "")?.[1];
+    const page = await s.req("GET", "/dashboard/protections", { cookie: cookie! });
+    const csrf = /name="csrf" value="([^"]+)"/.exec(String(page.body))?.[1] ?? "";
+    expect(csrf).not.toBe("");
+    const change = { csrf, action: "enable", protection: "flooding" };
+    expect(
+      (await s.req("POST", "/dashboard/protections", { cookie: cookie!, form: change, site: "cross-site" }))
+        .status,
+    ).toBe(403);
+    expect(s.ran.filter((c) => c.includes("enable"))).toEqual([]);
   });
 
   it("limits login attempts per address", async () => {
