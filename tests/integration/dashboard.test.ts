@@ -16,6 +16,52 @@ import { mulberry32 } from "../harness/prng.ts";
 const synapse = Synapse.attach(inject("synapse"));
 const LINK = /https?:\/\/\S+?\/dashboard\/login\?token=[A-Za-z0-9_-]{43}/;
 
+/**
+ * Evaluated in the page (a string, so the test needs no DOM types): what a keyboard or screen-reader
+ * user would trip over. Every form control has an accessible name, every button and link has text,
+ * the document has a language and one h1, and visible text has WCAG AA contrast (4.5:1) against
+ * the nearest opaque background.
+ */
+const A11Y_AUDIT = `(() => {
+  const problems = [];
+  if (!document.documentElement.lang) problems.push("html without lang");
+  if (document.querySelectorAll("h1").length !== 1) problems.push("not exactly one h1");
+  const named = (el) =>
+    (el.id && document.querySelector('label[for="' + CSS.escape(el.id) + '"]')) || el.closest("label") ||
+    el.getAttribute("aria-label") || el.getAttribute("aria-labelledby") || el.getAttribute("title");
+  for (const el of document.querySelectorAll("input, select, textarea")) {
+    if (el.type === "hidden" || el.type === "submit") continue;
+    if (!named(el)) problems.push("unlabelled " + el.tagName.toLowerCase() + " " + (el.name || ""));
+  }
+  for (const el of document.querySelectorAll("button, a[href]"))
+    if (!(el.textContent || "").trim() && !el.getAttribute("aria-label")) problems.push("empty " + el.tagName.toLowerCase());
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4));
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] === 1)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const seen = new Set();
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const el = n.parentElement;
+    if (!el || seen.has(el) || !n.textContent.trim() || el.closest("svg")) continue;
+    seen.add(el);
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0) continue;
+    const [l1, l2] = [lum(rgb(getComputedStyle(el).color).slice(0, 3)), lum(background(el))].sort((a, b) => b - a);
+    const ratio = (l1 + 0.05) / (l2 + 0.05);
+    if (ratio < 4.5) problems.push("contrast " + ratio.toFixed(2) + " for " + el.tagName.toLowerCase() + ": " + n.textContent.trim().slice(0, 30));
+  }
+  return [...new Set(problems)];
+})()`;
+
 describe("dashboard in a browser", () => {
   let bot: RunningBot;
   let browser: Browser;
@@ -365,6 +411,8 @@ describe("dashboard in a browser", () => {
           "({ scroll: document.scrollingElement.scrollWidth, inner: window.innerWidth })",
         )) as { scroll: number; inner: number };
         expect(overflow.scroll, `${p} at ${width}px`).toBeLessThanOrEqual(overflow.inner);
+        if (width === 1280)
+          expect(await page.evaluate(A11Y_AUDIT), `accessibility of ${p || "/"}`).toEqual([]);
       }
     }
     await page.goto(`${base}/dashboard/login`);
