@@ -28,7 +28,7 @@ import {
   threadReply,
 } from "../format/content.ts";
 import { userLevel } from "../matrix/power.ts";
-import type { CommandContext, Progress } from "./context.ts";
+import { contextOnBehalf, parseOnBehalf, type CommandContext, type Progress } from "./context.ts";
 import { errorText } from "../consequences/queue.ts";
 import { ProgressMessage } from "../consequences/progress.ts";
 import { formatDuration } from "./framework/duration.ts";
@@ -408,11 +408,10 @@ export class CommandHandler implements Feature {
     input: string,
     opts: { change: boolean; confirmed?: boolean },
   ): Promise<DashboardRun> {
-    const parsed = this.registry.parse(input, { prefix: this.bot.config.commands.prefix });
-    if (!parsed.ok) return { ok: false, replies: [text(parsed.error)] };
+    const asked = parseOnBehalf(this.bot, this.registry, input);
+    if (!asked.ok) return { ok: false, replies: [text(asked.error)] };
+    const { parsed } = asked;
     const command = parsed.invocation.command;
-    if (!this.bot.safeMode.allows(command))
-      return { ok: false, replies: [text(`${this.bot.safeMode.refusal(command)}.`)] };
     const replies: Fragment[] = [];
     let threadRoot: string | undefined;
     const reply = async (r: Reply): Promise<string[]> => {
@@ -424,20 +423,13 @@ export class CommandHandler implements Feature {
       update: async () => {},
       finish: async (f) => void (await reply(typeof f === "string" ? text(f) : f)),
     };
-    const ctx: CommandContext = {
-      bot: this.bot,
-      services: this.services,
-      registry: this.registry,
+    const ctx = contextOnBehalf(this.bot, this.services, this.registry, {
       sender,
-      roomId: this.bot.managementRoomId,
-      eventId: "",
-      sentAt: Date.now(),
-      deliveredAt: Date.now(),
-      cause: { by: "moderator", user: sender, command, via: "dashboard" },
+      command,
+      via: "dashboard",
       reply,
       progress: () => collect,
-      act: (cs, onProgress) => this.bot.queue.submitAll(cs, onProgress),
-    };
+    });
     try {
       const preview = opts.confirmed ? null : await parsed.confirmation(ctx);
       if (preview) return { ok: true, replies: [], preview };

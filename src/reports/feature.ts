@@ -9,7 +9,7 @@ import type { BotParts, Feature } from "../feature.ts";
 import type { Reporting, StatusLine } from "../feature.ts";
 import type { BatchMeta, TimelineEvent } from "../router.ts";
 import type { Services } from "../services.ts";
-import type { CommandContext } from "../commands/context.ts";
+import { contextOnBehalf, parseOnBehalf, type CommandContext } from "../commands/context.ts";
 import type { CommandRegistry } from "../commands/framework/index.ts";
 import { errorText } from "../consequences/queue.ts";
 import { sendToManagementRoom } from "../consequences/housekeeping.ts";
@@ -252,37 +252,24 @@ export class ReportsFeature implements Feature, Reporting, ReportDesk {
     /** Where the triage was asked for when not by reaction ("dashboard"): the action log says so. */
     via?: string,
   ): Promise<{ outcome: TriageOutcome; summary: string }> {
-    const parsed = this.registry.parse(commandText, { prefix: this.bot.config.commands.prefix });
-    if (!parsed.ok) return { outcome: "failed", summary: parsed.error };
+    const asked = parseOnBehalf(this.bot, this.registry, commandText);
+    if (!asked.ok) return { outcome: "failed", summary: asked.error };
+    const { parsed } = asked;
     const name = parsed.invocation.command;
-    if (!this.bot.safeMode.allows(name))
-      return { outcome: "failed", summary: `${this.bot.safeMode.refusal(name)}.` };
     const replies: Reply[] = [];
-    const now = Date.now();
     const thread = entry.noticeId !== undefined ? { relatesTo: threadReply(entry.noticeId) } : {};
-    const ctx: CommandContext = {
-      bot: this.bot,
-      services: this.services,
-      registry: this.registry,
+    const ctx = contextOnBehalf(this.bot, this.services, this.registry, {
       sender: moderator,
-      roomId: this.bot.managementRoomId,
-      eventId: entry.noticeId ?? "",
-      sentAt: now,
-      deliveredAt: now,
-      cause: {
-        by: "moderator",
-        user: moderator,
-        command: name,
-        report: entry.key,
-        ...(via !== undefined ? { via } : {}),
-      },
+      command: name,
+      ...(entry.noticeId !== undefined ? { eventId: entry.noticeId } : {}),
+      report: entry.key,
+      ...(via !== undefined ? { via } : {}),
       reply: (r) => {
         replies.push(r);
         return Promise.resolve([]);
       },
       progress: () => new ProgressMessage(this.bot.queue, this.bot.managementRoomId, thread),
-      act: (cs, onProgress) => this.bot.queue.submitAll(cs, onProgress),
-    };
+    });
     try {
       const reply = await parsed.run(ctx);
       if (reply) replies.push(reply);
