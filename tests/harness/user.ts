@@ -1,7 +1,7 @@
 // A plain Matrix user for integration tests (moderator, spammer, list maintainer): raw
 // client-server API calls over fetch, so tests exercise the real homeserver and nothing of Tyr's.
 import { randomUUID } from "node:crypto";
-import type { RegisteredUser } from "./synapse.ts";
+import type { RegisteredUser, Synapse } from "./synapse.ts";
 
 export interface SeenEvent {
   type: string;
@@ -23,6 +23,15 @@ export class TestUser {
   private since: string | undefined;
   /** Every timeline event seen by `sync()`, per room. */
   readonly seen = new Map<string, SeenEvent[]>();
+
+  /** A new account on `hs` (a unique localpart from `name`; server admin with `admin`). */
+  static async register(
+    hs: Pick<Synapse, "url" | "register">,
+    name: string,
+    opts: { admin?: boolean } = {},
+  ): Promise<TestUser> {
+    return new TestUser(hs.url, await hs.register(name, opts));
+  }
 
   constructor(url: string, user: RegisteredUser) {
     this.url = url;

@@ -10,9 +10,7 @@ import { compileGlob } from "../../src/banlists/glob.ts";
 const synapse = Synapse.attach(inject("synapse"));
 const enc = encodeURIComponent;
 
-async function user(name: string): Promise<TestUser> {
-  return new TestUser(synapse.url, await synapse.register(name));
-}
+const user = (name: string) => TestUser.register(synapse, name);
 
 interface Acl {
   allow?: string[];

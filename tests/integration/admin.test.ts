@@ -11,9 +11,7 @@ import { runBot, testConfig, watchAndProtect, type RunningBot } from "../harness
 
 const synapse = Synapse.attach(inject("synapse"));
 
-async function user(name: string, admin = false): Promise<TestUser> {
-  return new TestUser(synapse.url, await synapse.register(name, { admin }));
-}
+const user = (name: string, admin = false) => TestUser.register(synapse, name, { admin });
 
 /** Whether the server refuses `u` a profile change as suspended (works outside any room). */
 async function suspended(u: TestUser): Promise<boolean> {

@@ -109,7 +109,7 @@ describe("homeserver integration (synapse-http-antispam)", () => {
       federatedHomeserver(root, "hs2.localhost"),
     ]);
     ({ tyr, mod, maintainer, mgmt, list } = await policyListCast(hs1));
-    const user = async (hs: Synapse, name: string) => new TestUser(hs.url, await hs.register(name));
+    const user = (hs: Synapse, name: string) => TestUser.register(hs, name);
     [spammer, alice, carol, remote] = await Promise.all([
       user(hs1, "spammer"),
       user(hs1, "alice"),

@@ -12,9 +12,7 @@ const synapse = Synapse.attach(info);
 const enc = encodeURIComponent;
 const tag = Date.now().toString(36);
 
-async function user(name: string): Promise<TestUser> {
-  return new TestUser(synapse.url, await synapse.register(name));
-}
+const user = (name: string) => TestUser.register(synapse, name);
 
 type PowerLevels = { users?: Record<string, number>; events_default?: number };
 

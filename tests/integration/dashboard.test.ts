@@ -105,8 +105,7 @@ describe("dashboard in a browser", () => {
 
   beforeAll(async () => {
     browser = await launchBrowser();
-    const user = async (name: string, admin = false) =>
-      new TestUser(synapse.url, await synapse.register(name, { admin }));
+    const user = (name: string, admin = false) => TestUser.register(synapse, name, { admin });
     // Tyr is a server admin here: relaying abuse reports reads Synapse's admin API.
     tyr = await user("tyr", true);
     mod = await user("mod");

@@ -107,7 +107,7 @@ describe("HTTP listener fuzz against the running bot", () => {
         failOpen: { check_event_for_spam: true },
       },
     });
-    const user = async (name: string) => new TestUser(hs.url, await hs.register(name));
+    const user = (name: string) => TestUser.register(hs, name);
     [tyr, mod, alice] = await Promise.all([user("tyr"), user("mod"), user("alice")]);
     mgmt = await mod.createRoom({ invite: [tyr.userId] });
     room = await mod.createRoom({

@@ -9,9 +9,7 @@ import { runBot, testConfig, type RunningBot } from "../harness/bot.ts";
 
 const synapse = Synapse.attach(inject("synapse"));
 
-async function user(name: string, admin = false): Promise<TestUser> {
-  return new TestUser(synapse.url, await synapse.register(name, { admin }));
-}
+const user = (name: string, admin = false) => TestUser.register(synapse, name, { admin });
 
 /** Uploads a small file as `u`; returns its mxc URI. */
 async function upload(u: TestUser, body: string): Promise<string> {

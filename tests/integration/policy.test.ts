@@ -9,9 +9,7 @@ import { policyListCast, runBot, testConfig, watchAndProtect, type RunningBot } 
 const synapse = Synapse.attach(inject("synapse"));
 const enc = encodeURIComponent;
 
-async function user(name: string): Promise<TestUser> {
-  return new TestUser(synapse.url, await synapse.register(name));
-}
+const user = (name: string) => TestUser.register(synapse, name);
 
 describe("policy lists", () => {
   let bot: RunningBot;

@@ -46,8 +46,7 @@ describe("protections", () => {
     "big",
   ];
 
-  const user = async (name: string): Promise<TestUser> =>
-    new TestUser(synapse.url, await synapse.register(name));
+  const user = (name: string) => TestUser.register(synapse, name);
 
   beforeAll(async () => {
     botUser = await user("tyr");

@@ -16,8 +16,7 @@ const dir = join(DEV_DIR, `redaction-${process.pid}`);
 
 describe("redaction on takedown: redact_events, bulk, per event", () => {
   let hs: Synapse;
-  const user = async (name: string, admin = false) =>
-    new TestUser(hs.url, await hs.register(name, { admin }));
+  const user = (name: string, admin = false) => TestUser.register(hs, name, { admin });
 
   beforeAll(async () => {
     hs = await Synapse.create({ dir, experimental: { msc4293_enabled: true } });

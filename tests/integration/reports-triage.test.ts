@@ -15,9 +15,7 @@ import { ActionLog } from "../../src/store/actionLog.ts";
 const synapse = Synapse.attach(inject("synapse"));
 const enc = encodeURIComponent;
 
-async function user(name: string, admin = false): Promise<TestUser> {
-  return new TestUser(synapse.url, await synapse.register(name, { admin }));
-}
+const user = (name: string, admin = false) => TestUser.register(synapse, name, { admin });
 
 describe("report triage by reaction", () => {
   let tyr: TestUser;

@@ -13,9 +13,7 @@ import { REPORTS_CURSOR_FILE } from "../../src/reports/feature.ts";
 const synapse = Synapse.attach(inject("synapse"));
 const enc = encodeURIComponent;
 
-async function user(name: string, admin = false): Promise<TestUser> {
-  return new TestUser(synapse.url, await synapse.register(name, { admin }));
-}
+const user = (name: string, admin = false) => TestUser.register(synapse, name, { admin });
 
 describe("abuse reports", () => {
   let tyr: TestUser;

@@ -10,9 +10,7 @@ import { runBot, testConfig, type RunningBot } from "../harness/bot.ts";
 
 const synapse = Synapse.attach(inject("synapse"));
 
-async function user(name: string): Promise<TestUser> {
-  return new TestUser(synapse.url, await synapse.register(name));
-}
+const user = (name: string) => TestUser.register(synapse, name);
 
 /** The rooms in Tyr's protected-rooms account data. */
 async function protectedRooms(tyr: TestUser): Promise<string[]> {

@@ -10,9 +10,7 @@ import { runBot, testConfig, watchAndProtect, type RunningBot } from "../harness
 
 const synapse = Synapse.attach(inject("synapse"));
 
-async function user(name: string, admin = false): Promise<TestUser> {
-  return new TestUser(synapse.url, await synapse.register(name, { admin }));
-}
+const user = (name: string, admin = false) => TestUser.register(synapse, name, { admin });
 
 const joinedRooms = async (u: TestUser) =>
   (await u.api<{ joined_rooms: string[] }>("GET", "/_matrix/client/v3/joined_rooms")).joined_rooms;

@@ -24,8 +24,7 @@ describe("room unblock when the rule goes", () => {
   let mgmt: string;
   let list: string;
 
-  const user = async (hs: Synapse, name: string, admin = false) =>
-    new TestUser(hs.url, await hs.register(name, { admin }));
+  const user = (hs: Synapse, name: string, admin = false) => TestUser.register(hs, name, { admin });
   const joinedRooms = async (u: TestUser) =>
     (await u.api<{ joined_rooms: string[] }>("GET", "/_matrix/client/v3/joined_rooms")).joined_rooms;
   /** `u` joins `room` through hs2 (where the room lives): "ok" or the status and error. */

@@ -10,9 +10,7 @@ import { runBot, testConfig, watchAndProtect, type RunningBot } from "../harness
 const synapse = Synapse.attach(inject("synapse"));
 const enc = encodeURIComponent;
 
-async function user(name: string): Promise<TestUser> {
-  return new TestUser(synapse.url, await synapse.register(name));
-}
+const user = (name: string) => TestUser.register(synapse, name);
 
 describe("room version 12: creators", () => {
   let tyr: TestUser;

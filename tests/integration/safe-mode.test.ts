@@ -17,7 +17,7 @@ import { PROJECT_ROOT } from "../harness/synapse.ts";
 const synapse = Synapse.attach(inject("synapse"));
 const enc = encodeURIComponent;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const user = async (name: string) => new TestUser(synapse.url, await synapse.register(name));
+const user = (name: string) => TestUser.register(synapse, name);
 
 /** Tyr with a management room, a protected room a listed spammer sits in, and a list banning them. */
 async function setup(tag: string) {
