@@ -1,7 +1,7 @@
 // "Log in with Matrix" from ANOTHER homeserver than Tyr's own: Tyr runs on hs1, a moderator's
 // account lives on hs2, and the two federate over TLS. Tyr verifies hs2's certificate against a CA
 // file (`homeserverCaFile`: the test certificates are their own CA) and reaches hs2 by server-name
-// resolution. Refusals: a token presented for the wrong server, a non-moderator of hs2, garbage
+// resolution: hs2 is named `hs2.localhost` and delegates to its federation port by .well-known. Refusals: a token presented for the wrong server, a non-moderator of hs2, garbage
 // and expired tokens, a name that does not resolve, a certificate no trusted CA vouches for, and a
 // hostile "homeserver" that vouches for a user of another server, redirects elsewhere, answers
 // too much or never answers. No refusal crashes Tyr, each comes within bounded time, and no token
@@ -13,7 +13,7 @@ import { request } from "node:http";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { DEV_DIR, freePort, type Synapse } from "../harness/synapse.ts";
-import { federatedHomeserver } from "../harness/federation.ts";
+import { delegatedHomeserver, federatedHomeserver } from "../harness/federation.ts";
 import { selfSignedCert } from "../harness/tls.ts";
 import { TestUser, eventually } from "../harness/user.ts";
 import { runBot, testConfig, type RunningBot } from "../harness/bot.ts";
@@ -26,6 +26,8 @@ type Answer = { status: number; location?: string; setCookie?: string; body: str
 describe("dashboard: log in with Matrix from another homeserver", () => {
   let hs1: Synapse;
   let hs2: Synapse;
+  let wellKnown: Server;
+  let wellKnownAsked: { synapse: number; other: number };
   let bot: RunningBot;
   let tyr: TestUser;
   let mod: TestUser;
@@ -110,10 +112,15 @@ describe("dashboard: log in with Matrix from another homeserver", () => {
 
   beforeAll(async () => {
     rmSync(root, { recursive: true, force: true });
-    [hs1, hs2] = await Promise.all([
+    // hs2 is named `hs2.localhost` without a port: found through its .well-known delegation.
+    let delegated: Awaited<ReturnType<typeof delegatedHomeserver>>;
+    [hs1, delegated] = await Promise.all([
       federatedHomeserver(root, "hs1.localhost"),
-      federatedHomeserver(root, "hs2.localhost"),
+      delegatedHomeserver(root, "hs2.localhost"),
     ]);
+    hs2 = delegated.synapse;
+    wellKnown = delegated.wellKnown;
+    wellKnownAsked = delegated.asked;
     const user = async (hs: Synapse, name: string, admin = false) =>
       new TestUser(hs.url, await hs.register(name, { admin }));
     [tyr, mod, remoteMod, remoteMember] = await Promise.all([
@@ -205,18 +212,21 @@ describe("dashboard: log in with Matrix from another homeserver", () => {
 
   afterAll(async () => {
     await bot?.stop();
-    for (const s of [evil, elsewhere, rogue]) s?.closeAllConnections();
-    for (const s of [evil, elsewhere, rogue]) s?.close();
+    for (const s of [evil, elsewhere, rogue, wellKnown]) s?.closeAllConnections();
+    for (const s of [evil, elsewhere, rogue, wellKnown]) s?.close();
     await Promise.all([hs1?.stop(), hs2?.stop()]);
     rmSync(root, { recursive: true, force: true });
   });
 
   it("logs in a moderator of hs2 with an OpenID token from hs2, verified over TLS", async () => {
     const t = await openIdToken(remoteMod);
-    expect(t.matrix_server_name).toBe(hs2.serverName);
+    expect(t.matrix_server_name).toBe("hs2.localhost");
+    const asked = wellKnownAsked.other;
     const a = await login(t.access_token, t.matrix_server_name);
     expect(a.status, flash(a)).toBe(303);
     expect(a.location).toBe("/dashboard");
+    // Tyr found hs2 through its .well-known (a bare server name: no port to connect to directly).
+    expect(wellKnownAsked.other).toBeGreaterThan(asked);
     expect(a.setCookie).toMatch(/^tyr_dashboard=[^;]+; Path=\/dashboard; HttpOnly; SameSite=Strict/);
     const cookie = a.setCookie!.split(";")[0]!;
     const page = await fetch(`${base}/dashboard/log`, { headers: { Cookie: cookie }, redirect: "manual" });
