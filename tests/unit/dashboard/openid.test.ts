@@ -68,6 +68,14 @@ describe("networkOpenIdVerifier, own homeserver", () => {
     });
   });
 
+  it("does not reach another server at a loopback address unless allowed", async () => {
+    for (const name of ["127.0.0.1:8448", "hs.localhost"])
+      expect(await verifier.verify("good12345", name)).toEqual({
+        ok: false,
+        error: `could not reach ${name}: it is on a private or loopback address (allowed only with dashboard.allowPrivateHomeservers)`,
+      });
+  });
+
   it("says why, never with the request path (it holds the token)", async () => {
     const r = await verifier.verify("expired12345", "own.example");
     expect(r).toEqual({
