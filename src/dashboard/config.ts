@@ -6,6 +6,7 @@ import { z } from "zod";
 export const DASHBOARD_DEFAULTS = {
   enabled: false,
   sessionHours: 12,
+  allowPrivateHomeservers: false,
 } as const;
 
 const baseUrl = z
@@ -29,6 +30,13 @@ export const dashboardSchema = z
         .min(1, { error: "expected a number of hours between 1 and 168" })
         .max(168, { error: "expected a number of hours between 1 and 168" })
         .default(DASHBOARD_DEFAULTS.sessionHours),
+      /**
+       * "Log in with Matrix" may reach other homeservers at loopback or private addresses (a LAN
+       * deployment). Off: a login form must not make Tyr probe its own network. TLS is verified either way.
+       */
+      allowPrivateHomeservers: z
+        .boolean({ error: "expected true or false" })
+        .default(DASHBOARD_DEFAULTS.allowPrivateHomeservers),
     },
     { error: "expected a mapping" },
   )

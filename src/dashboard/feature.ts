@@ -56,7 +56,9 @@ export class DashboardFeature implements Feature {
       openid: networkOpenIdVerifier({
         ownServer: bot.serverName,
         homeserverUrl: bot.config.homeserverUrl,
-        insecure: false,
+        allowPrivateAddresses: c.allowPrivateHomeservers,
+        // Two seconds inside the listener's own limit, to answer with the reason.
+        timeoutMs: Math.max(1_000, bot.config.http.requestTimeoutSeconds * 1000 - 2_000),
       }),
       secure: this.baseUrl.startsWith("https://"),
       homeserverOrigin: new URL(bot.config.homeserverUrl).origin,

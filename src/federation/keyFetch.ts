@@ -7,7 +7,8 @@
 // server may be contacted at all; this decides *how*.
 import { BlockList, isIP } from "node:net";
 import { promises as dnsPromises, lookup as dnsLookup, type LookupAddress } from "node:dns";
-import { request, type RequestOptions } from "node:https";
+import { request as httpsRequest, type RequestOptions } from "node:https";
+import { request as httpRequest } from "node:http";
 import type { LookupFunction } from "node:net";
 import {
   resolveServerName,
@@ -100,15 +101,40 @@ function guardedLookup(allowPrivate: boolean): LookupFunction {
   };
 }
 
+/** A non-200 answer: `status` lets callers tell "refused" from "unreachable". */
+export class HttpStatusError extends Error {
+  readonly status: number;
+  constructor(status: number, where: string) {
+    super(`HTTP ${status} from ${where}`);
+    this.status = status;
+  }
+}
+
 /** GET `https://<target><path>` and parse the JSON answer; rejects with a reason on anything else. */
 export function httpsGetJson(
   target: FederationTarget,
   path: string,
   opts: KeyFetchOptions,
 ): Promise<unknown> {
+  return getJson(target, path, opts, httpsRequest);
+}
+
+/**
+ * The same over plain http (a homeserver URL on loopback, as an admin configured it). Reasons never
+ * carry the query string: it may hold a secret (an OpenID access token).
+ */
+export function getJson(
+  target: FederationTarget,
+  path: string,
+  opts: KeyFetchOptions,
+  send: typeof httpsRequest | typeof httpRequest,
+): Promise<unknown> {
   const ipLiteral = isIP(target.host) !== 0;
   if (ipLiteral && !opts.allowPrivateAddresses && isPrivateAddress(target.host))
-    return Promise.reject(new Error(`${target.host} is a private or loopback address`));
+    return Promise.reject(
+      Object.assign(new Error(`${target.host} is a private or loopback address`), { code: "EPRIVATE" }),
+    );
+  const where = `${target.hostHeader}${path.split("?")[0]}`;
   const options: RequestOptions = {
     host: target.host,
     port: target.port,
@@ -121,11 +147,16 @@ export function httpsGetJson(
     agent: false,
     ...(isIP(target.tlsName) === 0 ? { servername: target.tlsName } : {}),
   };
+  const tooSlow = () =>
+    Object.assign(new Error(`no answer from ${target.hostHeader} within ${opts.timeoutMs} ms`), {
+      code: "ETIMEDOUT",
+    });
   return new Promise((resolve, reject) => {
-    const req = request(options, (res) => {
+    const req = send(options, (res) => {
+      // Redirects are not followed: whoever answers must answer itself.
       if (res.statusCode !== 200) {
         res.resume();
-        reject(new Error(`HTTP ${res.statusCode} from ${target.hostHeader}${path}`));
+        reject(new HttpStatusError(res.statusCode ?? 0, where));
         return;
       }
       const chunks: Buffer[] = [];
@@ -134,7 +165,9 @@ export function httpsGetJson(
         size += c.length;
         if (size > opts.maxBytes) {
           req.destroy(
-            new Error(`the answer of ${target.hostHeader}${path} is larger than ${opts.maxBytes} bytes`),
+            Object.assign(new Error(`the answer of ${where} is larger than ${opts.maxBytes} bytes`), {
+              code: "ETOOLARGE",
+            }),
           );
           return;
         }
@@ -144,19 +177,14 @@ export function httpsGetJson(
         try {
           resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")));
         } catch {
-          reject(new Error(`the answer of ${target.hostHeader}${path} is not JSON`));
+          reject(new Error(`the answer of ${where} is not JSON`));
         }
       });
       res.on("error", reject);
     });
-    const timer = setTimeout(
-      () => req.destroy(new Error(`no answer from ${target.hostHeader} within ${opts.timeoutMs} ms`)),
-      opts.timeoutMs,
-    );
+    const timer = setTimeout(() => req.destroy(tooSlow()), opts.timeoutMs);
     req.on("close", () => clearTimeout(timer));
-    req.on("timeout", () =>
-      req.destroy(new Error(`no answer from ${target.hostHeader} within ${opts.timeoutMs} ms`)),
-    );
+    req.on("timeout", () => req.destroy(tooSlow()));
     req.on("error", (e) => reject(e));
     req.end();
   });
