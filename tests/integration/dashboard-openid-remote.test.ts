@@ -26,7 +26,7 @@ type Answer = { status: number; location?: string; setCookie?: string; body: str
 describe("dashboard: log in with Matrix from another homeserver", () => {
   let hs1: Synapse;
   let hs2: Synapse;
-  let wellKnown: Server;
+  let wellKnown: Server | undefined;
   let wellKnownAsked: { synapse: number; other: number };
   let bot: RunningBot;
   let tyr: TestUser;
@@ -121,8 +121,7 @@ describe("dashboard: log in with Matrix from another homeserver", () => {
     hs2 = delegated.synapse;
     wellKnown = delegated.wellKnown;
     wellKnownAsked = delegated.asked;
-    const user = async (hs: Synapse, name: string, admin = false) =>
-      new TestUser(hs.url, await hs.register(name, { admin }));
+    const user = (hs: Synapse, name: string, admin = false) => TestUser.register(hs, name, { admin });
     [tyr, mod, remoteMod, remoteMember] = await Promise.all([
       user(hs1, "tyr", true),
       user(hs1, "mod"),
@@ -220,13 +219,14 @@ describe("dashboard: log in with Matrix from another homeserver", () => {
 
   it("logs in a moderator of hs2 with an OpenID token from hs2, verified over TLS", async () => {
     const t = await openIdToken(remoteMod);
-    expect(t.matrix_server_name).toBe("hs2.localhost");
+    expect(t.matrix_server_name).toBe(hs2.serverName);
     const asked = wellKnownAsked.other;
     const a = await login(t.access_token, t.matrix_server_name);
     expect(a.status, flash(a)).toBe(303);
     expect(a.location).toBe("/dashboard");
-    // Tyr found hs2 through its .well-known (a bare server name: no port to connect to directly).
-    expect(wellKnownAsked.other).toBeGreaterThan(asked);
+    // Tyr found hs2 through its .well-known (a bare server name: no port to connect to directly),
+    // where this machine let the harness serve it on port 443 (see delegatedHomeserver).
+    if (wellKnown !== undefined) expect(wellKnownAsked.other).toBeGreaterThan(asked);
     expect(a.setCookie).toMatch(/^tyr_dashboard=[^;]+; Path=\/dashboard; HttpOnly; SameSite=Strict/);
     const cookie = a.setCookie!.split(";")[0]!;
     const page = await fetch(`${base}/dashboard/log`, { headers: { Cookie: cookie }, redirect: "manual" });
