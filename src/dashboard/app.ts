@@ -82,11 +82,16 @@ export class DashboardApp {
 
   constructor(deps: DashboardDeps) {
     this.deps = deps;
-    const common = {
+    const common: Record<string, string> = {
       "X-Content-Type-Options": "nosniff",
       "Referrer-Policy": "no-referrer",
       "X-Frame-Options": "DENY",
       "Cross-Origin-Opener-Policy": "same-origin",
+      // Pages carry a session's CSRF token or a login link's token: never kept by a browser's
+      // history cache or a proxy, so a shared computer or a cache cannot hand them on.
+      "Cache-Control": "no-store",
+      // Behind HTTPS, browsers must never come back over plain HTTP (the cookie is Secure).
+      ...(deps.secure ? { "Strict-Transport-Security": "max-age=31536000" } : {}),
     };
     this.headers = { ...common, "Content-Security-Policy": csp("'self'") };
     // The login page's script asks the moderator's homeserver for an OpenID token.

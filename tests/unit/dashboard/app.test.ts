@@ -152,4 +152,29 @@ describe("dashboard requests", () => {
     s.allowed.add("@mod:x");
     expect((await s.req("GET", "/dashboard", { cookie: cookie! })).status).toBe(303); // the session is gone
   });
+
+  it("keeps pages that carry a login token or a CSRF token out of every cache, and sends HSTS behind https", async () => {
+    const s = setup({ secure: true });
+    const token = (s.app as unknown as { deps: DashboardDeps }).deps.links.issue("@mod:x");
+    const login = await s.req("GET", `/dashboard/login?token=${token}`);
+    expect(login.headers?.["Cache-Control"]).toBe("no-store");
+    expect(login.headers?.["Referrer-Policy"]).toBe("no-referrer");
+    const { res, cookie } = await s.login();
+    expect(res.headers?.["Strict-Transport-Security"]).toMatch(/^max-age=\d{7,}/);
+    for (const path of [
+      "/dashboard",
+      "/dashboard/log",
+      "/dashboard/protections",
+      "/dashboard/sessions",
+      "/dashboard/nope",
+    ]) {
+      const page = await s.req("GET", path, { cookie: cookie! });
+      expect(page.headers?.["Cache-Control"], path).toBe("no-store");
+      expect(page.headers?.["Strict-Transport-Security"], path).toMatch(/^max-age=\d{7,}/);
+    }
+    const css = await s.req("GET", "/dashboard/static/app.css");
+    expect(css.headers?.["X-Content-Type-Options"]).toBe("nosniff");
+    expect(css.headers?.["Cache-Control"]).toBe("max-age=300");
+    expect((await setup().login()).res.headers?.["Strict-Transport-Security"]).toBeUndefined();
+  });
 });

@@ -48,7 +48,7 @@ const rules: Rule[] = [EVIL, JS_URL, DATA_URL].map((x, i) => ({
   list: `!list${x}:x`,
   kind: "user",
   entity: x,
-  recommendation: "m.ban",
+  recommendation: "ban",
   reason: x,
   eventType: "m.policy.rule.user",
   stateKey: `${x}${i}`,
