@@ -44,6 +44,14 @@ const ABOUT_COLUMNS = ["target", "room", "actor", "list"] as const;
 /** Trigram FTS answers substrings of at least three characters; shorter ones fall back to LIKE. */
 const MIN_TRIGRAM = 3;
 
+/**
+ * Whether the free-text index can answer `needle`: three characters or more, and no NUL (FTS5
+ * reads its query as a C string, so a NUL would end the phrase early and the query fails).
+ */
+function indexable(needle: string): boolean {
+  return [...needle].length >= MIN_TRIGRAM && !needle.includes("\u0000");
+}
+
 /** A free-text needle as one FTS5 phrase (double quotes doubled), optionally column-restricted. */
 export function ftsPhrase(needle: string, columns?: readonly string[]): string {
   const phrase = `"${needle.replace(/"/g, '""')}"`;
@@ -77,7 +85,7 @@ export function buildSearch(s: ActionSearch, unindexedAfter?: number): Sql {
     // Substring of the columns, or the exact report: FTS cannot OR with another column, so the
     // matching rowids come from a subquery (`log` asks for a few records, newest first).
     const about = s.about;
-    if ([...about].length >= MIN_TRIGRAM) {
+    if (indexable(about)) {
       const tail = unindexedAfter === undefined ? undefined : likeAny(about, ABOUT_COLUMNS);
       where.push(
         "(a.id IN (SELECT rowid FROM actions_fts WHERE actions_fts MATCH ?)" +
@@ -95,7 +103,7 @@ export function buildSearch(s: ActionSearch, unindexedAfter?: number): Sql {
       params.push(about);
     }
   }
-  const fts = needles.filter((n) => [...n.needle].length >= MIN_TRIGRAM);
+  const fts = needles.filter((n) => indexable(n.needle));
   const phrase = fts.map((n) => ftsPhrase(n.needle, n.columns)).join(" AND ");
   const ftsDrives = fts.length > 0 && unindexedAfter === undefined;
   if (ftsDrives) {

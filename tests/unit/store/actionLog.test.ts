@@ -168,6 +168,22 @@ describe("action log searches", () => {
     expect(log.countMatches({ cause: "moderator" })).toBe(151);
   });
 
+  it("answers any search text, even one FTS5 cannot parse (a NUL ends its query string), without throwing", () => {
+    for (const text of [
+      "\u0000number 29\u0000",
+      "num\u0000ber",
+      "\u0000",
+      'a"\u0000"b',
+      "NEAR(abc def)",
+      "abc*",
+    ])
+      for (const s of [{ text }, { about: text }]) {
+        expect(() => log.search({ ...s, limit: 10 }), JSON.stringify(s)).not.toThrow();
+        expect(() => log.countMatches(s), JSON.stringify(s)).not.toThrow();
+      }
+    expect(log.search({ text: "NEAR(abc def)", limit: 10 })).toEqual([]);
+  });
+
   it("counts actions per whole time bucket and cause, for the charts", () => {
     const t0 = 1_700_000_000_000;
     const rows = log.histogram(t0, 100_000);
