@@ -26,13 +26,16 @@ function setup(opts: { secure?: boolean } = {}) {
     prefix: "!tyr",
     actionLog: new ActionLog(mkdtempSync(join(tmpdir(), "tyr-dash-"))),
     mayUse: (u) => (allowed.has(u) ? undefined : "not a moderator"),
-    run: async (_u, command) => {
+    run: async (_u, command, o) => {
+      // A wide ban asks first, as the `ban` command does in chat.
+      if (o.change && command.includes("*") && o.confirmed !== true)
+        return { ok: true, replies: [], preview: text(`would ban everyone: ${command}`) };
       ran.push(command);
       return { ok: true, replies: [text(`ran ${command}`)] };
     },
     record: () => {},
     reports: undefined,
-    lists: () => [],
+    lists: () => [{ id: "!l:x", label: "spam", rules: 0, writable: true }],
     rules: () => [],
     protectionNames: () => ["flooding"],
     protectedRooms: () => [],
@@ -176,5 +179,27 @@ describe("dashboard requests", () => {
     expect(css.headers?.["X-Content-Type-Options"]).toBe("nosniff");
     expect(css.headers?.["Cache-Control"]).toBe("max-age=300");
     expect((await setup().login()).res.headers?.["Strict-Transport-Security"]).toBeUndefined();
+  });
+
+  it("shows a command's preview instead of running it, and runs it only when the preview's form is sent", async () => {
+    const s = setup();
+    const { cookie } = await s.login();
+    const page = await s.req("GET", "/dashboard/lists", { cookie: cookie! });
+    const csrf = /name="csrf" value="([^"]+)"/.exec(String(page.body))?.[1] ?? "";
+    const form = { csrf, list: "!l:x", entity: "@*:*", reason: "wide" };
+    const first = await s.req("POST", "/dashboard/lists/add", { cookie: cookie!, form });
+    expect(s.ran).toEqual([]);
+    const body = String(first.body);
+    expect(body).toContain("would ban everyone");
+    const again = /<form method="post">(.*?)<\/form>/s.exec(body)?.[1] ?? "";
+    const fields = Object.fromEntries(
+      [...again.matchAll(/name="([^"]+)" value="([^"]*)"/g)].map((m) => [
+        m[1]!,
+        m[2]!.replace(/&#64;/g, "@"),
+      ]),
+    );
+    expect(fields).toMatchObject({ ...form, confirmed: "yes" });
+    await s.req("POST", "/dashboard/lists/add", { cookie: cookie!, form: fields });
+    expect(s.ran).toEqual(["ban -- !l:x @*:* wide"]);
   });
 });
