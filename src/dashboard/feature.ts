@@ -121,13 +121,31 @@ export class DashboardFeature implements Feature {
     return command({
       name: "dashboard",
       group: "General",
-      summary: "A one-time link to log in to the web dashboard (valid 5 minutes, only for you)",
+      summary: "A one-time link to log in to the web dashboard as you (valid 5 minutes)",
       examples: ["dashboard"],
       run: (ctx) => {
+        // A link in the room opens a session for whoever follows it first: never post one where
+        // someone who may not use the dashboard can read it.
+        const readers = linkReaders(this.bot, (u) => this.accessProblem(u) !== undefined);
+        if (readers.length > 0)
+          return fmt`✗ No login link: ${readers.slice(0, 5).join(", ")}${readers.length > 5 ? ` and ${String(readers.length - 5)} more` : ""} can read the management room but may not use the dashboard, and could open it first. Log in with Matrix at ${link(`${this.baseUrl}${BASE}/login`, "the dashboard's login page")} instead, or remove them from the room.`;
         const token = this.links.issue(ctx.sender);
         const url = `${this.baseUrl}${BASE}/login?token=${token}`;
-        return fmt`${bold("Dashboard login")} for ${ctx.sender}: ${link(url, "open the dashboard")}. The link works once, within ${String(LOGIN_LINK_TTL_MS / 60_000)} minutes, and logs in only ${ctx.sender}; do not forward it.`;
+        return fmt`${bold("Dashboard login")} for ${ctx.sender}: ${link(url, "open the dashboard")}. The link works once, within ${String(LOGIN_LINK_TTL_MS / 60_000)} minutes, and logs in as ${ctx.sender} whoever opens it first: do not forward it.`;
       },
     });
   }
+}
+
+/**
+ * Who can read the management room (joined, or invited: an invite can be enough to read what is
+ * sent after it) without being allowed the dashboard, Tyr aside.
+ */
+export function linkReaders(
+  bot: Pick<BotParts, "state" | "managementRoomId" | "session">,
+  refused: (user: string) => boolean,
+): string[] {
+  const room = bot.state.peek(bot.managementRoomId);
+  if (!room) return [];
+  return room.members(["join", "invite"]).filter((u) => u !== bot.session.userId && refused(u));
 }

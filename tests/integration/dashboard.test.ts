@@ -120,9 +120,7 @@ describe("dashboard in a browser", () => {
     outsider = await user("outsider");
     spammer = await user("dashspam");
     await mod.invite(mgmt, mod2.userId);
-    await mod.invite(mgmt, outsider.userId);
     await mod2.join(mgmt);
-    await outsider.join(mgmt);
     await mod.setPowerLevel(mgmt, mod2.userId, 50);
     room = await mod.createRoom({
       preset: "public_chat",
@@ -187,11 +185,26 @@ describe("dashboard in a browser", () => {
   });
 
   it("refuses a non-moderator, and a moderator who lost the power level", async () => {
+    await mod.invite(mgmt, outsider.userId);
+    // Invited is enough to be a possible reader: no link is posted for anyone from now on.
+    const whileInvited = await command(mod, "dashboard");
+    expect(whileInvited).toMatch(
+      new RegExp(`No login link: ${outsider.userId.replace(/[.]/g, "\\.")}.*Log in with Matrix`),
+    );
+    expect(LINK.test(whileInvited)).toBe(false);
+    await outsider.join(mgmt);
+    await eventually(
+      async () => bot.bot.state.peek(mgmt)?.membership(outsider.userId) === "join",
+      30_000,
+      "Tyr to see the outsider join",
+    );
     // A member of the management room without power: Tyr does not even answer with a link.
     const id = await outsider.sendText(mgmt, "!tyr dashboard");
     const refusal = await outsider.waitForReply(mgmt, tyr.userId, id, "the refusal");
     expect(String(refusal.content.body)).toMatch(/only members with power level 50/);
     expect(LINK.test(String(refusal.content.body))).toBe(false);
+    // …and a moderator's link is not posted where the outsider could open it first.
+    expect(LINK.test(await command(mod, "dashboard"))).toBe(false);
     // …and logging in with Matrix (a real OpenID token from Synapse, verified by Tyr) is refused.
     const openid = await outsider.api<{ access_token: string; matrix_server_name: string }>(
       "POST",
@@ -218,6 +231,12 @@ describe("dashboard in a browser", () => {
     });
     expect(forged.status).toBe(403);
     expect(JSON.stringify(bot.logs)).not.toContain(openid.access_token);
+    await outsider.leave(mgmt);
+    await eventually(
+      async () => bot.bot.state.peek(mgmt)?.membership(outsider.userId) === "leave",
+      30_000,
+      "Tyr to see the outsider leave",
+    );
 
     // mod2 logs in, then loses the power level: the next request ends the session.
     const s = await loggedIn(mod2);
@@ -233,6 +252,13 @@ describe("dashboard in a browser", () => {
     await s.page.goto(`${base}/dashboard`);
     expect(s.page.url()).toBe(`${base}/dashboard/login`);
     await s.context.close();
+    // A demoted member can read the room too: out they go, so that links can be posted again.
+    await mod2.leave(mgmt);
+    await eventually(
+      async () => bot.bot.state.peek(mgmt)?.membership(mod2.userId) === "leave",
+      30_000,
+      "Tyr to see mod2 leave",
+    );
   });
 
   it("logs in with Matrix: the browser gets an OpenID token from Synapse, Tyr verifies it", async () => {
