@@ -15,6 +15,8 @@ import { exitWhenDrained } from "../src/util/exitWhenDrained.ts";
 const DIR = resolve(process.env.TYR_SANDBOX_DIR ?? join(DEV_DIR, "sandbox"));
 const STATE = join(DIR, "sandbox.json");
 const PORT = Number(process.env.TYR_SANDBOX_PORT ?? 8008);
+/** Tyr's own HTTP listener: the dashboard and the monitoring endpoints. */
+const HTTP_PORT = Number(process.env.TYR_SANDBOX_HTTP_PORT ?? 8090);
 const ENCRYPTED = !(process.argv.includes("--plaintext") || process.env.TYR_SANDBOX_PLAINTEXT === "1");
 /** After Ctrl-C: how long queued replies may still go out before Tyr stops anyway. */
 const STOP_GRACE_MS = 1_000;
@@ -142,6 +144,9 @@ async function main(): Promise<void> {
       `managementRoom: "${state.rooms.management}"`,
       "logLevel: info",
       "logFormat: pretty",
+      `http: { bind: 127.0.0.1, port: ${HTTP_PORT} }`,
+      `dashboard: { enabled: true, publicBaseUrl: "http://127.0.0.1:${HTTP_PORT}" }`,
+      "metrics: { enabled: true }",
       "",
     ].join("\n"),
   );
@@ -157,6 +162,8 @@ async function main(): Promise<void> {
       `  Ban list:     #sandbox-bans:${synapse.serverName}`,
       `  Config:       ${configFile}`,
       "Log in with any Matrix client (e.g. Element, homeserver above) and say `!tyr help` in the management room.",
+      `Dashboard:    http://127.0.0.1:${HTTP_PORT}/dashboard   (say \`!tyr dashboard\` in the management room for a login link)`,
+      `Monitoring:   http://127.0.0.1:${HTTP_PORT}/metrics, /healthz, /readyz`,
       ...(encrypted ? verificationSteps(synapse.serverName, state.bot.userId) : []),
       "Ctrl-C stops Tyr and Synapse.",
       "",

@@ -210,15 +210,29 @@ describe("scripts/sandbox.sh", () => {
     out: string;
     /** The management room's m.room.encryption algorithm, read while the sandbox ran. */
     algorithm: string | undefined;
+    /** HTTP statuses of Tyr's dashboard login page and /healthz, read while the sandbox ran. */
+    dashboard: number;
+    health: number;
     code: number | null;
     stopMs: number;
   }
 
   /** Runs the sandbox until Tyr syncs, then presses Ctrl-C. */
-  async function sandbox(dir: string, port: number, env: Record<string, string> = {}): Promise<SandboxRun> {
+  async function sandbox(
+    dir: string,
+    port: number,
+    httpPort: number,
+    env: Record<string, string> = {},
+  ): Promise<SandboxRun> {
     // Its own process group, like a terminal's foreground job: Ctrl-C reaches Tyr and Synapse alike.
     const p = spawn("bash", [join(PROJECT_ROOT, "scripts/sandbox.sh")], {
-      env: { ...process.env, TYR_SANDBOX_DIR: dir, TYR_SANDBOX_PORT: String(port), ...env },
+      env: {
+        ...process.env,
+        TYR_SANDBOX_DIR: dir,
+        TYR_SANDBOX_PORT: String(port),
+        TYR_SANDBOX_HTTP_PORT: String(httpPort),
+        ...env,
+      },
       cwd: PROJECT_ROOT,
       detached: true,
     });
@@ -240,10 +254,12 @@ describe("scripts/sandbox.sh", () => {
         { headers: { Authorization: `Bearer ${state.moderator.accessToken}` } },
       );
       const algorithm = res.ok ? ((await res.json()) as { algorithm?: string }).algorithm : undefined;
+      const dashboard = (await fetch(`http://127.0.0.1:${httpPort}/dashboard/login`)).status;
+      const health = (await fetch(`http://127.0.0.1:${httpPort}/healthz`)).status;
       const signalled = Date.now();
       process.kill(-p.pid!, "SIGINT");
       const code = await Promise.race([exited, new Promise<null>((r) => setTimeout(() => r(null), 30_000))]);
-      return { out, algorithm, code, stopMs: Date.now() - signalled };
+      return { out, algorithm, dashboard, health, code, stopMs: Date.now() - signalled };
     } finally {
       if (p.exitCode === null) process.kill(-p.pid!, "SIGKILL");
     }
@@ -262,14 +278,20 @@ describe("scripts/sandbox.sh", () => {
       expect(r.out).not.toContain("DEP0060");
     };
 
-    const plain = await sandbox(dir, port, { TYR_SANDBOX_PLAINTEXT: "1" });
+    // Neither port is bound until the sandbox starts: make sure they differ.
+    let httpPort = await freePort();
+    while (httpPort === port) httpPort = await freePort();
+    const plain = await sandbox(dir, port, httpPort, { TYR_SANDBOX_PLAINTEXT: "1" });
+    // The sandbox shows the dashboard and the monitoring endpoints too.
+    expect(plain.out).toContain(`http://127.0.0.1:${httpPort}/dashboard`);
+    expect([plain.dashboard, plain.health]).toEqual([200, 200]);
     expect(plain.out).toMatch(/Management: .* plaintext/);
     expect(plain.out).not.toContain("verify confirm");
     expect(plain.algorithm).toBeUndefined();
     stoppedPromptly(plain);
 
     // The default, on the same sandbox: the earlier run's room gets encryption switched on.
-    const encrypted = await sandbox(dir, port);
+    const encrypted = await sandbox(dir, port, httpPort);
     expect(encrypted.out).toMatch(/Management: .* encrypted/);
     expect(encrypted.out).toContain("!tyr verify confirm");
     expect(encrypted.algorithm).toBe("m.megolm.v1.aes-sha2");
