@@ -15,6 +15,12 @@ export const MAGIC = Buffer.from("TYRCRY01", "ascii");
 export const JOURNAL_MAGIC = Buffer.from("TYRJRN01", "ascii");
 export const IV_BYTES = 12;
 export const FORMAT = 1;
+/**
+ * Journal format 2: each frame's length is followed by its complement, so a damaged length is
+ * told from a torn last frame (format 1 read a damaged length as a torn tail and silently dropped
+ * the frames after it). Format-1 journals are still read; the next save then writes a snapshot.
+ */
+export const JOURNAL_FORMAT = 2;
 export const TAG_BYTES = 16;
 
 export const STORE_FILE = "store.bin";
@@ -220,11 +226,12 @@ export function sealJournalFrame(
   const cipher = createCipheriv("aes-256-gcm", deriveKeys(storeKey).fileKey, iv);
   cipher.setAAD(Buffer.from(`${baseId}:${frameNumber}`, "utf8"));
   const ct = Buffer.concat([cipher.update(serialize(ops)), cipher.final(), cipher.getAuthTag()]);
-  const len = Buffer.alloc(4);
+  const len = Buffer.alloc(8);
   len.writeUInt32BE(IV_BYTES + ct.length);
+  len.writeUInt32BE(~(IV_BYTES + ct.length) >>> 0, 4);
   const frame = Buffer.concat([len, iv, ct]);
   if (!withHeader) return frame;
-  const headerBytes = Buffer.from(JSON.stringify({ format: FORMAT, baseId }), "utf8");
+  const headerBytes = Buffer.from(JSON.stringify({ format: JOURNAL_FORMAT, baseId }), "utf8");
   const hlen = Buffer.alloc(4);
   hlen.writeUInt32BE(headerBytes.length);
   return Buffer.concat([JOURNAL_MAGIC, hlen, headerBytes, frame]);
@@ -240,23 +247,32 @@ export async function readJournal(
   baseId: string,
   storeKey: Uint8Array,
   logger: Logger,
-): Promise<{ batches: JournalOp[][]; bytes: number }> {
+): Promise<{ batches: JournalOp[][]; bytes: number; format: number }> {
   let buf: Buffer;
   try {
     buf = await readFile(file);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return { batches: [], bytes: 0 };
+    if ((e as NodeJS.ErrnoException).code === "ENOENT")
+      return { batches: [], bytes: 0, format: JOURNAL_FORMAT };
     throw new CryptoStoreError(
       "io",
       file,
       `Cannot read the crypto store journal ${file}: ${errorMessage(e)}`,
     );
   }
-  const stale = async (why: string): Promise<{ batches: JournalOp[][]; bytes: number }> => {
+  const stale = async (why: string): Promise<{ batches: JournalOp[][]; bytes: number; format: number }> => {
     logger.info({ file, why }, "crypto store: ignoring a stale journal");
     await rm(file, { force: true });
-    return { batches: [], bytes: 0 };
+    return { batches: [], bytes: 0, format: JOURNAL_FORMAT };
   };
+  const damaged = (frame: number): CryptoStoreError =>
+    new CryptoStoreError(
+      "corrupted",
+      file,
+      `The crypto store journal ${file} is damaged (frame ${frame} of several). Tyr will not start with ` +
+        `it. Restore it from a backup; or delete ${file} to fall back to the last full snapshot — Tyr keeps its ` +
+        `identity but loses the keys received since that snapshot (their senders' clients recover the sessions).`,
+    );
   if (buf.length < JOURNAL_MAGIC.length + 4 || !buf.subarray(0, JOURNAL_MAGIC.length).equals(JOURNAL_MAGIC)) {
     return stale("no journal header");
   }
@@ -270,17 +286,27 @@ export async function readJournal(
     return stale("unreadable journal header");
   }
   if (!isRecord(header) || header["baseId"] !== baseId) return stale("journal of another snapshot");
+  const format = header["format"] === JOURNAL_FORMAT ? JOURNAL_FORMAT : 1;
+  const lengthBytes = format === JOURNAL_FORMAT ? 8 : 4;
   const { fileKey } = deriveKeys(storeKey);
   const batches: JournalOp[][] = [];
   let pos = hstart + hlen;
   let torn: string | undefined;
   while (pos < buf.length) {
-    if (pos + 4 > buf.length) {
+    if (pos + lengthBytes > buf.length) {
       torn = "torn frame length";
       break;
     }
     const flen = buf.readUInt32BE(pos);
-    const fstart = pos + 4;
+    if (format === JOURNAL_FORMAT && buf.readUInt32BE(pos + 4) !== ~flen >>> 0) {
+      // A crash can leave an appended file's end zeroed; anything else is damage, not a tear.
+      if (buf.subarray(pos).every((b) => b === 0)) {
+        torn = "zeroed tail";
+        break;
+      }
+      throw damaged(batches.length);
+    }
+    const fstart = pos + lengthBytes;
     if (flen < IV_BYTES + TAG_BYTES || fstart + flen > buf.length) {
       torn = "torn frame";
       break;
@@ -302,13 +328,7 @@ export async function readJournal(
         torn = `last frame unreadable (${errorMessage(e)})`;
         break;
       }
-      throw new CryptoStoreError(
-        "corrupted",
-        file,
-        `The crypto store journal ${file} is damaged (frame ${batches.length} of several). Tyr will not start with ` +
-          `it. Restore it from a backup; or delete ${file} to fall back to the last full snapshot — Tyr keeps its ` +
-          `identity but loses the keys received since that snapshot (their senders' clients recover the sessions).`,
-      );
+      throw damaged(batches.length);
     }
     batches.push(ops);
     pos = fstart + flen;
@@ -326,5 +346,5 @@ export async function readJournal(
       await fh.close();
     }
   }
-  return { batches, bytes: pos };
+  return { batches, bytes: pos, format };
 }

@@ -52,6 +52,7 @@ import {
   exists,
   IDENTITY_FILE,
   JOURNAL_FILE,
+  JOURNAL_FORMAT,
   KEY_FILE,
   keyCheckOf,
   openSnapshot,
@@ -310,7 +311,8 @@ export class CryptoStore {
       baseBytes: raw.length,
       journalBytes: journal.bytes,
       journalFrames: journal.batches.length,
-      fullSaveNeeded: false,
+      // Frames of a newer format are never appended to an older journal: a snapshot replaces it.
+      fullSaveNeeded: journal.bytes > 0 && journal.format !== JOURNAL_FORMAT,
     });
     if (!(await exists(identityFile))) await store.writeIdentityFile();
     logger.info(

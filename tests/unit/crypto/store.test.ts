@@ -243,14 +243,61 @@ describe("crypto store journal", () => {
     expect(await roomKeyCount(dir)).toBe(3);
   });
 
-  it("refuses a journal damaged before its last frame", async () => {
+  /** Where each frame of a (format 2) journal starts: [u32 length][u32 ~length][IV, ciphertext]. */
+  function frameOffsets(buf: Buffer): number[] {
+    let pos = 8 + 4 + buf.readUInt32BE(8);
+    const starts: number[] = [];
+    while (pos < buf.length) {
+      starts.push(pos);
+      pos += 8 + buf.readUInt32BE(pos);
+    }
+    return starts;
+  }
+
+  it("refuses a journal damaged before its last frame, in a frame's content or in its length", async () => {
+    for (const where of ["content", "length"] as const) {
+      const { dir } = await withJournal(3);
+      const file = path.join(dir, "store.journal");
+      const buf = readFileSync(file);
+      const [first, second] = frameOffsets(buf);
+      // A flipped bit in the ciphertext of frame 0; or in the length of frame 1, which format 1
+      // read as a torn tail and dropped frames 1 and 2 without a word.
+      const at = where === "content" ? first! + 8 + 20 : second! + 2;
+      buf[at] = buf[at]! ^ 0x40;
+      writeFileSync(file, buf);
+      const e = await expectStoreError(CryptoStore.open({ dir, userId: USER }), "corrupted");
+      expect(e.message).toContain("store.journal");
+    }
+  });
+
+  it("drops a zeroed tail (a crash after the file grew, before its bytes landed) and keeps the rest", async () => {
+    const { dir } = await withJournal(2);
+    const file = path.join(dir, "store.journal");
+    writeFileSync(file, Buffer.concat([readFileSync(file), Buffer.alloc(300)]));
+    expect(await roomKeyCount(dir)).toBe(2);
+  });
+
+  it("reads a format-1 journal (lengths without their check), then replaces it with a snapshot", async () => {
     const { dir } = await withJournal(3);
     const file = path.join(dir, "store.journal");
     const buf = readFileSync(file);
-    buf[Math.floor(buf.length / 3)] = (buf[Math.floor(buf.length / 3)] ?? 0) ^ 0xff;
-    writeFileSync(file, buf);
-    const e = await expectStoreError(CryptoStore.open({ dir, userId: USER }), "corrupted");
-    expect(e.message).toContain("store.journal");
+    const hlen = buf.readUInt32BE(8);
+    const header = JSON.parse(buf.subarray(12, 12 + hlen).toString("utf8")) as { baseId: string };
+    const oldHeader = Buffer.from(JSON.stringify({ format: 1, baseId: header.baseId }), "utf8");
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(oldHeader.length);
+    const frames = frameOffsets(buf).map((at) =>
+      Buffer.concat([buf.subarray(at, at + 4), buf.subarray(at + 8, at + 8 + buf.readUInt32BE(at))]),
+    );
+    writeFileSync(file, Buffer.concat([buf.subarray(0, 8), len, oldHeader, ...frames]));
+    const { store, machine } = await openMachine(dir);
+    expect((await machine.roomKeyCounts()).total).toBe(3);
+    await machine.shareRoomKey(new RoomId("!after:example.org"), [], new EncryptionSettings());
+    await store.save();
+    await closeAll();
+    // The save wrote a snapshot instead of appending new-format frames to the old file.
+    expect(existsSync(file)).toBe(false);
+    expect(await roomKeyCount(dir)).toBe(4);
   });
 
   it("ignores a journal left over from an older snapshot", async () => {
