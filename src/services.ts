@@ -6,7 +6,7 @@ import type { PolicyFeature } from "./policy/feature.ts";
 import type { AclFeature } from "./acl/feature.ts";
 import type { RecentEvents } from "./matrix/recentEvents.ts";
 import type { ScheduledConsequences } from "./consequences/scheduled.ts";
-import type { ReportDesk } from "./reports/feature.ts";
+import type { ReportDesk } from "./reports/desk.ts";
 
 export interface Services {
   /** Every feature that reports status, in start order. */

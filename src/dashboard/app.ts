@@ -25,9 +25,9 @@ import { roomsPage } from "./pages/rooms.ts";
 import { encryptionPage } from "./pages/encryption.ts";
 import { sessionsPage } from "./pages/sessions.ts";
 import { reportsPage } from "./pages/reports.ts";
-import type { ReportDesk } from "../reports/feature.ts";
+import type { ReportDesk } from "../reports/desk.ts";
 import { parseReportKey } from "../reports/reports.ts";
-import { TRIAGE_ACTIONS, type TriageAction } from "../reports/triagePlan.ts";
+import { TRIAGE_ACTIONS, type TriageAction } from "../reports/store.ts";
 
 export const COOKIE = "tyr_dashboard";
 

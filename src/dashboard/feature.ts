@@ -14,7 +14,7 @@ import { bold, fmt, link } from "../format/fragment.ts";
 import { canSendState } from "../matrix/power.ts";
 import type { PolicyFeature } from "../policy/feature.ts";
 import type { ProtectionsFeature } from "../protections/feature.ts";
-import type { ReportDesk } from "../reports/feature.ts";
+import type { ReportDesk } from "../reports/desk.ts";
 import { listShortcode } from "../commands/lists.ts";
 import { DashboardApp } from "./app.ts";
 import { BASE } from "./layout.ts";

@@ -41,10 +41,10 @@ import {
   TRIAGE_KEYS,
   triageHistoryLine,
   triageLine,
-  type TriageAction,
 } from "./triagePlan.ts";
 import { ReportStore } from "./reportStore.ts";
-import type { ReportEntry, TriageOutcome } from "./store.ts";
+import type { ReportEntry, TriageAction, TriageOutcome } from "./store.ts";
+import type { ReportDesk, TriageResult } from "./desk.ts";
 
 export const REPORTS_CURSOR_FILE = "reports-cursor.json";
 const PAGE = 50;
@@ -55,34 +55,6 @@ const CAUSE: Cause = { by: "system", what: "abuse reports" };
 const POLLED: readonly ReportKind[] = ["event", "user", "room"];
 /** Unanswered "which list?" prompts kept; the oldest is forgotten first. */
 const MAX_LIST_PROMPTS = 100;
-
-/** What a triage request came to: done (or failed) and recorded, a list to choose, or refused. */
-export type TriageResult =
-  | {
-      readonly kind: "recorded";
-      readonly outcome: TriageOutcome;
-      readonly summary: string;
-      readonly entry: ReportEntry;
-    }
-  | { readonly kind: "choose-list"; readonly lists: readonly ListChoice[] }
-  | { readonly kind: "refused"; readonly why: string };
-
-/** The reports API the `reports` command and the dashboard use. */
-export interface ReportDesk {
-  /** Newest first: open reports only, or all. */
-  list(filter: "open" | "all", limit: number): ReportEntry[];
-  /** A report by its key ("event-12"). */
-  get(key: string): ReportEntry | undefined;
-  /** Triages a report as `moderator` (who must be entitled: the caller checks). `list` picks
-   *  the policy list for a ban; without it a ban with several writable lists asks to choose. */
-  act(
-    key: string,
-    action: TriageAction,
-    moderator: string,
-    opts?: { list?: string; via?: string },
-  ): Promise<TriageResult>;
-  counts(): { open: number; handled: number; bad: number };
-}
 
 interface ListPrompt {
   readonly report: string;

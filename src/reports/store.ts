@@ -9,9 +9,12 @@ import {
   type ReportedEvent,
   type ReporterHistory,
 } from "./reports.ts";
-import { TRIAGE_ACTIONS, type TriageAction } from "./triagePlan.ts";
 
 export type ReportState = "open" | "handled" | "bad";
+/** What a moderator can do to a report (by reaction, or from the dashboard). */
+export type TriageAction = "ban" | "redact" | "kick" | "mute" | "handled" | "bad";
+export const TRIAGE_ACTIONS: readonly TriageAction[] = ["ban", "redact", "kick", "mute", "handled", "bad"];
+
 export type TriageOutcome = "done" | "failed" | "dry-run";
 
 export interface TriageRecord {

@@ -6,10 +6,7 @@ import { code, fmt, join, type Fragment } from "../format/fragment.ts";
 import { normaliseReactionKey } from "../format/content.ts";
 import { parseEventId, parseRoomId, parseUserId } from "../commands/framework/index.ts";
 import { reportedUser, reportKey, type Report, type ReportKind } from "./reports.ts";
-import type { TriageRecord } from "./store.ts";
-
-export type TriageAction = "ban" | "redact" | "kick" | "mute" | "handled" | "bad";
-export const TRIAGE_ACTIONS: readonly TriageAction[] = ["ban", "redact", "kick", "mute", "handled", "bad"];
+import { TRIAGE_ACTIONS, type TriageAction, type TriageRecord } from "./store.ts";
 
 /** How long 🔇 mutes. */
 export const TRIAGE_MUTE = "1h";

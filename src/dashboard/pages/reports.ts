@@ -4,7 +4,8 @@
 import { h, href, when } from "../html.ts";
 import { BASE, csrfField, layout, type Flash, type Viewer } from "../layout.ts";
 import type { ReportEntry } from "../../reports/store.ts";
-import { TRIAGE_ACTIONS, TRIAGE_KEYS, type TriageAction } from "../../reports/triagePlan.ts";
+import { TRIAGE_KEYS } from "../../reports/triagePlan.ts";
+import { TRIAGE_ACTIONS, type TriageAction } from "../../reports/store.ts";
 import type { ListChoice } from "../../commands/propagationPlan.ts";
 
 const LABEL: Record<TriageAction, string> = {
