@@ -8,6 +8,9 @@ export default defineConfig({
           name: "unit",
           include: ["tests/unit/**/*.test.ts"],
           environment: "node",
+          // Some compare with Synapse's own Python (a subprocess that imports Synapse): a few
+          // seconds alone, up to ~20 s beside the integration tests on a loaded 2-core machine.
+          testTimeout: 60_000,
         },
       },
       {
